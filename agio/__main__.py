@@ -1,0 +1,3 @@
+from agio.cli import main
+
+main()

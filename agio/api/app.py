@@ -1,0 +1,63 @@
+"""`create_app(settings)`: the one way to build the HTTP application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from agio import __version__
+from agio.api.container import Container
+from agio.api.errors import install_error_handlers
+from agio.api.middleware import RequestContextMiddleware
+from agio.api.routers import agents, config, health
+from agio.api.schemas.common import error_responses
+from agio.config.settings import Settings
+from agio.observability.logging import configure_logging
+
+DESCRIPTION = """
+Agio's control plane: define agents and their components, talk to them, and watch and
+steer their runs. Every error has the same envelope: `{"error": {"type", "message",
+"path", "request_id"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build an app for `settings` (read from the environment when not given)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await Container.start(settings)
+        app.state.agio = container
+        try:
+            yield
+        finally:
+            await container.close()
+
+    app = FastAPI(
+        title="Agio",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses=error_responses(422, 500),
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(agents.router)
+    app.include_router(config.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "X-Process-Time"],
+        )
+    app.add_middleware(RequestContextMiddleware)  # outermost: sees every response
+    return app

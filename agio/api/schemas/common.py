@@ -1,0 +1,53 @@
+"""Shared response shapes: the error envelope and paginated lists."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class ErrorBody(BaseModel):
+    type: str = Field(description="Stable name of the kind of error, e.g. `AgentNotFound`.")
+    message: str
+    path: str
+    request_id: str
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="For validation errors: one entry per problem (`loc`, `msg`)."
+    )
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error response has this shape."""
+
+    error: ErrorBody
+
+
+class Paginated(BaseModel, Generic[T]):
+    total: int
+    items: list[T]
+    limit: int
+    offset: int
+    has_more: bool
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries that document the error envelope for `codes`."""
+    descriptions = {
+        400: "Bad request",
+        401: "Not authenticated",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Payload too large",
+        422: "Validation error",
+        429: "Rate limited",
+        500: "Internal server error",
+        503: "Service unavailable",
+    }
+    return {
+        code: {"model": ErrorEnvelope, "description": descriptions.get(code, "Error")}
+        for code in codes
+    }

@@ -1,0 +1,1 @@
+"""Settings, component schemas and the YAML loader."""

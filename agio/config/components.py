@@ -1,0 +1,330 @@
+"""Component schemas: `model`, `agent`, `tool`, `memory` and `knowledge`.
+
+A component is a validated Pydantic model; `Component` is the discriminated union on
+`type`. Secret fields use `SecretValue`: they print and serialise as `MASK` unless a
+serialisation explicitly asks for them with `context={"reveal_secrets": True}` (only
+the storage layer does, to persist the real value).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    SerializationInfo,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+MASK = "********"
+SLUG_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+_SLUG = re.compile(SLUG_PATTERN)
+
+Slug = Annotated[
+    str,
+    Field(
+        pattern=SLUG_PATTERN,
+        description="Lower-case letters, digits, `_` and `-`; starts with a letter; ≤ 64 chars.",
+        examples=["customer_support"],
+    ),
+]
+
+
+def is_slug(value: str) -> bool:
+    return bool(_SLUG.fullmatch(value))
+
+
+def _serialise_secret(value: SecretStr, info: SerializationInfo) -> str:
+    if info.context and info.context.get("reveal_secrets"):
+        return value.get_secret_value()
+    return MASK
+
+
+SecretValue = Annotated[
+    SecretStr,
+    PlainSerializer(_serialise_secret, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "password",
+            "description": f"Secret: always returned as `{MASK}`. Send `{MASK}` to keep it.",
+        }
+    ),
+]
+
+
+def _reject_nul(value: Any, depth: int = 0) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif depth < 32 and isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key, depth + 1)
+            _reject_nul(item, depth + 1)
+    elif depth < 32 and isinstance(value, list):
+        for item in value:
+            _reject_nul(item, depth + 1)
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors (no mass assignment); NUL characters are refused,
+    since PostgreSQL cannot store them."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _reject_nul(data)
+        return data
+
+
+class ComponentBase(_Strict):
+    """Fields every component has."""
+
+    name: Slug
+    description: str = Field(default="", max_length=2000)
+    enabled: bool = True
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(tags))
+
+
+# --------------------------------------------------------------------------- model
+
+
+class ScriptedToolCall(_Strict):
+    name: str = Field(min_length=1, max_length=128)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScriptedResponse(_Strict):
+    """One model call of a `scripted` model: content streams first, then the tool calls."""
+
+    content: str | None = None
+    tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
+
+
+class ModelComponent(ComponentBase):
+    """A language model. `provider` picks the implementation:
+
+    `openai` (any OpenAI-compatible Chat Completions endpoint), `demo` (offline,
+    deterministic) or `scripted` (answers from `responses`, for tests and demos).
+    """
+
+    type: Literal["model"] = "model"
+    provider: Literal["openai", "demo", "scripted"]
+    model: str = Field(min_length=1, max_length=256, description="The provider's model name.")
+    base_url: str | None = Field(
+        default=None, max_length=2048, description="OpenAI-compatible endpoint, e.g. Ollama's."
+    )
+    api_key: SecretValue | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    timeout: float = Field(default=60.0, gt=0, le=3600, description="Seconds per model call.")
+    max_retries: int = Field(default=2, ge=0, le=10)
+    responses: list[ScriptedResponse] | None = Field(
+        default=None, description="`scripted` only: one entry per model call."
+    )
+    chunk_size: int = Field(default=8, ge=1, le=100_000, description="`scripted` only.")
+    chunk_delay: float = Field(default=0.0, ge=0, le=60, description="`scripted` only.")
+
+    @field_validator("base_url", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `${OPENAI_BASE_URL:-}` with the variable unset means "not configured"
+        return None if value == "" else value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> ModelComponent:
+        if self.provider == "scripted":
+            if not self.responses:
+                raise ValueError("a scripted model needs at least one entry in `responses`")
+        elif self.responses is not None:
+            raise ValueError(f"`responses` is only for provider 'scripted', not '{self.provider}'")
+        return self
+
+
+# --------------------------------------------------------------------------- tool
+
+BuiltinToolName = Literal["calculator", "current_time", "http_request"]
+
+
+class ToolComponent(ComponentBase):
+    """A tool an agent may call. `kind` picks the implementation:
+
+    `builtin` (one of Agio's own tools), `python` (a callable at `import_path`,
+    `module:attribute`) or `http` (the arguments are POSTed as JSON to `url`).
+    """
+
+    type: Literal["tool"] = "tool"
+    kind: Literal["builtin", "python", "http"]
+    builtin: BuiltinToolName | None = Field(default=None, description="`builtin` only.")
+    import_path: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="`python` only: `package.module:function`.",
+    )
+    url: str | None = Field(default=None, max_length=2048, description="`http` only.")
+    headers: dict[str, SecretValue] = Field(
+        default_factory=dict, description="`http` only; values are secrets."
+    )
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="JSON schema of the arguments (`http`; optional otherwise)."
+    )
+    timeout: float = Field(default=30.0, gt=0, le=3600, description="Seconds per call.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Tool-specific settings (e.g. `http_request` limits)."
+    )
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ToolComponent:
+        required = {"builtin": "builtin", "python": "import_path", "http": "url"}[self.kind]
+        if getattr(self, required) is None:
+            raise ValueError(f"a '{self.kind}' tool needs `{required}`")
+        for kind, field in (("builtin", "builtin"), ("python", "import_path"), ("http", "url")):
+            if kind != self.kind and getattr(self, field) is not None:
+                raise ValueError(f"`{field}` is only for kind '{kind}', not '{self.kind}'")
+        if self.kind != "http" and self.headers:
+            raise ValueError("`headers` is only for kind 'http'")
+        if self.url is not None and not re.match(r"^https?://[^\s/]+", self.url):
+            raise ValueError("`url` must be an http:// or https:// URL")
+        return self
+
+
+# --------------------------------------------------------------------------- memory
+
+
+class MemoryComponent(ComponentBase):
+    """Conversation memory for a session: which earlier messages go to the model."""
+
+    type: Literal["memory"] = "memory"
+    strategy: Literal["buffer"] = "buffer"
+    max_messages: int = Field(default=20, ge=0, le=10_000)
+
+
+# --------------------------------------------------------------------------- knowledge
+
+
+class KnowledgeComponent(ComponentBase):
+    """A named collection of documents that an agent can search."""
+
+    type: Literal["knowledge"] = "knowledge"
+    paths: list[str] = Field(
+        default_factory=list, description="Files or folders, relative to the configs dir."
+    )
+    chunk_size: int = Field(default=800, ge=100, le=20_000)
+    chunk_overlap: int = Field(default=100, ge=0, le=5_000)
+    top_k: int = Field(default=4, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _overlap(self) -> KnowledgeComponent:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("`chunk_overlap` must be smaller than `chunk_size`")
+        return self
+
+
+# --------------------------------------------------------------------------- agent
+
+
+class AgentRunConfig(_Strict):
+    """Run settings of an agent."""
+
+    max_steps: int = Field(default=10, ge=1, le=100, description="Model calls per run at most.")
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Overrides the model's temperature."
+    )
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    tool_timeout: float | None = Field(
+        default=None, gt=0, le=3600, description="Overrides each tool's own timeout."
+    )
+    max_parallel_tool_calls: int = Field(default=4, ge=1, le=64)
+
+
+class AgentSpec(_Strict):
+    """What defines an agent; the body of `POST`/`PUT /api/agents`."""
+
+    name: Slug
+    description: str = Field(default="", max_length=2000)
+    model: Slug = Field(description="Name of a model component.")
+    tools: list[Slug] = Field(default_factory=list, max_length=64)
+    memory: Slug | None = None
+    knowledge: Slug | None = None
+    system_prompt: str = Field(default="", max_length=100_000)
+    config: AgentRunConfig = Field(default_factory=AgentRunConfig)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
+    enabled: bool = True
+
+    @field_validator("tools", "tags")
+    @classmethod
+    def _unique(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(values))
+
+
+class AgentComponent(AgentSpec):
+    type: Literal["agent"] = "agent"
+
+    def references(self) -> list[tuple[str, str]]:
+        """(component type, name) for every component this agent names."""
+        refs = [("model", self.model)] + [("tool", t) for t in self.tools]
+        if self.memory:
+            refs.append(("memory", self.memory))
+        if self.knowledge:
+            refs.append(("knowledge", self.knowledge))
+        return refs
+
+
+Component = Annotated[
+    ModelComponent | AgentComponent | ToolComponent | MemoryComponent | KnowledgeComponent,
+    Field(discriminator="type"),
+]
+ComponentType = Literal["model", "agent", "tool", "memory", "knowledge"]
+COMPONENT_TYPES: tuple[str, ...] = ("model", "agent", "tool", "memory", "knowledge")
+
+component_adapter: TypeAdapter[Component] = TypeAdapter(Component)
+
+
+def parse_component(data: Any) -> Component:
+    """Validate a mapping as a component (raises pydantic.ValidationError)."""
+    return component_adapter.validate_python(data)
+
+
+def dump_component(component: BaseModel, *, reveal_secrets: bool = False) -> dict[str, Any]:
+    """JSON-ready dict of a component; secrets masked unless `reveal_secrets`."""
+    return component.model_dump(mode="json", context={"reveal_secrets": reveal_secrets})
+
+
+def references(component: BaseModel) -> list[tuple[str, str]]:
+    return component.references() if isinstance(component, AgentComponent) else []
+
+
+def secret_paths(component: BaseModel) -> list[tuple[str, ...]]:
+    """Paths of the secret values that are set on a component (for keep-on-mask)."""
+    paths: list[tuple[str, ...]] = []
+    if isinstance(component, ModelComponent) and component.api_key is not None:
+        paths.append(("api_key",))
+    if isinstance(component, ToolComponent):
+        paths.extend(("headers", key) for key in component.headers)
+    return paths

@@ -1,0 +1,82 @@
+"""Process settings, read from `AGIO_*` environment variables and an optional `.env` file.
+
+A `Settings` object is built by the caller (the CLI, a test) and handed to
+`create_app(settings)`; nothing reads settings from a module global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogFormat = Literal["console", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. See docs/configuration.md for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AGIO_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path(".agio")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file `agio.db` in the data dir.",
+    )
+    configs_dir: Path = Path("configs")
+    watch_configs: bool = Field(
+        default=True, description="Reload components when files in the configs dir change."
+    )
+    redis_url: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "console"
+    rate_limit_chat: str = "10/minute"
+    jwt_secret: str | None = None
+    allowed_python_tool_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Module prefixes that `python` tool components created through the API may "
+            "import from. Files in the configs dir are trusted; the API is not."
+        ),
+    )
+    health_probe_timeout: float = Field(default=2.0, gt=0, le=30)
+    llm_probe_cache_seconds: float = Field(default=30.0, ge=0)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("cors_origins", "allowed_python_tool_modules", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_cors(self) -> Settings:
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError(
+                "AGIO_CORS_ORIGINS='*' together with AGIO_CORS_ALLOW_CREDENTIALS=true would let "
+                "any site send credentialed requests; list the allowed origins instead"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'agio.db').resolve()}"

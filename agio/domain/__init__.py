@@ -1,0 +1,1 @@
+"""Domain vocabulary shared by every layer: ids, errors, time."""

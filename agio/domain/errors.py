@@ -1,0 +1,74 @@
+"""Domain errors. One handler in `agio.api.errors` maps them to the HTTP error envelope.
+
+Each class has a stable `type` name (part of the API contract) and an HTTP status.
+Routers and services raise these; nobody builds error JSON by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class AgioError(Exception):
+    """Base of every error that the API reports with its own type and status."""
+
+    type: ClassVar[str] = "InternalServerError"
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(AgioError):
+    type = "NotFound"
+    status_code = 404
+
+
+class AgentNotFound(NotFound):
+    type = "AgentNotFound"
+
+    def __init__(self, agent: str) -> None:
+        super().__init__(f"Agent '{agent}' not found")
+
+
+class ComponentNotFound(NotFound):
+    type = "ComponentNotFound"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Component '{name}' not found")
+
+
+class Conflict(AgioError):
+    type = "Conflict"
+    status_code = 409
+
+
+class InvalidConfig(AgioError):
+    """A component configuration failed validation; `details` lists each problem."""
+
+    type = "InvalidConfig"
+    status_code = 422
+
+
+class ValidationFailed(AgioError):
+    """Request data is well-formed but not acceptable (reported like FastAPI's 422)."""
+
+    type = "ValidationError"
+    status_code = 422
+
+
+class Unauthorized(AgioError):
+    type = "Unauthorized"
+    status_code = 401
+
+
+class PermissionDenied(AgioError):
+    type = "Forbidden"
+    status_code = 403
+
+
+class ServiceUnavailable(AgioError):
+    type = "ServiceUnavailable"
+    status_code = 503

@@ -1,0 +1,345 @@
+"""The configuration service: every change to a component (agents included) goes here.
+
+It validates, checks references, keeps secrets out of history and responses, and writes
+one revision per change through the repository.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from agio.config.components import (
+    MASK,
+    AgentComponent,
+    AgentSpec,
+    Component,
+    ToolComponent,
+    dump_component,
+    parse_component,
+    references,
+)
+from agio.config.loader import (
+    ConfigProblem,
+    LoadResult,
+    component_digest,
+    reference_problems,
+    validation_problems,
+)
+from agio.domain.errors import (
+    AgentNotFound,
+    ComponentNotFound,
+    Conflict,
+    InvalidConfig,
+    ValidationFailed,
+)
+from agio.domain.ids import COMPONENT_ID_PREFIXES, new_id
+from agio.storage.components import (
+    ComponentRepository,
+    ComponentWrite,
+    Page,
+    Revision,
+    StoredComponent,
+)
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PutResult:
+    created: bool
+    validated_only: bool
+    component: StoredComponent | None
+
+
+def _details(problems: Sequence[tuple[str, str]], prefix: Sequence[str]) -> list[dict[str, Any]]:
+    return [
+        {"loc": [*prefix, *(p for p in fld.split(".") if p)], "msg": msg, "type": "invalid_config"}
+        for fld, msg in problems
+    ]
+
+
+def _restore_masked_secrets(raw: dict[str, Any], current: StoredComponent | None) -> list[str]:
+    """Put the stored secret back wherever the client sent the mask; returns bad paths.
+
+    A client that reads a component (secrets masked) and sends it back unchanged keeps
+    the secrets instead of overwriting them with the mask.
+    """
+    bad: list[str] = []
+    stored = current.config if current else {}
+    if raw.get("api_key") == MASK:
+        if stored.get("api_key"):
+            raw["api_key"] = stored["api_key"]
+        else:
+            bad.append("api_key")
+    headers = raw.get("headers")
+    if isinstance(headers, dict):
+        old_headers = stored.get("headers") or {}
+        for key, value in headers.items():
+            if value == MASK:
+                if key in old_headers:
+                    headers[key] = old_headers[key]
+                else:
+                    bad.append(f"headers.{key}")
+    return bad
+
+
+class ComponentService:
+    """Create, read, replace and delete components; validate; record history."""
+
+    def __init__(
+        self,
+        repo: ComponentRepository,
+        *,
+        allowed_python_tool_modules: Sequence[str] = (),
+    ) -> None:
+        self.repo = repo
+        self._python_modules = tuple(allowed_python_tool_modules)
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(
+        self,
+        raw: dict[str, Any],
+        error: type[InvalidConfig | ValidationFailed],
+        prefix: Sequence[str],
+    ) -> Component:
+        try:
+            return parse_component(raw)
+        except ValidationError as exc:
+            problems = validation_problems(exc)
+            raise error(
+                "Invalid configuration: " + "; ".join(f"{fld}: {msg}" for fld, msg in problems),
+                details=_details(problems, prefix),
+            ) from exc
+
+    async def _check_references(
+        self,
+        component: BaseModel,
+        error: type[InvalidConfig | ValidationFailed],
+        prefix: Sequence[str],
+    ) -> None:
+        names = [name for _, name in references(component)]
+        known = await self.repo.types_of(names)
+        problems = reference_problems(component, known)
+        if problems:
+            raise error(
+                "; ".join(msg[:1].upper() + msg[1:] for _, msg in problems),
+                details=_details(problems, prefix),
+            )
+
+    def _check_api_trust(self, component: BaseModel, prefix: Sequence[str]) -> None:
+        """Python tools from the API may only import from allowed module prefixes."""
+        if isinstance(component, ToolComponent) and component.kind == "python":
+            module = (component.import_path or "").split(":", 1)[0]
+            if not any(module == p or module.startswith(p + ".") for p in self._python_modules):
+                message = (
+                    f"python tools created through the API may only import from the modules "
+                    f"in AGIO_ALLOWED_PYTHON_TOOL_MODULES; '{module}' is not among them "
+                    "(define the tool in the configs folder instead)"
+                )
+                raise InvalidConfig(message, details=_details([("import_path", message)], prefix))
+
+    @staticmethod
+    def _write(
+        component: Component, *, source: str = "api", digest: str | None = None
+    ) -> ComponentWrite:
+        return ComponentWrite(
+            name=component.name,
+            type=component.type,
+            description=component.description,
+            enabled=component.enabled,
+            tags=list(component.tags),
+            config=dump_component(component, reveal_secrets=True),
+            refs=list(dict.fromkeys(name for _, name in references(component))),
+            history_config=dump_component(component),
+            source=source,
+            file_digest=digest,
+        )
+
+    # ------------------------------------------------------------------ config API
+
+    async def list_components(
+        self, type_: str | None, limit: int | None = None, offset: int = 0
+    ) -> Page[StoredComponent]:
+        return await self.repo.list_page(type_=type_, limit=limit, offset=offset)
+
+    async def get(self, name: str) -> StoredComponent:
+        stored = await self.repo.get(name)
+        if stored is None or stored.name != name:
+            raise ComponentNotFound(name)
+        return stored
+
+    async def put(
+        self, name: str, raw_config: dict[str, Any], *, validate_only: bool, actor: str
+    ) -> PutResult:
+        """Create the component `name`, or replace it; with `validate_only`, change nothing."""
+        prefix = ("body", "config")
+        raw = copy.deepcopy(raw_config)
+        if raw.get("name", name) != name:
+            raise InvalidConfig(
+                f"config.name '{raw.get('name')}' differs from the name in the path '{name}'",
+                details=_details([("name", "must equal the name in the path")], prefix),
+            )
+        raw["name"] = name
+        current = await self.repo.get(name)
+        if current is not None and current.name != name:  # matched an id, not a name
+            current = None
+        bad = _restore_masked_secrets(raw, current)
+        if bad:
+            problems = [(p, f"is the mask '{MASK}'; send the real secret") for p in bad]
+            raise InvalidConfig(
+                "Secrets must be sent in full when none is stored yet: " + ", ".join(bad),
+                details=_details(problems, prefix),
+            )
+        component = self._validate(raw, InvalidConfig, prefix)
+        if current is not None and current.type != component.type:
+            raise Conflict(
+                f"'{name}' is a {current.type} component; delete it before making it a "
+                f"{component.type}"
+            )
+        await self._check_references(component, InvalidConfig, prefix)
+        self._check_api_trust(component, prefix)
+        if validate_only:
+            return PutResult(created=current is None, validated_only=True, component=current)
+        write = self._write(component)
+        if current is None:
+            stored = await self.repo.create(
+                new_id(COMPONENT_ID_PREFIXES[component.type]), write, actor
+            )
+            log.info(
+                "component_created", component=name, component_type=component.type, actor=actor
+            )
+            return PutResult(created=True, validated_only=False, component=stored)
+        stored = await self.repo.replace(current, write, actor)
+        log.info(
+            "component_updated",
+            component=name,
+            component_type=component.type,
+            actor=actor,
+            revision=stored.revision,
+        )
+        return PutResult(created=False, validated_only=False, component=stored)
+
+    async def delete(self, name: str, *, actor: str, type_: str | None = None) -> None:
+        current = await self.repo.get(name, type_)
+        if current is None or (type_ is None and current.name != name):
+            raise ComponentNotFound(name)
+        await self.repo.delete(current, actor)
+        log.info(
+            "component_deleted", component=current.name, component_type=current.type, actor=actor
+        )
+
+    async def history(self, name: str) -> list[Revision]:
+        entries = await self.repo.history(name)
+        if not entries:
+            raise ComponentNotFound(name)
+        return entries
+
+    # ------------------------------------------------------------------ agents API
+
+    async def get_agent(self, key: str) -> StoredComponent:
+        stored = await self.repo.get(key, "agent")
+        if stored is None:
+            raise AgentNotFound(key)
+        return stored
+
+    async def list_agents(
+        self, *, tag: str | None, limit: int, offset: int
+    ) -> Page[StoredComponent]:
+        return await self.repo.list_page(type_="agent", tag=tag, limit=limit, offset=offset)
+
+    def _agent(self, spec: AgentSpec) -> AgentComponent:
+        return AgentComponent(**spec.model_dump())
+
+    async def create_agent(self, spec: AgentSpec, *, actor: str) -> StoredComponent:
+        agent = self._agent(spec)
+        await self._check_references(agent, ValidationFailed, ("body",))
+        stored = await self.repo.create(new_id("agt"), self._write(agent), actor)
+        log.info("agent_created", agent=agent.name, agent_id=stored.id, actor=actor)
+        return stored
+
+    async def replace_agent(self, key: str, spec: AgentSpec, *, actor: str) -> StoredComponent:
+        current = await self.get_agent(key)
+        if spec.name != current.name:
+            raise ValidationFailed(
+                f"An agent's name cannot change ('{current.name}' → '{spec.name}'); "
+                "create a new agent instead",
+                details=_details([("name", f"must stay '{current.name}'")], ("body",)),
+            )
+        agent = self._agent(spec)
+        await self._check_references(agent, ValidationFailed, ("body",))
+        stored = await self.repo.replace(current, self._write(agent), actor)
+        log.info(
+            "agent_updated",
+            agent=agent.name,
+            agent_id=stored.id,
+            actor=actor,
+            revision=stored.revision,
+        )
+        return stored
+
+    async def delete_agent(self, key: str, *, actor: str) -> None:
+        current = await self.get_agent(key)
+        await self.repo.delete(current, actor)
+        log.info("agent_deleted", agent=current.name, agent_id=current.id, actor=actor)
+
+    # ------------------------------------------------------------------ files
+
+    async def sync_files(self, result: LoadResult) -> list[ConfigProblem]:
+        """Apply loaded files to storage; returns the problems met on the way.
+
+        A file's component is written when it is new, or when the file's content differs
+        from what was last applied from a file (its digest); otherwise the stored one,
+        which may carry later API edits, is kept. Agents go last so that their
+        references are checked against everything else.
+        """
+        problems: list[ConfigProblem] = []
+        ordered = sorted(result.components, key=lambda c: c.component.type == "agent")
+        for loaded in ordered:
+            component = loaded.component
+            actor = f"file:{loaded.path}"
+            try:
+                current = await self.repo.get(component.name)
+                if current is not None and current.name != component.name:
+                    current = None
+                if current is not None and current.type != component.type:
+                    raise Conflict(
+                        f"name '{component.name}' is already used by a {current.type} component"
+                    )
+                if current is not None and current.file_digest == loaded.digest:
+                    continue
+                known = await self.repo.types_of([n for _, n in references(component)])
+                refs = reference_problems(component, known)
+                if refs:
+                    problems.extend(ConfigProblem(loaded.path, f, m) for f, m in refs)
+                    continue
+                write = self._write(component, source=actor, digest=loaded.digest)
+                if current is None:
+                    await self.repo.create(
+                        new_id(COMPONENT_ID_PREFIXES[component.type]), write, actor
+                    )
+                    change: Literal["created", "updated"] = "created"
+                else:
+                    await self.repo.replace(current, write, actor)
+                    change = "updated"
+                log.info(
+                    "component_loaded", component=component.name, change=change, path=loaded.path
+                )
+            except Conflict as exc:
+                if current is None and await self._same_as_stored(component, loaded.digest):
+                    continue  # another replica applied the same file at the same moment
+                problems.append(ConfigProblem(loaded.path, "name", exc.message))
+        return problems
+
+    async def _same_as_stored(self, component: BaseModel, digest: str) -> bool:
+        stored = await self.repo.get(getattr(component, "name", ""))
+        return stored is not None and stored.file_digest == digest
+
+
+__all__ = ["ComponentService", "PutResult", "component_digest"]

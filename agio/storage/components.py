@@ -1,0 +1,355 @@
+"""Component repository: the current revision of each component plus its history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agio.domain.errors import ComponentNotFound, Conflict
+from agio.domain.time import utcnow
+from agio.storage.database import Database
+from agio.storage.tables import (
+    ComponentRefRow,
+    ComponentRevisionRow,
+    ComponentRow,
+    ComponentTagRow,
+)
+
+
+@dataclass(frozen=True)
+class StoredComponent:
+    """A component as stored: `config` is the full component with real secret values."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    enabled: bool
+    tags: list[str]
+    config: dict[str, Any]
+    revision: int
+    source: str
+    file_digest: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ComponentWrite:
+    """What the service hands the repository to create or replace a component."""
+
+    name: str
+    type: str
+    description: str
+    enabled: bool
+    tags: list[str]
+    config: dict[str, Any]
+    refs: list[str]
+    history_config: dict[str, Any]  # the config as history shows it (secrets masked)
+    source: str = "api"
+    file_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class Revision:
+    change_type: str
+    timestamp: datetime
+    old_config: dict[str, Any] | None
+    new_config: dict[str, Any] | None
+    actor: str
+    revision: int
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    total: int
+    items: list[T] = field(default_factory=list)
+
+
+def _to_domain(row: ComponentRow, tags: Sequence[str]) -> StoredComponent:
+    return StoredComponent(
+        id=row.id,
+        name=row.name,
+        type=row.type,
+        description=row.description,
+        enabled=row.enabled,
+        tags=list(tags),
+        config=row.config,
+        revision=row.revision,
+        source=row.source,
+        file_digest=row.file_digest,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class ComponentRepository:
+    """All reads and writes of components go through here."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ reads
+
+    async def _tags(self, session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {i: [] for i in ids}
+        if ids:
+            rows = await session.execute(
+                select(ComponentTagRow.component_id, ComponentTagRow.tag).where(
+                    ComponentTagRow.component_id.in_(ids)
+                )
+            )
+            for component_id, tag in rows:
+                out[component_id].append(tag)
+        return out
+
+    async def _with_tags(self, session: AsyncSession, row: ComponentRow) -> StoredComponent:
+        tags = (await self._tags(session, [row.id]))[row.id]
+        # keep the order the component declares
+        declared = row.config.get("tags") or []
+        tags.sort(key=lambda t: declared.index(t) if t in declared else len(declared))
+        return _to_domain(row, tags)
+
+    async def get(self, key: str, type_: str | None = None) -> StoredComponent | None:
+        """Look a component up by id or by name, optionally of one type only."""
+        async with self._db.sessions() as session:
+            query = select(ComponentRow).where(
+                or_(ComponentRow.id == key, ComponentRow.name == key)
+            )
+            if type_ is not None:
+                query = query.where(ComponentRow.type == type_)
+            row = (await session.execute(query)).scalars().first()
+            return None if row is None else await self._with_tags(session, row)
+
+    async def types_of(self, names: Sequence[str]) -> dict[str, str]:
+        """{name: type} for those of `names` that exist."""
+        if not names:
+            return {}
+        async with self._db.sessions() as session:
+            rows = await session.execute(
+                select(ComponentRow.name, ComponentRow.type).where(ComponentRow.name.in_(names))
+            )
+            return {name: type_ for name, type_ in rows}
+
+    async def list_page(
+        self,
+        *,
+        type_: str | None = None,
+        tag: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Page[StoredComponent]:
+        async with self._db.sessions() as session:
+            query = select(ComponentRow)
+            if type_ is not None:
+                query = query.where(ComponentRow.type == type_)
+            if tag is not None:
+                query = query.where(
+                    ComponentRow.id.in_(
+                        select(ComponentTagRow.component_id).where(ComponentTagRow.tag == tag)
+                    )
+                )
+            total = (
+                await session.execute(select(func.count()).select_from(query.subquery()))
+            ).scalar_one()
+            query = query.order_by(ComponentRow.created_at, ComponentRow.id).offset(offset)
+            if limit is not None:
+                query = query.limit(limit)
+            rows = list((await session.execute(query)).scalars())
+            tags = await self._tags(session, [r.id for r in rows])
+            return Page(total=total, items=[_to_domain(r, tags[r.id]) for r in rows])
+
+    async def referenced_by(self, name: str) -> list[str]:
+        """Names of the components (agents) that name `name`."""
+        async with self._db.sessions() as session:
+            rows = await session.execute(
+                select(ComponentRow.name)
+                .join(ComponentRefRow, ComponentRefRow.component_id == ComponentRow.id)
+                .where(ComponentRefRow.ref_name == name)
+                .order_by(ComponentRow.name)
+            )
+            return list(rows.scalars())
+
+    async def history(self, name: str) -> list[Revision]:
+        async with self._db.sessions() as session:
+            rows = await session.execute(
+                select(ComponentRevisionRow)
+                .where(ComponentRevisionRow.component_name == name)
+                .order_by(ComponentRevisionRow.id)
+            )
+            return [
+                Revision(
+                    change_type=r.change_type,
+                    timestamp=r.created_at,
+                    old_config=r.old_config,
+                    new_config=r.new_config,
+                    actor=r.actor,
+                    revision=r.revision,
+                )
+                for r in rows.scalars()
+            ]
+
+    # ------------------------------------------------------------------ writes
+
+    @staticmethod
+    def _revision(
+        row: ComponentRow,
+        change_type: str,
+        old: dict[str, Any] | None,
+        new: dict[str, Any] | None,
+        actor: str,
+        when: datetime,
+    ) -> ComponentRevisionRow:
+        return ComponentRevisionRow(
+            component_name=row.name,
+            component_type=row.type,
+            revision=row.revision,
+            change_type=change_type,
+            old_config=old,
+            new_config=new,
+            actor=actor,
+            created_at=when,
+        )
+
+    @staticmethod
+    async def _last_history_config(session: AsyncSession, name: str) -> dict[str, Any] | None:
+        return (
+            await session.execute(
+                select(ComponentRevisionRow.new_config)
+                .where(ComponentRevisionRow.component_name == name)
+                .order_by(ComponentRevisionRow.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+
+    async def create(self, component_id: str, data: ComponentWrite, actor: str) -> StoredComponent:
+        """Insert a new component; `Conflict` when the name is taken."""
+        now = utcnow()
+        try:
+            async with self._db.write_sessions() as session, session.begin():
+                taken = await session.execute(
+                    select(ComponentRow.type).where(ComponentRow.name == data.name)
+                )
+                existing_type = taken.scalar_one_or_none()
+                if existing_type is not None:
+                    raise Conflict(
+                        f"A component named '{data.name}' already exists (type {existing_type})"
+                    )
+                row = ComponentRow(
+                    id=component_id,
+                    name=data.name,
+                    type=data.type,
+                    description=data.description,
+                    enabled=data.enabled,
+                    config=data.config,
+                    revision=1,
+                    source=data.source,
+                    file_digest=data.file_digest,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(row)
+                await session.flush()
+                self._add_children(session, row.id, data)
+                session.add(self._revision(row, "created", None, data.history_config, actor, now))
+                await session.flush()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"Could not create '{data.name}': the name was taken or a referenced "
+                "component was removed at the same time; retry"
+            ) from exc
+        return _to_domain(row, data.tags)
+
+    @staticmethod
+    def _add_children(session: AsyncSession, component_id: str, data: ComponentWrite) -> None:
+        session.add_all(ComponentTagRow(component_id=component_id, tag=t) for t in data.tags)
+        session.add_all(ComponentRefRow(component_id=component_id, ref_name=r) for r in data.refs)
+
+    async def replace(
+        self, current: StoredComponent, data: ComponentWrite, actor: str
+    ) -> StoredComponent:
+        """Replace `current` with `data` if nobody changed it since it was read."""
+        now = utcnow()
+        try:
+            async with self._db.write_sessions() as session, session.begin():
+                old_history = await self._last_history_config(session, current.name)
+                result = await session.execute(
+                    update(ComponentRow)
+                    .where(ComponentRow.id == current.id, ComponentRow.revision == current.revision)
+                    .values(
+                        description=data.description,
+                        enabled=data.enabled,
+                        config=data.config,
+                        revision=current.revision + 1,
+                        source=data.source,
+                        file_digest=data.file_digest,
+                        updated_at=now,
+                    )
+                    .returning(ComponentRow)
+                )
+                row = result.scalars().first()
+                if row is None:
+                    raise Conflict(
+                        f"Component '{current.name}' was changed or deleted by another request; "
+                        "read it again and retry"
+                    )
+                await session.execute(
+                    delete(ComponentTagRow).where(ComponentTagRow.component_id == current.id)
+                )
+                await session.execute(
+                    delete(ComponentRefRow).where(ComponentRefRow.component_id == current.id)
+                )
+                self._add_children(session, current.id, data)
+                session.add(
+                    self._revision(row, "updated", old_history, data.history_config, actor, now)
+                )
+                await session.flush()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"Could not update '{current.name}': a referenced component was removed at the "
+                "same time; retry"
+            ) from exc
+        return _to_domain(row, data.tags)
+
+    async def delete(self, current: StoredComponent, actor: str) -> None:
+        """Delete a component; `Conflict` while another component names it."""
+        now = utcnow()
+        try:
+            async with self._db.write_sessions() as session, session.begin():
+                users = (
+                    (
+                        await session.execute(
+                            select(ComponentRow.name)
+                            .join(ComponentRefRow, ComponentRefRow.component_id == ComponentRow.id)
+                            .where(ComponentRefRow.ref_name == current.name)
+                            .order_by(ComponentRow.name)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if users:
+                    raise Conflict(
+                        f"Component '{current.name}' is still used by: {', '.join(users)}"
+                    )
+                old_history = await self._last_history_config(session, current.name)
+                row = await session.get(ComponentRow, current.id)
+                if row is None:
+                    raise ComponentNotFound(current.name)
+                row.revision += 1
+                session.add(self._revision(row, "deleted", old_history, None, actor, now))
+                await session.delete(row)
+                await session.flush()
+        except IntegrityError as exc:
+            raise Conflict(
+                f"Component '{current.name}' became used by another component; retry"
+            ) from exc

@@ -1,0 +1,97 @@
+"""Table definitions. Every schema change also gets an Alembic migration in `migrations/`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from agio.storage.types import JSONType, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ComponentRow(Base):
+    """The current revision of a component (agents included). Names are unique across types."""
+
+    __tablename__ = "components"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(16), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(1024), default="api")
+    file_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ComponentTagRow(Base):
+    __tablename__ = "component_tags"
+
+    component_id: Mapped[str] = mapped_column(
+        ForeignKey("components.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_component_tags_tag", "tag"),)
+
+
+class ComponentRefRow(Base):
+    """That component `component_id` (an agent) names component `ref_name`.
+
+    The foreign key on the name makes the database itself refuse to delete a component
+    that an agent still uses.
+    """
+
+    __tablename__ = "component_refs"
+
+    component_id: Mapped[str] = mapped_column(
+        ForeignKey("components.id", ondelete="CASCADE"), primary_key=True
+    )
+    ref_name: Mapped[str] = mapped_column(
+        ForeignKey("components.name", ondelete="RESTRICT"), primary_key=True
+    )
+
+    __table_args__ = (Index("ix_component_refs_ref_name", "ref_name"),)
+
+
+class ComponentRevisionRow(Base):
+    """One entry of a component's change history (kept after the component is deleted)."""
+
+    __tablename__ = "component_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    component_name: Mapped[str] = mapped_column(String(64))
+    component_type: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[int] = mapped_column(Integer)
+    change_type: Mapped[str] = mapped_column(String(16))
+    old_config: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    new_config: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_component_revisions_name_id", "component_name", "id"),)
