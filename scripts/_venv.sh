@@ -28,6 +28,11 @@ ensure_venv() {  # $1: "run" or "dev"
   want="$(cat "$ROOT/pyproject.toml" "$ROOT/requirements.lock" | "$VENV/bin/python" -c \
     'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
   stamp="$VENV/.agio-$extra.stamp"
+  # the dev install holds everything the server needs too
+  if [ "$extra" = "run" ] && [ -f "$VENV/.agio-dev.stamp" ] &&
+     [ "$(cat "$VENV/.agio-dev.stamp")" = "$want" ]; then
+    return 0
+  fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     spec="$ROOT"
     [ "$extra" = "dev" ] && spec="$ROOT[dev]"

@@ -94,4 +94,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request
-    logging.getLogger("watchfiles").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    logging.getLogger("watchfiles").setLevel(quiet)
+    # aiosqlite logs every statement with its parameters at DEBUG: secrets included
+    logging.getLogger("aiosqlite").setLevel(quiet)

@@ -207,7 +207,9 @@ class ComponentService:
         self._check_api_trust(component, prefix)
         if validate_only:
             return PutResult(created=current is None, validated_only=True, component=current)
-        write = self._write(component)
+        # keep the digest of the file last applied, so that a restart does not undo this
+        # edit unless the file itself changes
+        write = self._write(component, digest=current.file_digest if current else None)
         if current is None:
             stored = await self.repo.create(
                 new_id(COMPONENT_ID_PREFIXES[component.type]), write, actor
@@ -274,7 +276,8 @@ class ComponentService:
             )
         agent = self._agent(spec)
         await self._check_references(agent, ValidationFailed, ("body",))
-        stored = await self.repo.replace(current, self._write(agent), actor)
+        write = self._write(agent, digest=current.file_digest)
+        stored = await self.repo.replace(current, write, actor)
         log.info(
             "agent_updated",
             agent=agent.name,

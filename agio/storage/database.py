@@ -59,7 +59,9 @@ class Database:
         self.url = normalise_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        # hide_parameters: bound values (a component's api_key, say) never reach logs or
+        # exception messages
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True, "hide_parameters": True}
         if self.dialect == "sqlite":
             database = parsed.database
             if not database or database == ":memory:":

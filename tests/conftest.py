@@ -1,0 +1,204 @@
+"""Shared fixtures: no outbound network, settings per test, SQLite and PostgreSQL backends,
+and an app with its lifespan running behind an httpx client."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from agio.api.app import create_app
+from agio.config.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_CONFIGS = ROOT / "configs"
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+REQUIRE_SERVICES = os.environ.get("AGIO_TEST_REQUIRE_SERVICES", "") not in ("", "0", "false")
+
+
+# --------------------------------------------------------------------- no network
+
+
+def _is_loopback(host: Any) -> bool:
+    if not isinstance(host, str):
+        return True  # AF_UNIX paths and the like
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to 127.0.0.1 only: any other connection fails loudly."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guard(address: Any) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if not _is_loopback(host):
+            raise ConnectionRefusedError(f"tests may not connect to {host!r} (loopback only)")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        guard(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        guard(address)
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, bytes):
+            host = host.decode()
+        if host is not None and not _is_loopback(host):
+            raise socket.gaierror(f"tests may not resolve {host!r} (loopback only)")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(autouse=True)
+def _clean_agio_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own AGIO_* and OpenAI variables never leak into tests."""
+    for name in list(os.environ):
+        if name.startswith(("AGIO_", "OPENAI_")) and not name.startswith("AGIO_TEST_"):
+            monkeypatch.delenv(name)
+
+
+# --------------------------------------------------------------------- PostgreSQL
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _pg_execute(url: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test run's own on the PostgreSQL server, dropped at the end."""
+    admin_url = os.environ.get("AGIO_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        asyncio.run(_pg_execute(admin_url, "SELECT 1"))
+    except Exception as exc:
+        message = (
+            f"PostgreSQL is not reachable at {admin_url} ({type(exc).__name__}: {exc}). "
+            "Start PostgreSQL or set AGIO_TEST_POSTGRES_URL=postgresql+asyncpg://user@host:port/db "
+            "to run the PostgreSQL-backed tests."
+        )
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"agio_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_execute(admin_url, f'CREATE DATABASE "{name}"'))
+    base, _, _ = admin_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _reset_postgres(url: str) -> None:
+    from agio.storage.tables import Base
+
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    try:
+        await _pg_execute(url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    except Exception as exc:  # the schema does not exist yet: the first app creates it
+        if "does not exist" not in str(exc):
+            raise
+
+
+# --------------------------------------------------------------------- settings / app
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'agio.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    asyncio.run(_reset_postgres(url))
+    return url
+
+
+@pytest.fixture
+def configs_dir(tmp_path: Path) -> Path:
+    """A copy of the bundled configs that a test may change."""
+    target = tmp_path / "configs"
+    shutil.copytree(BUNDLED_CONFIGS, target)
+    return target
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "configs_dir": tmp_path / "configs",
+            "watch_configs": False,
+            "environment": "test",
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def settings(
+    make_settings: Callable[..., Settings], database_url: str, configs_dir: Path
+) -> Settings:
+    return make_settings(database_url=database_url, configs_dir=configs_dir)
+
+
+async def start_client(app: FastAPI) -> tuple[httpx.AsyncClient, Any]:
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    return client, lifespan
+
+
+@pytest.fixture
+async def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    client, lifespan = await start_client(app)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
