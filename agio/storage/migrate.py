@@ -36,10 +36,11 @@ def head_revision() -> str | None:
 async def upgrade(db: Database) -> None:
     """Bring the schema to the newest revision.
 
-    On PostgreSQL a transaction-scoped advisory lock makes concurrent start-ups of
-    several replicas apply each migration once.
+    Concurrent start-ups of several processes apply each migration once: on PostgreSQL
+    through a transaction-scoped advisory lock, on SQLite by taking the write lock first
+    (BEGIN IMMEDIATE).
     """
-    async with db.engine.begin() as conn:
+    async with db.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
         if db.dialect == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
         await conn.run_sync(_upgrade)

@@ -184,3 +184,13 @@ async def test_unicode_and_large_json_round_trip(repo: ComponentRepository) -> N
     assert stored is not None
     assert stored.config["system_prompt"] == prompt
     assert stored.config["nested"] == {"a": [1, 2.5, None]}
+
+
+async def test_concurrent_start_ups_migrate_once(database_url: str) -> None:
+    databases = [Database(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrate.upgrade(d) for d in databases))
+        assert await migrate.current_revision(databases[0]) == migrate.head_revision()
+    finally:
+        for d in databases:
+            await d.dispose()
