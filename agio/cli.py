@@ -97,6 +97,83 @@ def serve(
     )
 
 
+@main.command()
+@click.argument("agent")
+@click.argument("message")
+@click.option("--session", "session_id", default=None, help="Continue this session.")
+@click.option("--user", "user_id", default=None, help="User id to record on the run.")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    envvar="AGIO_URL",
+    help="The server [env AGIO_URL].",
+)
+@click.option("--api-key", default=None, envvar="AGIO_API_KEY", help="[env AGIO_API_KEY].")
+def chat(
+    agent: str,
+    message: str,
+    session_id: str | None,
+    user_id: str | None,
+    url: str,
+    api_key: str | None,
+) -> None:
+    """Send MESSAGE to AGENT and stream the answer (tool calls shown as they happen)."""
+    import json
+
+    import httpx
+
+    from agio.client import AgioClient, AgioHTTPError
+
+    def dim(text: str) -> str:
+        return click.style(text, dim=True)
+
+    started = None
+    try:
+        with AgioClient(url, api_key=api_key) as client:
+            for event in client.stream_chat(agent, message, session_id=session_id, user_id=user_id):
+                data = event.data
+                if event.type == "run_started":
+                    started = data
+                elif event.type == "content_delta":
+                    click.echo(data["content"], nl=False)
+                elif event.type == "tool_call_started":
+                    args = json.dumps(data.get("args", {}), ensure_ascii=False)
+                    click.echo(dim(f"→ {data['tool']}({args})"))
+                elif event.type == "tool_call_completed":
+                    if data.get("error"):
+                        outcome = click.style(f"error: {data['error']}", fg="red")
+                    else:
+                        outcome = json.dumps(data.get("result"), ensure_ascii=False)[:300]
+                    click.echo(
+                        dim(f"← {data['tool']}: ")
+                        + outcome
+                        + dim(f" ({data.get('duration', 0):.3f}s)")
+                    )
+                elif event.type == "error":
+                    click.echo(dim(f"! {data['error']['message']}"), err=True)
+                elif event.type == "run_completed":
+                    m = data["metrics"]
+                    session = started["session_id"] if started else "?"
+                    click.echo()
+                    click.echo(
+                        dim(
+                            f"— {data['run_id']} · session {session} · "
+                            f"{m['total_tokens']} tokens · {m['duration']:.2f}s"
+                        )
+                    )
+                elif event.type in ("run_failed", "run_cancelled"):
+                    click.echo()
+                    error = data.get("error") or {"type": "Cancelled", "message": "cancelled"}
+                    raise click.ClickException(
+                        f"run {data['run_id']} ended: {error['type']}: {error['message']}"
+                    )
+    except AgioHTTPError as exc:
+        raise click.ClickException(f"{exc.status} {exc.type}: {exc.message}") from exc
+    except httpx.TransportError as exc:
+        raise click.ClickException(f"cannot reach Agio at {url}: {exc}") from exc
+
+
 @main.group()
 def config() -> None:
     """Work with component configuration files."""

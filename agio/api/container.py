@@ -7,13 +7,18 @@ from dataclasses import dataclass
 import structlog
 
 from agio import __version__
+from agio.bus.base import EventBus
+from agio.bus.memory import InProcessBus
 from agio.config.settings import Settings
+from agio.runtime.manager import RunManager, RuntimeOptions
 from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
 from agio.storage import migrate
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
+from agio.storage.runs import RunRepository
+from agio.storage.writer import RunWriter
 
 log = structlog.get_logger(__name__)
 
@@ -25,6 +30,10 @@ class Container:
     components: ComponentService
     config_files: ConfigFiles
     health: HealthChecker
+    bus: EventBus
+    writer: RunWriter
+    run_repo: RunRepository
+    runs: RunManager
 
     @classmethod
     async def start(cls, settings: Settings) -> Container:
@@ -43,6 +52,22 @@ class Container:
         except BaseException:
             await db.dispose()
             raise
+        bus = InProcessBus()
+        writer = RunWriter(db, bus)
+        writer.start()
+        run_repo = RunRepository(db)
+        runs = RunManager(
+            components,
+            run_repo,
+            writer,
+            bus,
+            RuntimeOptions(
+                lease_seconds=settings.run_lease_seconds,
+                enable_http_request_tool=settings.enable_http_request_tool,
+                default_memory_messages=settings.default_memory_messages,
+            ),
+        )
+        await runs.start()
         health = HealthChecker(
             db,
             repo,
@@ -57,9 +82,12 @@ class Container:
             configs_dir=str(settings.configs_dir),
             environment=settings.environment,
         )
-        return cls(settings, db, components, config_files, health)
+        return cls(settings, db, components, config_files, health, bus, writer, run_repo, runs)
 
     async def close(self) -> None:
         await self.config_files.close()
+        await self.runs.close()
+        await self.writer.close()
+        await self.bus.close()
         await self.db.dispose()
         log.info("agio_stopped")

@@ -39,3 +39,4 @@ AgentKey = Annotated[
 ComponentName = Annotated[
     str, Path(pattern=IDENTIFIER_PATTERN, description="The component's name.")
 ]
+RunIdPath = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="The run's id.")]

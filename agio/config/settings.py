@@ -53,6 +53,23 @@ class Settings(BaseSettings):
     health_probe_timeout: float = Field(default=2.0, gt=0, le=30)
     llm_probe_cache_seconds: float = Field(default=30.0, ge=0)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    run_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A running run whose process has not heartbeated for this long is "
+        "taken as interrupted.",
+    )
+    sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
+    enable_http_request_tool: bool = Field(
+        default=False, description="Let agents use the built-in `http_request` tool."
+    )
+    default_memory_messages: int = Field(
+        default=20,
+        ge=0,
+        le=10_000,
+        description="Earlier messages of a session sent to agents that name no memory.",
+    )
 
     @field_validator("cors_origins", "allowed_python_tool_modules", mode="before")
     @classmethod

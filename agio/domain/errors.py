@@ -72,3 +72,17 @@ class PermissionDenied(AgioError):
 class ServiceUnavailable(AgioError):
     type = "ServiceUnavailable"
     status_code = 503
+
+
+class RunNotFound(NotFound):
+    type = "RunNotFound"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Run '{run_id}' not found")
+
+
+class SessionNotFound(NotFound):
+    type = "SessionNotFound"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"Session '{session_id}' not found")

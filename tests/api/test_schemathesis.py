@@ -6,19 +6,17 @@ what the schema documents.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from agio.api.app import create_app
 from agio.config.settings import Settings
 from tests.conftest import BUNDLED_CONFIGS
+from tests.live import serve
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +32,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             log_level="ERROR",
         )
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -194,3 +194,17 @@ async def test_concurrent_start_ups_migrate_once(database_url: str) -> None:
     finally:
         for d in databases:
             await d.dispose()
+
+
+async def test_migrations_match_the_table_definitions(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from agio.storage.tables import Base
+
+    def diff(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []

@@ -1,0 +1,61 @@
+"""`POST /api/chat`: start a run; stream its events (SSE) or wait for its answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from agio.api.deps import ContainerDep
+from agio.api.schemas.common import error_responses
+from agio.api.schemas.runs import ChatRequest, ChatResponse, RunError, RunMetricsOut
+from agio.api.sse import event_stream_response
+from agio.domain.errors import RunNotFound
+
+router = APIRouter(prefix="/api", tags=["chat"])
+
+SSE_DOC = {
+    "description": (
+        "With `stream: true`: `text/event-stream`, one SSE message per run event "
+        "(`event:` its type, `id:` its sequence number, `data:` its JSON data), ending with "
+        "`run_completed`, `run_failed` or `run_cancelled`. With `stream: false`: the answer."
+    ),
+    "content": {
+        "text/event-stream": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"$ref": "#/components/schemas/ChatResponse"}},
+    },
+}
+
+
+@router.post(
+    "/chat",
+    summary="Talk to an agent",
+    response_model=ChatResponse,
+    responses={200: SSE_DOC, **error_responses(404, 409)},
+)
+async def chat(body: ChatRequest, container: ContainerDep) -> Any:
+    manager = container.runs
+    run = await manager.start_chat(
+        body.agent_id, body.message, session_id=body.session_id, user_id=body.user_id
+    )
+    if body.stream:
+        return event_stream_response(
+            container.run_repo,
+            container.bus,
+            run.id,
+            0,
+            ping=container.settings.sse_ping_seconds,
+            headers={"X-Run-ID": run.id, "X-Session-ID": run.session_id},
+        )
+    await manager.wait(run.id)
+    done = await container.run_repo.get_run(run.id)
+    if done is None:
+        raise RunNotFound(run.id)
+    return ChatResponse(
+        run_id=done.id,
+        session_id=done.session_id,
+        status=done.status,
+        response=done.response_content,
+        metrics=RunMetricsOut(**(done.metrics or {})),
+        error=RunError(**done.error) if done.error else None,
+    )

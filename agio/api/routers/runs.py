@@ -1,0 +1,118 @@
+"""`/api/runs`: list and inspect runs, and read or follow their event log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+
+from agio.api.deps import ContainerDep, Limit, Offset, RunIdPath
+from agio.api.schemas.common import Paginated, error_responses
+from agio.api.schemas.runs import ID_PATTERN, EventOut, RunDetail, RunEvents, RunSummary
+from agio.api.sse import event_stream_response
+from agio.domain.errors import RunNotFound, ValidationFailed
+from agio.domain.runs import RunStatus
+from agio.storage.runs import RunFilter
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+IdFilter = Annotated[str | None, Query(pattern=ID_PATTERN)]
+
+
+@router.get("", response_model=Paginated[RunSummary], summary="List runs, newest first")
+async def list_runs(
+    container: ContainerDep,
+    agent_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="An agent's id or name.")
+    ] = None,
+    user_id: IdFilter = None,
+    session_id: IdFilter = None,
+    status: RunStatus | None = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> Paginated[RunSummary]:
+    filters = RunFilter(
+        agent=agent_id,
+        user_id=user_id,
+        session_id=session_id,
+        status=status.value if status else None,
+    )
+    page = await container.run_repo.list_runs(filters, limit=limit, offset=offset)
+    return Paginated[RunSummary](
+        total=page.total,
+        items=[RunSummary.from_run(r) for r in page.items],
+        limit=limit,
+        offset=offset,
+        has_more=offset + len(page.items) < page.total,
+    )
+
+
+@router.get(
+    "/{run_id}",
+    response_model=RunDetail,
+    summary="A run with its steps",
+    responses=error_responses(404),
+)
+async def get_run(run_id: RunIdPath, container: ContainerDep) -> RunDetail:
+    run = await container.run_repo.get_run(run_id, with_steps=True)
+    if run is None:
+        raise RunNotFound(run_id)
+    return RunDetail.from_run(run)
+
+
+EVENTS_DOC = {
+    "description": (
+        "JSON by default; with `Accept: text/event-stream`, the stored events after "
+        "`Last-Event-ID` as SSE, then live ones until the run ends."
+    ),
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/RunEvents"}},
+        "text/event-stream": {"schema": {"type": "string"}},
+    },
+}
+
+
+@router.get(
+    "/{run_id}/events",
+    response_model=RunEvents,
+    summary="A run's event log",
+    responses={200: EVENTS_DOC, **error_responses(404)},
+)
+async def run_events(
+    run_id: RunIdPath,
+    request: Request,
+    container: ContainerDep,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    last_event_id: Annotated[
+        str | None, Header(description="SSE only: resume after this sequence number.")
+    ] = None,
+) -> Any:
+    run = await container.run_repo.get_run(run_id)
+    if run is None:
+        raise RunNotFound(run_id)
+    if "text/event-stream" in request.headers.get("accept", ""):
+        after = 0
+        if last_event_id:
+            if not (last_event_id.strip().isdigit() and len(last_event_id.strip()) <= 18):
+                raise ValidationFailed(
+                    "Last-Event-ID must be an event sequence number",
+                    details=[
+                        {
+                            "loc": ["header", "last-event-id"],
+                            "msg": "not an integer",
+                            "type": "int_parsing",
+                        }
+                    ],
+                )
+            after = int(last_event_id)
+        return event_stream_response(
+            container.run_repo,
+            container.bus,
+            run_id,
+            after,
+            ping=container.settings.sse_ping_seconds,
+        )
+    events = await container.run_repo.events(run_id, offset=offset, limit=limit)
+    total = await container.run_repo.count_events(run_id)
+    return RunEvents(run_id=run_id, total=total, events=[EventOut.from_event(e) for e in events])

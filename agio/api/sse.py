@@ -1,0 +1,75 @@
+"""Server-Sent Events for runs: replay the stored log after `Last-Event-ID`, then follow the
+bus, de-duplicating by `seq`, until the run's terminal event."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from agio.bus.base import EventBus
+from agio.domain.events import Event
+from agio.storage.runs import RunRepository
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_PAGE = 500
+
+
+def to_sse(event: Event) -> ServerSentEvent:
+    return ServerSentEvent(
+        data=json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+        event=event.type,
+        id=str(event.seq),
+    )
+
+
+async def run_events(
+    runs: RunRepository, bus: EventBus, run_id: str, after_seq: int
+) -> AsyncIterator[ServerSentEvent]:
+    subscription = bus.subscribe(run_id)  # before reading storage: nothing falls between
+    last = after_seq
+    try:
+        while True:
+            # replay what is stored after `last`
+            while True:
+                batch = await runs.events_after(run_id, last, _PAGE)
+                for event in batch:
+                    yield to_sse(event)
+                    last = event.seq
+                    if event.terminal:
+                        return
+                if len(batch) < _PAGE:
+                    break
+            # then follow live events until a gap or a lag sends us back to storage
+            while True:
+                event = await subscription.get()
+                if subscription.lagged:
+                    subscription.lagged = False
+                    break
+                if event.seq <= last:
+                    continue
+                if event.seq != last + 1:
+                    break
+                yield to_sse(event)
+                last = event.seq
+                if event.terminal:
+                    return
+    finally:
+        subscription.close()
+
+
+def event_stream_response(
+    runs: RunRepository,
+    bus: EventBus,
+    run_id: str,
+    after_seq: int,
+    *,
+    ping: float,
+    headers: dict[str, str] | None = None,
+) -> EventSourceResponse:
+    return EventSourceResponse(
+        run_events(runs, bus, run_id, after_seq),
+        ping=ping,
+        headers={**SSE_HEADERS, **(headers or {})},
+    )

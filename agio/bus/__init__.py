@@ -1,0 +1,1 @@
+"""Live fan-out of run events (the event log in storage stays the source of truth)."""

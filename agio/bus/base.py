@@ -1,0 +1,27 @@
+"""The `EventBus` protocol: publish a run's events after they are stored; subscribe to them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from agio.domain.events import Event
+
+
+class Subscription(Protocol):
+    """Events of one run as they are published. `lagged` turns true when events were
+    dropped because the subscriber fell behind; it must then re-read the event log."""
+
+    lagged: bool
+
+    async def get(self) -> Event: ...
+
+    def close(self) -> None: ...
+
+
+class EventBus(Protocol):
+    def subscribe(self, run_id: str) -> Subscription: ...
+
+    async def publish(self, run_id: str, events: Sequence[Event]) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,43 @@
+"""Run events: the taxonomy every run emits, in order, each with the run's next `seq`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+RUN_STARTED: Final = "run_started"
+STEP_STARTED: Final = "step_started"
+CONTENT_DELTA: Final = "content_delta"
+TOOL_CALL_STARTED: Final = "tool_call_started"
+TOOL_CALL_COMPLETED: Final = "tool_call_completed"
+STEP_COMPLETED: Final = "step_completed"
+CHECKPOINT_CREATED: Final = "checkpoint_created"
+RUN_PAUSED: Final = "run_paused"
+RUN_RESUMED: Final = "run_resumed"
+RUN_CANCELLED: Final = "run_cancelled"
+RUN_COMPLETED: Final = "run_completed"
+RUN_FAILED: Final = "run_failed"
+ERROR: Final = "error"
+
+EVENT_TYPES: Final = (
+    RUN_STARTED, STEP_STARTED, CONTENT_DELTA, TOOL_CALL_STARTED, TOOL_CALL_COMPLETED,
+    STEP_COMPLETED, CHECKPOINT_CREATED, RUN_PAUSED, RUN_RESUMED, RUN_CANCELLED,
+    RUN_COMPLETED, RUN_FAILED, ERROR,
+)  # fmt: skip
+TERMINAL_EVENTS: Final = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a run's event log; `seq` starts at 1 and grows by one."""
+
+    run_id: str
+    seq: int
+    type: str
+    timestamp: datetime
+    data: dict[str, Any]
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_EVENTS

@@ -1,0 +1,103 @@
+"""Runs, steps and their metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+@dataclass
+class RunMetrics:
+    """Accounting of one run (or one step): tokens, steps, tool calls, seconds."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_steps: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
+    duration: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total_tokens": self.total_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_steps": self.total_steps,
+            "tool_calls": self.tool_calls,
+            "tool_errors": self.tool_errors,
+            "duration": round(self.duration, 6),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunMetrics:
+        return cls(
+            prompt_tokens=int(data.get("prompt_tokens", 0)),
+            completion_tokens=int(data.get("completion_tokens", 0)),
+            total_steps=int(data.get("total_steps", 0)),
+            tool_calls=int(data.get("tool_calls", 0)),
+            tool_errors=int(data.get("tool_errors", 0)),
+            duration=float(data.get("duration", 0.0)),
+        )
+
+
+@dataclass
+class Step:
+    """One step of a run: a model call (`llm_call`) or a round of tool calls (`tool_call`)."""
+
+    run_id: str
+    step_num: int
+    type: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    model_response: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass
+class Run:
+    id: str
+    agent_id: str
+    agent_name: str
+    session_id: str
+    user_id: str | None
+    status: RunStatus
+    input_query: str
+    response_content: str | None
+    error: dict[str, Any] | None
+    metrics: dict[str, Any]
+    agent_config: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    last_seq: int
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class Session:
+    id: str
+    agent_id: str
+    user_id: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""Running agents: snapshots, the agent loop and the RunManager."""

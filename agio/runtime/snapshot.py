@@ -1,0 +1,167 @@
+"""The configuration a run starts with, frozen into the run (secrets masked), and the live
+model and tools built from it."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from agio.config.components import (
+    MASK,
+    AgentComponent,
+    KnowledgeComponent,
+    MemoryComponent,
+    ModelComponent,
+    ToolComponent,
+    dump_component,
+)
+from agio.domain.errors import Conflict
+from agio.models.base import Model
+from agio.models.registry import build_model
+from agio.storage.components import ComponentRepository, StoredComponent
+from agio.tools.base import Tool
+from agio.tools.registry import build_tool
+
+
+@dataclass
+class AgentSnapshot:
+    """Every component a run uses, as it was when the run started."""
+
+    agent_id: str
+    agent: AgentComponent
+    model: ModelComponent
+    tools: list[ToolComponent]
+    memory: MemoryComponent | None
+    knowledge: KnowledgeComponent | None
+
+    def to_json(self) -> dict[str, Any]:
+        """What the run stores: secrets masked (they are looked up again to run)."""
+        return {
+            "agent_id": self.agent_id,
+            "agent": dump_component(self.agent),
+            "model": dump_component(self.model),
+            "tools": [dump_component(t) for t in self.tools],
+            "memory": dump_component(self.memory) if self.memory else None,
+            "knowledge": dump_component(self.knowledge) if self.knowledge else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgentSnapshot:
+        return cls(
+            agent_id=data["agent_id"],
+            agent=AgentComponent.model_validate(data["agent"]),
+            model=ModelComponent.model_validate(data["model"]),
+            tools=[ToolComponent.model_validate(t) for t in data["tools"]],
+            memory=MemoryComponent.model_validate(data["memory"]) if data["memory"] else None,
+            knowledge=KnowledgeComponent.model_validate(data["knowledge"])
+            if data["knowledge"]
+            else None,
+        )
+
+
+def _require(stored: StoredComponent | None, kind: str, name: str) -> StoredComponent:
+    if stored is None or stored.type != kind:
+        raise Conflict(f"The agent's {kind} component '{name}' no longer exists")
+    if not stored.enabled:
+        raise Conflict(f"The agent's {kind} component '{name}' is disabled")
+    return stored
+
+
+async def take_snapshot(repo: ComponentRepository, agent: StoredComponent) -> AgentSnapshot:
+    """Resolve an agent's components now; a disabled agent or component is a 409."""
+    if not agent.enabled:
+        raise Conflict(f"Agent '{agent.name}' is disabled")
+    spec = AgentComponent.model_validate(agent.config)
+    model = _require(await repo.get(spec.model, "model"), "model", spec.model)
+    tools = [_require(await repo.get(t, "tool"), "tool", t) for t in spec.tools]
+    memory = (
+        _require(await repo.get(spec.memory, "memory"), "memory", spec.memory)
+        if spec.memory
+        else None
+    )
+    knowledge = (
+        _require(await repo.get(spec.knowledge, "knowledge"), "knowledge", spec.knowledge)
+        if spec.knowledge
+        else None
+    )
+    return AgentSnapshot(
+        agent_id=agent.id,
+        agent=spec,
+        model=ModelComponent.model_validate(model.config),
+        tools=[ToolComponent.model_validate(t.config) for t in tools],
+        memory=MemoryComponent.model_validate(memory.config) if memory else None,
+        knowledge=KnowledgeComponent.model_validate(knowledge.config) if knowledge else None,
+    )
+
+
+async def _with_secrets(repo: ComponentRepository, component: Any, kind: str) -> Any:
+    """Put the current secret values back where the snapshot holds the mask."""
+    data = dump_component(component, reveal_secrets=True)
+    if data.get("api_key") != MASK and MASK not in (data.get("headers") or {}).values():
+        return component
+    stored = await repo.get(component.name, kind)
+    if stored is None:
+        raise RuntimeError(f"{kind} component '{component.name}' was deleted; its secret is gone")
+    if data.get("api_key") == MASK:
+        data["api_key"] = stored.config.get("api_key")
+    for key, value in list((data.get("headers") or {}).items()):
+        if value == MASK:
+            data["headers"][key] = (stored.config.get("headers") or {}).get(key)
+    return type(component).model_validate(data)
+
+
+@dataclass
+class LiveAgent:
+    model: Model
+    tools: dict[str, Tool]
+
+
+class ModelCache:
+    """Live models shared by runs with the same model configuration, so that HTTP
+    connections to a provider are pooled instead of opened per run."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._models: OrderedDict[str, Model] = OrderedDict()
+
+    async def get(self, component: ModelComponent) -> Model:
+        key = json.dumps(dump_component(component, reveal_secrets=True), sort_keys=True)
+        model = self._models.get(key)
+        if model is None:
+            model = build_model(component)
+            self._models[key] = model
+            while len(self._models) > self._size:
+                _, old = self._models.popitem(last=False)
+                await _close(old)
+        else:
+            self._models.move_to_end(key)
+        return model
+
+    async def close(self) -> None:
+        models = list(self._models.values())
+        self._models.clear()
+        for model in models:
+            await _close(model)
+
+
+async def _close(model: Model) -> None:
+    closer = getattr(model, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+async def go_live(
+    repo: ComponentRepository,
+    snapshot: AgentSnapshot,
+    models: ModelCache,
+    *,
+    enable_http_request: bool,
+) -> LiveAgent:
+    model = await models.get(await _with_secrets(repo, snapshot.model, "model"))
+    tools: dict[str, Tool] = {}
+    for component in snapshot.tools:
+        live = await _with_secrets(repo, component, "tool")
+        tools[component.name] = build_tool(live, enable_http_request=enable_http_request)
+    return LiveAgent(model=model, tools=tools)

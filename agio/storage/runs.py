@@ -1,0 +1,284 @@
+"""Run repository: sessions, runs, steps and the event log (reads and request-time writes).
+
+The runtime's own writes go through `RunWriter`, which batches them (group commit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+
+from agio.domain.events import Event
+from agio.domain.runs import Run, RunStatus, Session, Step
+from agio.domain.time import utcnow
+from agio.storage.components import Page
+from agio.storage.database import Database
+from agio.storage.tables import (
+    RunEventRow,
+    RunRow,
+    RunStepRow,
+    SessionMessageRow,
+    SessionRow,
+)
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    agent: str | None = None  # id or name
+    user_id: str | None = None
+    session_id: str | None = None
+    status: str | None = None
+
+
+def _run(row: RunRow) -> Run:
+    return Run(
+        id=row.id,
+        agent_id=row.agent_id,
+        agent_name=row.agent_name,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        status=RunStatus(row.status),
+        input_query=row.input_query,
+        response_content=row.response_content,
+        error=row.error,
+        metrics=row.metrics,
+        agent_config=row.agent_config,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        last_seq=row.last_seq,
+    )
+
+
+def _step(row: RunStepRow) -> Step:
+    return Step(
+        run_id=row.run_id,
+        step_num=row.step_num,
+        type=row.type,
+        messages=row.messages,
+        model_response=row.model_response,
+        tool_calls=row.tool_calls,
+        metrics=row.metrics,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+    )
+
+
+def _event(row: RunEventRow) -> Event:
+    return Event(
+        run_id=row.run_id, seq=row.seq, type=row.type, timestamp=row.created_at, data=row.data
+    )
+
+
+class RunRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ sessions
+
+    async def get_session(self, session_id: str) -> Session | None:
+        async with self._db.sessions() as s:
+            row = await s.get(SessionRow, session_id)
+            if row is None:
+                return None
+            return Session(
+                id=row.id,
+                agent_id=row.agent_id,
+                user_id=row.user_id,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+
+    async def session_messages(self, session_id: str) -> list[dict[str, Any]]:
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(SessionMessageRow.message)
+                .where(SessionMessageRow.session_id == session_id)
+                .order_by(SessionMessageRow.id)
+            )
+            return list(rows.scalars())
+
+    # ------------------------------------------------------------------ runs
+
+    async def create_run(self, run: Run, *, new_session: bool, owner_id: str) -> None:
+        """Insert a pending run (and its session when it is new) in one transaction."""
+        async with self._db.write_sessions() as s, s.begin():
+            if new_session:
+                s.add(
+                    SessionRow(
+                        id=run.session_id,
+                        agent_id=run.agent_id,
+                        user_id=run.user_id,
+                        created_at=run.created_at,
+                        updated_at=run.created_at,
+                    )
+                )
+            else:
+                await s.execute(
+                    update(SessionRow)
+                    .where(SessionRow.id == run.session_id)
+                    .values(updated_at=run.created_at)
+                )
+            s.add(
+                RunRow(
+                    id=run.id,
+                    agent_id=run.agent_id,
+                    agent_name=run.agent_name,
+                    session_id=run.session_id,
+                    user_id=run.user_id,
+                    status=run.status.value,
+                    input_query=run.input_query,
+                    response_content=None,
+                    error=None,
+                    metrics=run.metrics,
+                    agent_config=run.agent_config,
+                    model_name=run.agent_config.get("model", {}).get("name"),
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    total_tokens=0,
+                    tool_calls=0,
+                    duration=None,
+                    last_seq=0,
+                    owner_id=owner_id,
+                    heartbeat_at=run.created_at,
+                    created_at=run.created_at,
+                    started_at=None,
+                    ended_at=None,
+                )
+            )
+
+    async def get_run(self, run_id: str, *, with_steps: bool = False) -> Run | None:
+        async with self._db.sessions() as s:
+            row = await s.get(RunRow, run_id)
+            if row is None:
+                return None
+            run = _run(row)
+            if with_steps:
+                steps = await s.execute(
+                    select(RunStepRow)
+                    .where(RunStepRow.run_id == run_id)
+                    .order_by(RunStepRow.step_num)
+                )
+                run.steps = [_step(r) for r in steps.scalars()]
+            return run
+
+    async def list_runs(self, filters: RunFilter, *, limit: int, offset: int) -> Page[Run]:
+        async with self._db.sessions() as s:
+            query = select(RunRow)
+            if filters.agent is not None:
+                query = query.where(
+                    or_(RunRow.agent_id == filters.agent, RunRow.agent_name == filters.agent)
+                )
+            if filters.user_id is not None:
+                query = query.where(RunRow.user_id == filters.user_id)
+            if filters.session_id is not None:
+                query = query.where(RunRow.session_id == filters.session_id)
+            if filters.status is not None:
+                query = query.where(RunRow.status == filters.status)
+            total = (
+                await s.execute(select(func.count()).select_from(query.subquery()))
+            ).scalar_one()
+            rows = await s.execute(
+                query.order_by(RunRow.created_at.desc(), RunRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return Page(total=total, items=[_run(r) for r in rows.scalars()])
+
+    # ------------------------------------------------------------------ events
+
+    async def count_events(self, run_id: str) -> int:
+        async with self._db.sessions() as s:
+            return (
+                await s.execute(
+                    select(func.count())
+                    .select_from(RunEventRow)
+                    .where(RunEventRow.run_id == run_id)
+                )
+            ).scalar_one()
+
+    async def events(self, run_id: str, *, offset: int = 0, limit: int = 1000) -> list[Event]:
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(RunEventRow)
+                .where(RunEventRow.run_id == run_id)
+                .order_by(RunEventRow.seq)
+                .offset(offset)
+                .limit(limit)
+            )
+            return [_event(r) for r in rows.scalars()]
+
+    async def events_after(self, run_id: str, after_seq: int, limit: int = 1000) -> list[Event]:
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(RunEventRow)
+                .where(RunEventRow.run_id == run_id, RunEventRow.seq > after_seq)
+                .order_by(RunEventRow.seq)
+                .limit(limit)
+            )
+            return [_event(r) for r in rows.scalars()]
+
+    # ------------------------------------------------------------------ ownership
+
+    async def heartbeat(self, owner_id: str, run_ids: Sequence[str]) -> None:
+        if not run_ids:
+            return
+        async with self._db.write_sessions() as s, s.begin():
+            await s.execute(
+                update(RunRow)
+                .where(RunRow.id.in_(run_ids), RunRow.owner_id == owner_id)
+                .values(heartbeat_at=utcnow())
+            )
+
+    async def orphaned_runs(self, stale_before: datetime, owner_id: str) -> list[Run]:
+        """Unfinished runs whose owner stopped heartbeating (or is this process, restarted)."""
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(RunRow).where(
+                    RunRow.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+                    or_(
+                        RunRow.heartbeat_at < stale_before,
+                        RunRow.heartbeat_at.is_(None),
+                        RunRow.owner_id == owner_id,
+                    ),
+                )
+            )
+            return [_run(r) for r in rows.scalars()]
+
+    async def fail_orphan(self, run: Run, event: Event, error: dict[str, Any]) -> bool:
+        """Mark an orphaned run failed with its final event, unless someone else did."""
+        async with self._db.write_sessions() as s, s.begin():
+            result = await s.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id == run.id,
+                    RunRow.last_seq == run.last_seq,
+                    RunRow.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+                )
+                .values(
+                    status=RunStatus.FAILED.value,
+                    error=error,
+                    ended_at=event.timestamp,
+                    last_seq=event.seq,
+                    owner_id=None,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            await s.execute(
+                insert(RunEventRow),
+                [
+                    {
+                        "run_id": event.run_id,
+                        "seq": event.seq,
+                        "type": event.type,
+                        "data": event.data,
+                        "created_at": event.timestamp,
+                    }
+                ],
+            )
+            return True

@@ -1,0 +1,191 @@
+"""Group commit for the runtime: events, steps and run updates of every running run are
+written in batches, one transaction each, and published on the bus only once stored.
+
+A run task hands its writes over without waiting (`append`, `save_step`,
+`update_run`), so streaming is never held up by one commit per token; it waits
+(`flush`) only where durability matters, such as before reporting a run finished. One
+writer task keeps everything in order, and concurrent runs share commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import structlog
+from sqlalchemy import insert, update
+
+from agio.bus.base import EventBus
+from agio.domain.events import Event
+from agio.domain.runs import Step
+from agio.storage.database import Database
+from agio.storage.tables import RunEventRow, RunRow, RunStepRow, SessionMessageRow
+
+log = structlog.get_logger(__name__)
+
+_RETRIES = 5
+
+
+class WriterClosed(RuntimeError):
+    pass
+
+
+class RunWriter:
+    def __init__(self, db: Database, bus: EventBus, *, max_batch: int = 5000) -> None:
+        self._db = db
+        self._bus = bus
+        self._max_batch = max_batch
+        self._ops: list[tuple[str, Any]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        #: called with every batch of stored events (metrics hooks, tests)
+        self.on_stored: list[Callable[[Sequence[Event]], None]] = []
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="agio-run-writer")
+
+    # ------------------------------------------------------------------ producers
+
+    def _push(self, kind: str, payload: Any) -> None:
+        if self._closed:
+            raise WriterClosed("the run writer is closed")
+        self._ops.append((kind, payload))
+        self._wakeup.set()
+
+    def append(self, event: Event) -> None:
+        self._push("event", event)
+
+    def save_step(self, step: Step) -> None:
+        self._push("step", step)
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        self._push("run", (run_id, values))
+
+    def add_session_messages(self, rows: list[dict[str, Any]]) -> None:
+        self._push("session_messages", rows)
+
+    async def flush(self) -> None:
+        """Return once everything handed over so far is stored and published."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._push("barrier", future)
+        await future
+
+    @property
+    def backlog(self) -> int:
+        return len(self._ops)
+
+    # ------------------------------------------------------------------ the writer task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._ops:
+                ops = self._ops[: self._max_batch]
+                del self._ops[: self._max_batch]
+                await self._write(ops)
+            if self._closed:
+                return
+
+    async def _write(self, ops: list[tuple[str, Any]]) -> None:
+        events: list[Event] = []
+        steps: list[dict[str, Any]] = []
+        runs: dict[str, dict[str, Any]] = {}
+        session_rows: list[dict[str, Any]] = []
+        barriers: list[asyncio.Future[None]] = []
+        for kind, payload in ops:
+            if kind == "event":
+                events.append(payload)
+                runs.setdefault(payload.run_id, {})["last_seq"] = payload.seq
+            elif kind == "step":
+                steps.append(asdict(payload))
+            elif kind == "run":
+                run_id, values = payload
+                runs.setdefault(run_id, {}).update(values)
+            elif kind == "session_messages":
+                session_rows.extend(payload)
+            else:
+                barriers.append(payload)
+        error: BaseException | None = None
+        if events or steps or runs or session_rows:
+            for attempt in range(_RETRIES):
+                try:
+                    await self._commit(events, steps, runs, session_rows)
+                    error = None
+                    break
+                except Exception as exc:  # storage hiccup: retry, then give up loudly
+                    error = exc
+                    log.warning(
+                        "run_writer_retry", attempt=attempt + 1, error_type=type(exc).__name__
+                    )
+                    await asyncio.sleep(0.05 * 2**attempt)
+            if error is not None:
+                log.error(
+                    "run_writer_failed",
+                    events=len(events),
+                    steps=len(steps),
+                    error_type=type(error).__name__,
+                )
+            else:
+                await self._publish(events)
+        for barrier in barriers:
+            if not barrier.done():
+                if error is None:
+                    barrier.set_result(None)
+                else:
+                    barrier.set_exception(error)
+
+    async def _commit(
+        self,
+        events: list[Event],
+        steps: list[dict[str, Any]],
+        runs: dict[str, dict[str, Any]],
+        session_rows: list[dict[str, Any]],
+    ) -> None:
+        async with self._db.write_sessions() as s, s.begin():
+            if events:
+                await s.execute(
+                    insert(RunEventRow),
+                    [
+                        {
+                            "run_id": e.run_id,
+                            "seq": e.seq,
+                            "type": e.type,
+                            "data": e.data,
+                            "created_at": e.timestamp,
+                        }
+                        for e in events
+                    ],
+                )
+            if steps:
+                await s.execute(insert(RunStepRow), steps)
+            if session_rows:
+                await s.execute(insert(SessionMessageRow), session_rows)
+            for run_id, values in runs.items():
+                await s.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+
+    async def _publish(self, events: list[Event]) -> None:
+        if not events:
+            return
+        by_run: dict[str, list[Event]] = {}
+        for event in events:
+            by_run.setdefault(event.run_id, []).append(event)
+        for run_id, batch in by_run.items():
+            try:
+                await self._bus.publish(run_id, batch)
+            except Exception as exc:  # readers fall back to the event log
+                log.warning("bus_publish_failed", run_id=run_id, error_type=type(exc).__name__)
+        for hook in self.on_stored:
+            hook(events)
+
+    async def close(self) -> None:
+        """Store what is pending, then stop."""
+        if self._task is None:
+            return
+        self._closed = True
+        self._wakeup.set()
+        await self._task
+        self._task = None

@@ -1,0 +1,1 @@
+"""Agio's own tools: `calculator`, `current_time` and `http_request`."""

@@ -1,0 +1,19 @@
+"""Pytest fixtures for the fakes; import them explicitly in the test modules that use them:
+
+from tests.fakes.fixtures import fake_openai  # noqa: F401
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAIServer
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    """A fake OpenAI-compatible server on 127.0.0.1, fresh for each test."""
+    with FakeOpenAIServer() as server:
+        yield server

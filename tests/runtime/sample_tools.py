@@ -1,0 +1,24 @@
+"""Python tools used by the runtime tests (configured through YAML as trusted files)."""
+
+from __future__ import annotations
+
+import asyncio
+
+LEDGER: list[str] = []
+
+
+def explode(reason: str = "boom") -> str:
+    """A tool that always fails."""
+    raise RuntimeError(f"exploded: {reason}")
+
+
+async def slow(seconds: float = 5.0) -> str:
+    """A tool that takes its time."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+def record(note: str) -> dict[str, str]:
+    """Append to a ledger (to count executions)."""
+    LEDGER.append(note)
+    return {"recorded": note}
