@@ -99,12 +99,39 @@ def test_readme_run_command_serves_health_and_docs(tmp_path: Path) -> None:
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
         elapsed = time.monotonic() - started
         agents = httpx.get(f"http://127.0.0.1:{port}/api/agents", timeout=5).json()
+        # the demo agent answers with no API key, over HTTP and through `agio chat`
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/api/chat",
+            json={"agent_id": "customer_support", "message": "What is 6 * 7?", "stream": False},
+            timeout=30,
+        ).json()
+        cli = subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "agio"),
+                "chat",
+                "customer_support",
+                "What is (2 + 3) * 4?",
+                "--url",
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=server_env(tmp_path),
+            check=False,
+        )
     assert health.status_code == 200, health.text
     assert health.json()["status"] == "ok"
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
     assert elapsed < 10, f"took {elapsed:.1f}s"
     assert "customer_support" in {a["name"] for a in agents["items"]}
+    assert answer["status"] == "completed"
+    assert "42" in answer["response"]
+    assert cli.returncode == 0, cli.stderr
+    assert "→ calculator" in cli.stdout
+    assert "20" in cli.stdout
+    assert "tokens" in cli.stdout
     assert (tmp_path / "data" / "agio.db").exists()  # SQLite in the data folder
 
 

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 import openai
 from openai.types.chat import (
     ChatCompletionAssistantMessageParam,
-    ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
@@ -28,7 +27,6 @@ from openai.types.chat import (
     ChatCompletionToolMessageParam,
     ChatCompletionUserMessageParam,
 )
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from agio.config.components import ModelComponent
 from agio.domain.messages import Message, ToolCall, ToolSpec
@@ -125,17 +123,24 @@ class OpenAIModel:
             state = _StreamState()
             delivered = False
             try:
-                stream = await self._client.chat.completions.create(
-                    model=self._component.model,
-                    messages=[to_wire_message(message) for message in request.messages],
-                    tools=[to_wire_tool(tool) for tool in request.tools] or openai.omit,
-                    temperature=_first(request.temperature, self._component.temperature),
-                    max_tokens=_first(request.max_tokens, self._component.max_tokens),
+                # The SDK's lower-level `post` with a body we build ourselves: the same client,
+                # authentication, error types and SSE decoding as `chat.completions.create`,
+                # without its per-call parameter transformation and per-chunk model
+                # construction, which cost more CPU than the rest of a run together.
+                stream = await self._client.post(
+                    "/chat/completions",
+                    body=self._body(request),
+                    cast_to=object,
                     stream=True,
-                    stream_options={"include_usage": True},
+                    stream_cls=openai.AsyncStream[object],
                 )
                 async with stream:
                     async for chunk in stream:
+                        if not isinstance(chunk, dict):
+                            raise ModelError(
+                                f"{self._label()}: a stream chunk is not a JSON object",
+                                type="ModelMalformedResponse",
+                            )
                         for event in self._events(chunk, state):
                             delivered = True
                             yield event
@@ -159,25 +164,48 @@ class OpenAIModel:
             yield Retrying(attempt=attempt, delay=delay, reason=failure.message)
             await asyncio.sleep(delay)
 
+    def _body(self, request: ModelRequest) -> dict[str, Any]:
+        """The Chat Completions request body."""
+        body: dict[str, Any] = {
+            "model": self._component.model,
+            "messages": [to_wire_message(message) for message in request.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            body["tools"] = [to_wire_tool(tool) for tool in request.tools]
+        temperature = _first(request.temperature, self._component.temperature)
+        if not isinstance(temperature, openai.Omit):
+            body["temperature"] = temperature
+        max_tokens = _first(request.max_tokens, self._component.max_tokens)
+        if not isinstance(max_tokens, openai.Omit):
+            body["max_tokens"] = max_tokens
+        return body
+
     # ------------------------------------------------------------------ streaming
 
-    def _events(self, chunk: ChatCompletionChunk, state: _StreamState) -> list[ModelEvent]:
-        """The deltas in one chunk; structural surprises become `ModelMalformedResponse`."""
+    def _events(self, chunk: dict[str, Any], state: _StreamState) -> list[ModelEvent]:
+        """The deltas in one chunk (a decoded JSON object); structural surprises become
+        `ModelMalformedResponse`."""
         state.chunks += 1
         try:
-            if chunk.usage is not None:
+            usage = chunk.get("usage")
+            if usage is not None:
                 state.usage = Usage(
-                    prompt_tokens=chunk.usage.prompt_tokens or 0,
-                    completion_tokens=chunk.usage.completion_tokens or 0,
+                    prompt_tokens=usage.get("prompt_tokens") or 0,
+                    completion_tokens=usage.get("completion_tokens") or 0,
                 )
             events: list[ModelEvent] = []
-            for choice in chunk.choices or []:
-                if choice.index not in (0, None):
+            for choice in chunk.get("choices") or []:
+                if choice.get("index") not in (0, None):
                     continue
-                delta = choice.delta
-                if delta.content:
-                    events.append(TextDelta(delta.content))
-                for position, call in enumerate(delta.tool_calls or []):
+                delta = choice.get("delta") or {}
+                content = delta.get("content")
+                if content:
+                    if not isinstance(content, str):
+                        raise TypeError("delta.content is not a string")
+                    events.append(TextDelta(content))
+                for position, call in enumerate(delta.get("tool_calls") or []):
                     event = self._tool_delta(call, position, state)
                     if event is not None:
                         events.append(event)
@@ -189,14 +217,17 @@ class OpenAIModel:
 
     @staticmethod
     def _tool_delta(
-        call: ChoiceDeltaToolCall, position: int, state: _StreamState
+        call: dict[str, Any], position: int, state: _StreamState
     ) -> ToolCallDelta | None:
         """One tool-call fragment; an id or name is passed on only the first time it is seen."""
-        index = call.index if isinstance(call.index, int) else position
-        function = call.function
-        call_id = call.id or None
-        name = function.name if function is not None else None
-        arguments = (function.arguments if function is not None else None) or ""
+        index = call.get("index")
+        index = index if isinstance(index, int) else position
+        function = call.get("function") or {}
+        call_id = call.get("id") or None
+        name = function.get("name")
+        arguments = function.get("arguments") or ""
+        if not isinstance(arguments, str):
+            raise TypeError("function.arguments is not a string")
         if call_id is not None and state.call_ids.get(index) == call_id:
             call_id = None
         if name and state.call_names.get(index) == name:

@@ -23,7 +23,7 @@ from agio.runtime.loop import AgentRun, RunOutcome
 from agio.runtime.memory import buffer_window
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live, take_snapshot
 from agio.services.components import ComponentService
-from agio.storage.runs import RunRepository
+from agio.storage.runs import RunRepository, new_run_rows
 from agio.storage.writer import RunWriter
 
 log = structlog.get_logger(__name__)
@@ -116,8 +116,13 @@ class RunManager:
         )
         self._starting.add(run.id)
         try:
-            await self.runs.create_run(run, new_session=session_id is None, owner_id=self.owner_id)
-            task = asyncio.create_task(self._execute(run, snapshot), name=f"run-{run.id}")
+            self.writer.create_run(
+                new_run_rows(run, new_session=session_id is None, owner_id=self.owner_id)
+            )
+            await self.writer.flush()  # stored (group commit) before anyone is told its id
+            task = asyncio.create_task(
+                self._execute(run, snapshot, new_session=session_id is None), name=f"run-{run.id}"
+            )
             self._tasks[run.id] = task
         finally:
             self._starting.discard(run.id)
@@ -136,7 +141,11 @@ class RunManager:
             if known is task:
                 del self._tasks[run_id]
 
-    async def _history(self, run: Run, snapshot: AgentSnapshot) -> list[Message]:
+    async def _history(
+        self, run: Run, snapshot: AgentSnapshot, *, new_session: bool
+    ) -> list[Message]:
+        if new_session:
+            return []
         limit = (
             snapshot.memory.max_messages
             if snapshot.memory
@@ -147,7 +156,7 @@ class RunManager:
         stored = await self.runs.session_messages(run.session_id)
         return buffer_window([Message.model_validate(m) for m in stored], limit)
 
-    async def _execute(self, run: Run, snapshot: AgentSnapshot) -> RunOutcome:
+    async def _execute(self, run: Run, snapshot: AgentSnapshot, *, new_session: bool) -> RunOutcome:
         with structlog.contextvars.bound_contextvars(
             run_id=run.id, agent_id=run.agent_id, user_id=run.user_id
         ):
@@ -158,7 +167,7 @@ class RunManager:
                     self.models,
                     enable_http_request=self.options.enable_http_request_tool,
                 )
-                history = await self._history(run, snapshot)
+                history = await self._history(run, snapshot, new_session=new_session)
             except Exception as exc:
                 log.warning("run_setup_failed", error_type=type(exc).__name__)
                 return await self._fail_before_start(run, exc)
@@ -192,12 +201,13 @@ class RunManager:
         await self.writer.flush()
         return RunOutcome(RunStatus.FAILED, None, {}, error)
 
-    async def wait(self, run_id: str) -> None:
-        """Wait for a run this process executes to finish (the waiter may go away freely)."""
+    async def wait(self, run_id: str) -> RunOutcome | None:
+        """Wait for a run this process executes to finish (the waiter may go away freely);
+        None when the run is not executing here."""
         task = self._tasks.get(run_id)
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
+        if task is None:
+            return None
+        return await asyncio.shield(task)
 
     # ------------------------------------------------------------------ ownership
 

@@ -74,17 +74,12 @@ async def take_snapshot(repo: ComponentRepository, agent: StoredComponent) -> Ag
     if not agent.enabled:
         raise Conflict(f"Agent '{agent.name}' is disabled")
     spec = AgentComponent.model_validate(agent.config)
-    model = _require(await repo.get(spec.model, "model"), "model", spec.model)
-    tools = [_require(await repo.get(t, "tool"), "tool", t) for t in spec.tools]
-    memory = (
-        _require(await repo.get(spec.memory, "memory"), "memory", spec.memory)
-        if spec.memory
-        else None
-    )
+    found = await repo.get_many([name for _, name in spec.references()])
+    model = _require(found.get(spec.model), "model", spec.model)
+    tools = [_require(found.get(t), "tool", t) for t in spec.tools]
+    memory = _require(found.get(spec.memory), "memory", spec.memory) if spec.memory else None
     knowledge = (
-        _require(await repo.get(spec.knowledge, "knowledge"), "knowledge", spec.knowledge)
-        if spec.knowledge
-        else None
+        _require(found.get(spec.knowledge), "knowledge", spec.knowledge) if spec.knowledge else None
     )
     return AgentSnapshot(
         agent_id=agent.id,

@@ -75,14 +75,15 @@ class Page(Generic[T]):
     items: list[T] = field(default_factory=list)
 
 
-def _to_domain(row: ComponentRow, tags: Sequence[str]) -> StoredComponent:
+def _to_domain(row: ComponentRow) -> StoredComponent:
+    # the tags table serves the `tag` filter; the component's own list keeps its order
     return StoredComponent(
         id=row.id,
         name=row.name,
         type=row.type,
         description=row.description,
         enabled=row.enabled,
-        tags=list(tags),
+        tags=list(row.config.get("tags") or []),
         config=row.config,
         revision=row.revision,
         source=row.source,
@@ -100,25 +101,6 @@ class ComponentRepository:
 
     # ------------------------------------------------------------------ reads
 
-    async def _tags(self, session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {i: [] for i in ids}
-        if ids:
-            rows = await session.execute(
-                select(ComponentTagRow.component_id, ComponentTagRow.tag).where(
-                    ComponentTagRow.component_id.in_(ids)
-                )
-            )
-            for component_id, tag in rows:
-                out[component_id].append(tag)
-        return out
-
-    async def _with_tags(self, session: AsyncSession, row: ComponentRow) -> StoredComponent:
-        tags = (await self._tags(session, [row.id]))[row.id]
-        # keep the order the component declares
-        declared = row.config.get("tags") or []
-        tags.sort(key=lambda t: declared.index(t) if t in declared else len(declared))
-        return _to_domain(row, tags)
-
     async def get(self, key: str, type_: str | None = None) -> StoredComponent | None:
         """Look a component up by id or by name, optionally of one type only."""
         async with self._db.sessions() as session:
@@ -128,7 +110,15 @@ class ComponentRepository:
             if type_ is not None:
                 query = query.where(ComponentRow.type == type_)
             row = (await session.execute(query)).scalars().first()
-            return None if row is None else await self._with_tags(session, row)
+            return None if row is None else _to_domain(row)
+
+    async def get_many(self, names: Sequence[str]) -> dict[str, StoredComponent]:
+        """The components named `names` that exist, in one query."""
+        if not names:
+            return {}
+        async with self._db.sessions() as session:
+            rows = await session.execute(select(ComponentRow).where(ComponentRow.name.in_(names)))
+            return {row.name: _to_domain(row) for row in rows.scalars()}
 
     async def types_of(self, names: Sequence[str]) -> dict[str, str]:
         """{name: type} for those of `names` that exist."""
@@ -164,9 +154,8 @@ class ComponentRepository:
             query = query.order_by(ComponentRow.created_at, ComponentRow.id).offset(offset)
             if limit is not None:
                 query = query.limit(limit)
-            rows = list((await session.execute(query)).scalars())
-            tags = await self._tags(session, [r.id for r in rows])
-            return Page(total=total, items=[_to_domain(r, tags[r.id]) for r in rows])
+            rows = (await session.execute(query)).scalars()
+            return Page(total=total, items=[_to_domain(r) for r in rows])
 
     async def referenced_by(self, name: str) -> list[str]:
         """Names of the components (agents) that name `name`."""
@@ -267,7 +256,7 @@ class ComponentRepository:
                 f"Could not create '{data.name}': the name was taken or a referenced "
                 "component was removed at the same time; retry"
             ) from exc
-        return _to_domain(row, data.tags)
+        return _to_domain(row)
 
     @staticmethod
     def _add_children(session: AsyncSession, component_id: str, data: ComponentWrite) -> None:
@@ -318,7 +307,7 @@ class ComponentRepository:
                 f"Could not update '{current.name}': a referenced component was removed at the "
                 "same time; retry"
             ) from exc
-        return _to_domain(row, data.tags)
+        return _to_domain(row)
 
     async def delete(self, current: StoredComponent, actor: str) -> None:
         """Delete a component; `Conflict` while another component names it."""

@@ -90,9 +90,11 @@ class Database:
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
-        #: Sessions for read-then-write transactions (BEGIN IMMEDIATE on SQLite).
+        #: The engine for read-then-write transactions (BEGIN IMMEDIATE on SQLite).
+        self.write_engine: AsyncEngine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        #: Sessions on `write_engine`.
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
+            self.write_engine, expire_on_commit=False
         )
 
     @property

@@ -74,6 +74,46 @@ def _event(row: RunEventRow) -> Event:
     )
 
 
+def new_run_rows(run: Run, *, new_session: bool, owner_id: str) -> dict[str, Any]:
+    """The rows that create a pending run (and its session when new): for `RunWriter`."""
+    return {
+        "session": {
+            "id": run.session_id,
+            "agent_id": run.agent_id,
+            "user_id": run.user_id,
+            "created_at": run.created_at,
+            "updated_at": run.created_at,
+        }
+        if new_session
+        else None,
+        "run": {
+            "id": run.id,
+            "agent_id": run.agent_id,
+            "agent_name": run.agent_name,
+            "session_id": run.session_id,
+            "user_id": run.user_id,
+            "status": run.status.value,
+            "input_query": run.input_query,
+            "response_content": None,
+            "error": None,
+            "metrics": run.metrics,
+            "agent_config": run.agent_config,
+            "model_name": run.agent_config.get("model", {}).get("name"),
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "tool_calls": 0,
+            "duration": None,
+            "last_seq": run.last_seq,
+            "owner_id": owner_id,
+            "heartbeat_at": run.created_at,
+            "created_at": run.created_at,
+            "started_at": None,
+            "ended_at": None,
+        },
+    }
+
+
 class RunRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -103,53 +143,6 @@ class RunRepository:
             return list(rows.scalars())
 
     # ------------------------------------------------------------------ runs
-
-    async def create_run(self, run: Run, *, new_session: bool, owner_id: str) -> None:
-        """Insert a pending run (and its session when it is new) in one transaction."""
-        async with self._db.write_sessions() as s, s.begin():
-            if new_session:
-                s.add(
-                    SessionRow(
-                        id=run.session_id,
-                        agent_id=run.agent_id,
-                        user_id=run.user_id,
-                        created_at=run.created_at,
-                        updated_at=run.created_at,
-                    )
-                )
-            else:
-                await s.execute(
-                    update(SessionRow)
-                    .where(SessionRow.id == run.session_id)
-                    .values(updated_at=run.created_at)
-                )
-            s.add(
-                RunRow(
-                    id=run.id,
-                    agent_id=run.agent_id,
-                    agent_name=run.agent_name,
-                    session_id=run.session_id,
-                    user_id=run.user_id,
-                    status=run.status.value,
-                    input_query=run.input_query,
-                    response_content=None,
-                    error=None,
-                    metrics=run.metrics,
-                    agent_config=run.agent_config,
-                    model_name=run.agent_config.get("model", {}).get("name"),
-                    prompt_tokens=0,
-                    completion_tokens=0,
-                    total_tokens=0,
-                    tool_calls=0,
-                    duration=None,
-                    last_seq=0,
-                    owner_id=owner_id,
-                    heartbeat_at=run.created_at,
-                    created_at=run.created_at,
-                    started_at=None,
-                    ended_at=None,
-                )
-            )
 
     async def get_run(self, run_id: str, *, with_steps: bool = False) -> Run | None:
         async with self._db.sessions() as s:

@@ -11,6 +11,7 @@ from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import ChatRequest, ChatResponse, RunError, RunMetricsOut
 from agio.api.sse import event_stream_response
 from agio.domain.errors import RunNotFound
+from agio.runtime.loop import RunOutcome
 
 router = APIRouter(prefix="/api", tags=["chat"])
 
@@ -47,15 +48,17 @@ async def chat(body: ChatRequest, container: ContainerDep) -> Any:
             ping=container.settings.sse_ping_seconds,
             headers={"X-Run-ID": run.id, "X-Session-ID": run.session_id},
         )
-    await manager.wait(run.id)
-    done = await container.run_repo.get_run(run.id)
-    if done is None:
-        raise RunNotFound(run.id)
+    outcome = await manager.wait(run.id)
+    if outcome is None:  # finished before we started waiting: read what it stored
+        done = await container.run_repo.get_run(run.id)
+        if done is None:
+            raise RunNotFound(run.id)
+        outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)
     return ChatResponse(
-        run_id=done.id,
-        session_id=done.session_id,
-        status=done.status,
-        response=done.response_content,
-        metrics=RunMetricsOut(**(done.metrics or {})),
-        error=RunError(**done.error) if done.error else None,
+        run_id=run.id,
+        session_id=run.session_id,
+        status=outcome.status,
+        response=outcome.response,
+        metrics=RunMetricsOut(**outcome.metrics),
+        error=RunError(**outcome.error) if outcome.error else None,
     )
