@@ -65,6 +65,9 @@ class Container:
                 lease_seconds=settings.run_lease_seconds,
                 enable_http_request_tool=settings.enable_http_request_tool,
                 default_memory_messages=settings.default_memory_messages,
+                recovery=settings.run_recovery,
+                max_recoveries=settings.max_recoveries,
+                control_wait_seconds=settings.control_wait_seconds,
             ),
         )
         await runs.start()

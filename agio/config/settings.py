@@ -60,6 +60,18 @@ class Settings(BaseSettings):
         description="A running run whose process has not heartbeated for this long is "
         "taken as interrupted.",
     )
+    run_recovery: Literal["resume", "fail"] = Field(
+        default="resume",
+        description="What happens to a run whose process died: continue it from its last "
+        "checkpoint, or mark it failed.",
+    )
+    max_recoveries: int = Field(default=3, ge=0, le=100)
+    control_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long pause/cancel requests wait for the run to reach a safe point.",
+    )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
     enable_http_request_tool: bool = Field(
         default=False, description="Let agents use the built-in `http_request` tool."

@@ -86,3 +86,16 @@ class SessionNotFound(NotFound):
 
     def __init__(self, session_id: str) -> None:
         super().__init__(f"Session '{session_id}' not found")
+
+
+class CheckpointNotFound(NotFound):
+    type = "CheckpointNotFound"
+
+    def __init__(self, checkpoint_id: str) -> None:
+        super().__init__(f"Checkpoint '{checkpoint_id}' not found")
+
+
+class InvalidStateTransition(Conflict):
+    """An illegal run state change (pause a completed run, resume a running one, …)."""
+
+    type = "InvalidStateTransition"

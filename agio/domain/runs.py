@@ -21,6 +21,25 @@ class RunStatus(StrEnum):
         return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
+# The one table of legal run state changes. Terminal states have none.
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.PENDING: frozenset(
+        {RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.CANCELLED, RunStatus.FAILED}
+    ),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.PAUSED, RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
+    ),
+    RunStatus.PAUSED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+}
+
+
+def can_transition(current: RunStatus, target: RunStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
 @dataclass
 class RunMetrics:
     """Accounting of one run (or one step): tokens, steps, tool calls, seconds."""
@@ -72,6 +91,29 @@ class Step:
     metrics: dict[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    superseded: bool = False
+
+
+@dataclass
+class Checkpoint:
+    """A run's state at a step boundary (or a pause), enough to continue exactly from there.
+
+    `state` is plain JSON (see `agio.runtime.state.RunState`); nothing is ever pickled.
+    """
+
+    id: str
+    run_id: str
+    step_num: int
+    kind: str  # start | step | pause | manual
+    description: str
+    tags: list[str]
+    state: dict[str, Any]
+    agent_config: dict[str, Any]
+    seq: int  # the run's last event when it was taken
+    run_status: str
+    message_count: int
+    total_tokens: int
+    created_at: datetime
 
 
 @dataclass
@@ -92,6 +134,11 @@ class Run:
     ended_at: datetime | None
     last_seq: int
     steps: list[Step] = field(default_factory=list)
+    parent_run_id: str | None = None
+    forked_from_checkpoint_id: str | None = None
+    recovery_count: int = 0
+    control: str | None = None
+    owner_id: str | None = None
 
 
 @dataclass

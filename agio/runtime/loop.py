@@ -1,6 +1,10 @@
 """The agent loop: model call → tool calls (in parallel, bounded) → again, until the model
-answers without tools or `max_steps` model calls are spent. Every event gets the run's
-next `seq` and goes to the `RunWriter` (stored, then published)."""
+answers without tools or `max_steps` model calls are spent.
+
+Every event gets the run's next `seq` and goes to the `RunWriter` (stored, then
+published). The loop works on a `RunState` and checkpoints it at every step boundary, so
+a run can pause at a safe point and continue later, in this process or another.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import structlog
 
 from agio.domain import events as ev
 from agio.domain.events import Event
+from agio.domain.ids import new_id
 from agio.domain.messages import Message, ToolCall
 from agio.domain.runs import RunMetrics, RunStatus, Step
 from agio.domain.time import iso_z, utcnow
@@ -27,6 +32,7 @@ from agio.models.base import (
     Usage,
 )
 from agio.runtime.snapshot import AgentSnapshot
+from agio.runtime.state import RunState, ToolResult
 from agio.storage.writer import RunWriter
 from agio.tools.base import Tool, ToolError, tool_spec
 
@@ -39,6 +45,19 @@ class RunOutcome:
     response: str | None
     metrics: dict[str, Any]
     error: dict[str, Any] | None = None
+
+
+class PauseRequested(Exception):
+    """Raised at a safe point when a pause was asked for."""
+
+
+@dataclass
+class Control:
+    """How the outside steers a running run (set by the RunManager)."""
+
+    pause: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel: bool = False
+    checkpoint_waiters: list[asyncio.Future[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -59,13 +78,13 @@ def _parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:
 
 
 def _result_text(result: Any) -> str:
-    return (
-        result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
-    )
+    if isinstance(result, str):
+        return result
+    return json.dumps(result, ensure_ascii=False, default=str)
 
 
 class AgentRun:
-    """Executes one run. Owns the run's `seq` counter: nobody else writes its events."""
+    """Executes one run from a `RunState`. Owns the run's `seq` counter while it runs."""
 
     def __init__(
         self,
@@ -76,9 +95,9 @@ class AgentRun:
         model: Model,
         tools: dict[str, Tool],
         writer: RunWriter,
-        history: list[Message],
-        query: str,
-        last_seq: int = 0,
+        state: RunState,
+        last_seq: int,
+        run_status: RunStatus = RunStatus.RUNNING,
     ) -> None:
         self.run_id = run_id
         self.session_id = session_id
@@ -86,12 +105,15 @@ class AgentRun:
         self.model = model
         self.tools = tools
         self.writer = writer
-        self.history = history
-        self.query = query
+        self.state = state
         self.seq = last_seq
-        self.metrics = RunMetrics()
-        self.new_messages: list[Message] = []
+        self.metrics = RunMetrics.from_dict(state.metrics)
+        self.control = Control()
+        self.status = run_status
         self.log = log.bind(run_id=run_id, agent_id=snapshot.agent_id, session_id=session_id)
+        self._active_duration = self.metrics.duration
+        self._segment_started = time.perf_counter()
+        self._streaming_text: list[str] = []
 
     # ------------------------------------------------------------------ events
 
@@ -101,108 +123,159 @@ class AgentRun:
         self.writer.append(event)
         return event
 
-    # ------------------------------------------------------------------ the loop
+    def _sync_metrics(self) -> dict[str, Any]:
+        self.metrics.duration = self._active_duration + time.perf_counter() - self._segment_started
+        self.state.metrics = self.metrics.as_dict()
+        return self.state.metrics
 
-    async def execute(self) -> RunOutcome:
-        started = time.perf_counter()
-        now = utcnow()
-        agent = self.snapshot.agent
-        self.writer.update_run(
-            self.run_id, status=RunStatus.RUNNING.value, started_at=now, heartbeat_at=now
+    def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
+        """Store the current state as a checkpoint and emit `checkpoint_created`."""
+        self._sync_metrics()
+        checkpoint_id = new_id("ckpt")
+        self.writer.save_checkpoint(
+            {
+                "id": checkpoint_id,
+                "run_id": self.run_id,
+                "step_num": self.state.step_num,
+                "kind": kind,
+                "description": description,
+                "tags": tags or [],
+                "state": self.state.to_json(),
+                "agent_config": self.snapshot.to_json(),
+                "seq": self.seq,
+                "run_status": self.status.value,
+                "message_count": len(self.state.messages),
+                "total_tokens": self.state.total_tokens,
+                "created_at": utcnow(),
+            }
         )
         self.emit(
-            ev.RUN_STARTED,
-            {
-                "run_id": self.run_id,
-                "agent_id": self.snapshot.agent_id,
-                "session_id": self.session_id,
-                "timestamp": iso_z(now),
-            },
+            ev.CHECKPOINT_CREATED, {"checkpoint_id": checkpoint_id, "step": self.state.step_num}
         )
-        messages: list[Message] = []
-        if agent.system_prompt:
-            messages.append(Message.system(agent.system_prompt))
-        messages.extend(self.history)
-        user = Message.user(self.query)
-        messages.append(user)
-        self.new_messages.append(user)
-        specs = [tool_spec(t) for t in self.tools.values()]
-        temperature = agent.config.temperature
-        max_tokens = agent.config.max_tokens
-        llm_calls = 0
-        step_num = 0
+        return checkpoint_id
+
+    # ------------------------------------------------------------------ the loop
+
+    async def execute(self, *, resumed: dict[str, Any] | None = None) -> RunOutcome:
+        """Run until the run ends or pauses. `resumed` (the `run_resumed` data) when it
+        continues from a checkpoint rather than starting."""
+        now = utcnow()
+        if resumed is None:
+            self.writer.update_run(
+                self.run_id, status=RunStatus.RUNNING.value, started_at=now, heartbeat_at=now
+            )
+            self.status = RunStatus.RUNNING
+            self.emit(
+                ev.RUN_STARTED,
+                {
+                    "run_id": self.run_id,
+                    "agent_id": self.snapshot.agent_id,
+                    "session_id": self.session_id,
+                    "timestamp": iso_z(now),
+                },
+            )
+        else:
+            self.writer.update_run(
+                self.run_id, status=RunStatus.RUNNING.value, heartbeat_at=now, control=None
+            )
+            self.status = RunStatus.RUNNING
+            self.emit(ev.RUN_RESUMED, {"run_id": self.run_id, **resumed})
+        agent = self.snapshot.agent
         try:
             while True:
-                if llm_calls >= agent.config.max_steps:
+                if self.state.phase == "tools":
+                    await self._tool_step()
+                    continue
+                if self.state.phase == "done":
+                    return await self._complete()
+                self._safe_point()
+                if self.state.llm_calls >= agent.config.max_steps:
                     return await self._fail(
-                        started,
                         "MaxStepsExceeded",
                         f"The agent used all {agent.config.max_steps} model calls "
                         "(config.max_steps) without giving a final answer",
                     )
-                llm_calls += 1
-                step_num += 1
-                request = ModelRequest(
-                    messages=list(messages),
-                    tools=specs,
-                    temperature=temperature,
-                    max_tokens=max_tokens,
-                )
-                assistant = await self._model_step(step_num, request)
-                messages.append(assistant)
-                self.new_messages.append(assistant)
-                if not assistant.tool_calls:
-                    return await self._complete(started, assistant.content or "")
-                step_num += 1
-                results = await self._tool_step(step_num, assistant.tool_calls)
-                messages.extend(results)
-                self.new_messages.extend(results)
+                await self._model_step()
+        except PauseRequested:
+            return await self._pause()
         except ModelError as exc:
-            return await self._fail(started, exc.type, exc.message)
+            return await self._fail(exc.type, exc.message)
         except asyncio.CancelledError:
-            await self._interrupted(started)
-            raise
+            if not self.control.cancel:
+                raise  # the process is stopping: the run stays recoverable
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return await self._cancelled()
         except Exception:
             self.log.exception("run_crashed")
             return await self._fail(
-                started,
                 "InternalError",
-                "The run failed unexpectedly; the server log has the details "
-                f"under run_id={self.run_id}",
+                "The run failed unexpectedly; the server log has the details under "
+                f"run_id={self.run_id}",
             )
 
-    async def _model_step(self, step_num: int, request: ModelRequest) -> Message:
-        self.emit(ev.STEP_STARTED, {"step": step_num, "type": "llm_call"})
+    def _safe_point(self) -> None:
+        if self.control.pause.is_set():
+            raise PauseRequested
+
+    async def _model_step(self) -> None:
+        state = self.state
+        step_num = state.step_num + 1
+        if not state.step_open:
+            self.emit(ev.STEP_STARTED, {"step": step_num, "type": "llm_call"})
+            state.step_open = True
+        agent = self.snapshot.agent
+        request = ModelRequest(
+            messages=list(state.messages),
+            tools=[tool_spec(t) for t in self.tools.values()],
+            temperature=agent.config.temperature,
+            max_tokens=agent.config.max_tokens,
+        )
         step_started_at = utcnow()
         t0 = time.perf_counter()
+        already = state.partial_content or ""  # streamed before a pause or a crash
         content: list[str] = []
+        self._streaming_text = content
+        produced = ""
         calls: dict[int, _Assembling] = {}
         usage = Usage(0, 0)
-        async for item in self.model.stream(request):
-            if isinstance(item, TextDelta):
-                if item.content:
-                    content.append(item.content)
-                    self.emit(ev.CONTENT_DELTA, {"content": item.content})
-            elif isinstance(item, ToolCallDelta):
-                slot = calls.setdefault(item.index, _Assembling())
-                slot.id = slot.id or item.id
-                slot.name = slot.name or item.name
-                if item.arguments:
-                    slot.arguments.append(item.arguments)
-            elif isinstance(item, Usage):
-                usage = item
-            elif isinstance(item, Retrying):
-                self.emit(
-                    ev.ERROR,
-                    {
-                        "run_id": self.run_id,
-                        "error": {
-                            "type": "ModelRetry",
-                            "message": f"attempt {item.attempt} failed ({item.reason}); "
-                            f"retrying in {item.delay:.2f}s",
+        stream = self.model.stream(request)
+        try:
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    if item.content:
+                        content.append(item.content)
+                        before = len(produced)
+                        produced += item.content
+                        already = self._emit_text(produced, before, already)
+                        state.partial_content = produced
+                        self._safe_point()
+                    continue
+                if isinstance(item, ToolCallDelta):
+                    slot = calls.setdefault(item.index, _Assembling())
+                    slot.id = slot.id or item.id
+                    slot.name = slot.name or item.name
+                    if item.arguments:
+                        slot.arguments.append(item.arguments)
+                elif isinstance(item, Usage):
+                    usage = item
+                elif isinstance(item, Retrying):
+                    self.emit(
+                        ev.ERROR,
+                        {
+                            "run_id": self.run_id,
+                            "error": {
+                                "type": "ModelRetry",
+                                "message": f"attempt {item.attempt} failed ({item.reason}); "
+                                f"retrying in {item.delay:.2f}s",
+                            },
                         },
-                    },
-                )
+                    )
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:  # release the model connection now, not at GC
+                await closer()
         tool_calls = []
         for index in sorted(calls):
             slot = calls[index]
@@ -241,17 +314,64 @@ class AgentRun:
             )
         )
         self.emit(ev.STEP_COMPLETED, {"step": step_num, "metrics": step_metrics})
-        return assistant
+        state.messages.append(assistant)
+        state.step_num = step_num
+        state.llm_calls += 1
+        state.step_open = False
+        state.partial_content = None
+        self._streaming_text = []
+        if tool_calls:
+            state.phase = "tools"
+            state.pending_tool_calls = tool_calls
+            state.completed_tool_results = []
+        else:
+            state.phase = "done"
+        self.checkpoint("step")
 
-    async def _tool_step(self, step_num: int, calls: list[ToolCall]) -> list[Message]:
-        self.emit(ev.STEP_STARTED, {"step": step_num, "type": "tool_call"})
+    def _emit_text(self, produced: str, before: int, already: str) -> str:
+        """Emit the new text of a model call; after a pause or a crash, skip what the client
+        already has (`already`) as long as the model repeats it. Returns what is still to
+        skip."""
+        if not already:
+            self.emit(ev.CONTENT_DELTA, {"content": produced[before:]})
+            return ""
+        if already.startswith(produced) or produced.startswith(already):
+            start = max(before, len(already))
+            if len(produced) > start:
+                self.emit(ev.CONTENT_DELTA, {"content": produced[start:]})
+            return already
+        self.emit(
+            ev.ERROR,
+            {
+                "run_id": self.run_id,
+                "error": {
+                    "type": "StreamRestarted",
+                    "message": "the model's answer differs from the part streamed before the "
+                    "interruption; it is streamed again from the start",
+                },
+            },
+        )
+        self.emit(ev.CONTENT_DELTA, {"content": produced})
+        return ""
+
+    async def _tool_step(self) -> None:
+        state = self.state
+        step_num = state.step_num + 1
+        if not state.step_open:
+            self.emit(ev.STEP_STARTED, {"step": step_num, "type": "tool_call"})
+            state.step_open = True
         step_started_at = utcnow()
         t0 = time.perf_counter()
         limit = asyncio.Semaphore(self.snapshot.agent.config.max_parallel_tool_calls)
-        records: list[dict[str, Any]] = [{} for _ in calls]
+        done: dict[str, ToolResult] = {r.call_id: r for r in state.completed_tool_results}
+        to_run = [c for c in state.pending_tool_calls if c.id not in done]
+        skipped: list[ToolCall] = []
 
-        async def one(index: int, call: ToolCall) -> None:
+        async def one(call: ToolCall) -> None:
             async with limit:
+                if self.control.pause.is_set():  # safe point: before a tool call starts
+                    skipped.append(call)
+                    return
                 self.emit(
                     ev.TOOL_CALL_STARTED,
                     {"tool": call.name, "args": call.arguments, "call_id": call.id},
@@ -268,22 +388,31 @@ class AgentRun:
                 if error is not None:
                     data["error"] = error
                 self.emit(ev.TOOL_CALL_COMPLETED, data)
-                records[index] = {
-                    "call_id": call.id,
-                    "tool": call.name,
-                    "args": call.arguments,
-                    "result": result,
-                    "error": error,
-                    "duration": duration,
-                }
+                record = ToolResult(
+                    call_id=call.id,
+                    tool=call.name,
+                    args=call.arguments,
+                    result=result,
+                    error=error,
+                    duration=duration,
+                )
+                done[call.id] = record
+                state.completed_tool_results.append(record)
+                # stored before anything else happens: a resumed or recovered run finds
+                # it and never runs this call again
+                await self.writer.flush()
 
-        await asyncio.gather(*(one(i, c) for i, c in enumerate(calls)))
-        errors = sum(1 for r in records if r["error"] is not None)
+        await asyncio.gather(*(one(c) for c in to_run))
+        if skipped:
+            raise PauseRequested
+        calls = state.pending_tool_calls
+        records = [done[c.id] for c in calls]
+        errors = sum(1 for r in records if r.error is not None)
         self.metrics.total_steps += 1
         self.metrics.tool_calls += len(calls)
         self.metrics.tool_errors += errors
         results = [
-            Message.tool(call, _result_text({"error": r["error"]} if r["error"] else r["result"]))
+            Message.tool(call, _result_text({"error": r.error} if r.error else r.result))
             for call, r in zip(calls, records, strict=True)
         ]
         step_metrics = {
@@ -298,14 +427,20 @@ class AgentRun:
                 type="tool_call",
                 messages=[m.model_dump(mode="json") for m in results],
                 model_response=None,
-                tool_calls=records,
+                tool_calls=[r.model_dump(mode="json") for r in records],
                 metrics=step_metrics,
                 started_at=step_started_at,
                 ended_at=utcnow(),
             )
         )
         self.emit(ev.STEP_COMPLETED, {"step": step_num, "metrics": step_metrics})
-        return results
+        state.messages.extend(results)
+        state.step_num = step_num
+        state.step_open = False
+        state.phase = "llm"
+        state.pending_tool_calls = []
+        state.completed_tool_results = []
+        self.checkpoint("step")
 
     async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
         """(result, error): a failing tool is reported to the model, never fatal."""
@@ -314,7 +449,7 @@ class AgentRun:
             available = ", ".join(sorted(self.tools)) or "none"
             return None, f"Unknown tool '{call.name}'; available tools: {available}"
         if call.raw_arguments is not None:
-            return None, (f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}")
+            return None, f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}"
         timeout = self.snapshot.agent.config.tool_timeout or tool.timeout
         try:
             async with asyncio.timeout(timeout):
@@ -329,10 +464,6 @@ class AgentRun:
 
     # ------------------------------------------------------------------ endings
 
-    def _final_metrics(self, started: float) -> dict[str, Any]:
-        self.metrics.duration = time.perf_counter() - started
-        return self.metrics.as_dict()
-
     def _run_values(self, status: RunStatus, metrics: dict[str, Any]) -> dict[str, Any]:
         return {
             "status": status.value,
@@ -344,10 +475,25 @@ class AgentRun:
             "tool_calls": metrics["tool_calls"],
             "duration": metrics["duration"],
             "owner_id": None,
+            "control": None,
         }
 
-    async def _complete(self, started: float, response: str) -> RunOutcome:
-        metrics = self._final_metrics(started)
+    def _response_so_far(self) -> str | None:
+        parts = [
+            m.content
+            for m in self.state.messages[self.state.new_from :]
+            if m.role == "assistant" and m.content
+        ]
+        streaming = "".join(self._streaming_text) or self.state.partial_content
+        if streaming:
+            parts.append(streaming)
+        return "\n".join(parts) if parts else None
+
+    async def _complete(self) -> RunOutcome:
+        metrics = self._sync_metrics()
+        last = self.state.messages[-1]
+        response = last.content or "" if last.role == "assistant" else ""
+        self.status = RunStatus.COMPLETED
         self.writer.update_run(
             self.run_id, response_content=response, **self._run_values(RunStatus.COMPLETED, metrics)
         )
@@ -359,45 +505,55 @@ class AgentRun:
                     "message": m.model_dump(mode="json"),
                     "created_at": utcnow(),
                 }
-                for m in self.new_messages
+                for m in self.state.messages[self.state.new_from :]
+                if m.role != "system"
             ]
         )
         self.emit(
             ev.RUN_COMPLETED, {"run_id": self.run_id, "response": response, "metrics": metrics}
         )
         await self.writer.flush()
-        self.log.info("run_completed", **{k: metrics[k] for k in ("total_tokens", "duration")})
+        self.log.info(
+            "run_completed", total_tokens=metrics["total_tokens"], duration=metrics["duration"]
+        )
         return RunOutcome(RunStatus.COMPLETED, response, metrics)
 
-    def _partial_response(self) -> str | None:
-        parts = [m.content for m in self.new_messages if m.role == "assistant" and m.content]
-        return "\n".join(parts) if parts else None
-
-    async def _fail(self, started: float, type_: str, message: str) -> RunOutcome:
-        metrics = self._final_metrics(started)
+    async def _fail(self, type_: str, message: str) -> RunOutcome:
+        metrics = self._sync_metrics()
         error = {"type": type_, "message": message}
+        response = self._response_so_far()
+        self.status = RunStatus.FAILED
         self.writer.update_run(
             self.run_id,
             error=error,
-            response_content=self._partial_response(),
+            response_content=response,
             **self._run_values(RunStatus.FAILED, metrics),
         )
         self.emit(ev.RUN_FAILED, {"run_id": self.run_id, "error": error})
         await self.writer.flush()
         self.log.warning("run_failed", error_type=type_)
-        return RunOutcome(RunStatus.FAILED, self._partial_response(), metrics, error)
+        return RunOutcome(RunStatus.FAILED, response, metrics, error)
 
-    async def _interrupted(self, started: float) -> None:
-        """The process is stopping under this run: record it as failed, with the reason."""
-        metrics = self._final_metrics(started)
-        error = {"type": "RunInterrupted", "message": "The server stopped while this run was going"}
-        try:
-            self.writer.update_run(
-                self.run_id,
-                error=error,
-                response_content=self._partial_response(),
-                **self._run_values(RunStatus.FAILED, metrics),
-            )
-            self.emit(ev.RUN_FAILED, {"run_id": self.run_id, "error": error})
-        except Exception:
-            self.log.warning("run_interrupt_not_recorded")
+    async def _cancelled(self) -> RunOutcome:
+        metrics = self._sync_metrics()
+        response = self._response_so_far()
+        self.status = RunStatus.CANCELLED
+        self.writer.update_run(
+            self.run_id, response_content=response, **self._run_values(RunStatus.CANCELLED, metrics)
+        )
+        self.emit(ev.RUN_CANCELLED, {"run_id": self.run_id})
+        await self.writer.flush()
+        self.log.info("run_cancelled")
+        return RunOutcome(RunStatus.CANCELLED, response, metrics)
+
+    async def _pause(self) -> RunOutcome:
+        metrics = self._sync_metrics()
+        self.status = RunStatus.PAUSED
+        checkpoint_id = self.checkpoint("pause")
+        self.writer.update_run(
+            self.run_id, status=RunStatus.PAUSED.value, owner_id=None, control=None, metrics=metrics
+        )
+        self.emit(ev.RUN_PAUSED, {"run_id": self.run_id, "checkpoint_id": checkpoint_id})
+        await self.writer.flush()
+        self.log.info("run_paused", checkpoint_id=checkpoint_id)
+        return RunOutcome(RunStatus.PAUSED, self._response_so_far(), metrics)

@@ -1,5 +1,7 @@
 """The RunManager: starts each run as a task owned by the server (not by the HTTP request),
-keeps the runs it owns alive in storage (heartbeat), and fails runs whose process died."""
+steers runs (pause, resume, cancel, checkpoints, restore, fork) through one state machine,
+keeps the runs it owns alive in storage (heartbeat), and recovers runs whose process died.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +10,30 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Literal
 
 import structlog
 
 from agio.bus.base import EventBus
+from agio.config.components import ModelComponent
 from agio.domain import events as ev
-from agio.domain.errors import Conflict, SessionNotFound
+from agio.domain.errors import (
+    CheckpointNotFound,
+    Conflict,
+    InvalidStateTransition,
+    RunNotFound,
+    SessionNotFound,
+    ValidationFailed,
+)
 from agio.domain.events import Event
 from agio.domain.ids import new_id
 from agio.domain.messages import Message
-from agio.domain.runs import Run, RunStatus
+from agio.domain.runs import Checkpoint, Run, RunStatus, can_transition
 from agio.domain.time import utcnow
 from agio.runtime.loop import AgentRun, RunOutcome
 from agio.runtime.memory import buffer_window
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live, take_snapshot
+from agio.runtime.state import RunState, ToolResult
 from agio.services.components import ComponentService
 from agio.storage.runs import RunRepository, new_run_rows
 from agio.storage.writer import RunWriter
@@ -34,6 +46,54 @@ class RuntimeOptions:
     lease_seconds: float = 30.0
     enable_http_request_tool: bool = False
     default_memory_messages: int = 20
+    recovery: Literal["resume", "fail"] = "resume"
+    max_recoveries: int = 3
+    control_wait_seconds: float = 10.0
+    control_poll_seconds: float = 0.25
+
+
+@dataclass(frozen=True)
+class ForkChanges:
+    """What a fork (or a restore) changes in the checkpoint's state."""
+
+    modified_query: str | None = None
+    system_prompt: str | None = None
+    model: str | None = None
+    temperature: float | None = None
+    max_steps: int | None = None
+    messages: tuple[Message, ...] = ()
+
+
+def _checkpoint_row(
+    run_id: str,
+    state: RunState,
+    snapshot: AgentSnapshot,
+    *,
+    kind: str,
+    seq: int,
+    status: RunStatus,
+    description: str = "",
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id("ckpt"),
+        "run_id": run_id,
+        "step_num": state.step_num,
+        "kind": kind,
+        "description": description,
+        "tags": tags or [],
+        "state": state.to_json(),
+        "agent_config": snapshot.to_json(),
+        "seq": seq,
+        "run_status": status.value,
+        "message_count": len(state.messages),
+        "total_tokens": state.total_tokens,
+        "created_at": utcnow(),
+    }
+
+
+def _illegal(run: Run, action: str) -> InvalidStateTransition:
+    return InvalidStateTransition(f"Cannot {action} run '{run.id}': it is {run.status.value}")
 
 
 class RunManager:
@@ -51,11 +111,12 @@ class RunManager:
         self.bus = bus
         self.options = options
         self.owner_id = f"proc_{uuid.uuid4().hex[:16]}"
+        self.models = ModelCache()
         self._tasks: dict[str, asyncio.Task[RunOutcome]] = {}
-        self._starting: set[str] = set()  # created in storage, task not yet registered
+        self._live: dict[str, AgentRun] = {}
+        self._cancel_early: set[str] = set()  # cancelled before its AgentRun existed
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = False
-        self.models = ModelCache()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -64,16 +125,23 @@ class RunManager:
         self._maintenance = asyncio.create_task(self._maintain(), name="agio-run-maintenance")
 
     async def close(self) -> None:
-        """Stop: running runs are recorded as interrupted, then pending writes stored."""
+        """Stop: running runs are left at their last stored state and handed back, so that
+        the next process (or another replica) continues them."""
         self._stopping = True
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
+        running = list(self._tasks)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.writer.flush()
+            await self.runs.release(running, self.owner_id)
+        except Exception as exc:
+            log.warning("run_release_failed", error_type=type(exc).__name__)
         await self.models.close()
 
     @property
@@ -96,37 +164,16 @@ class RunManager:
             if session.agent_id != agent.id:
                 raise Conflict(f"Session '{session_id}' belongs to another agent")
         snapshot = await take_snapshot(self.components.repo, agent)
-        now = utcnow()
-        run = Run(
-            id=new_id("run"),
-            agent_id=agent.id,
-            agent_name=agent.name,
-            session_id=session_id or new_id("ses"),
-            user_id=user_id,
-            status=RunStatus.PENDING,
-            input_query=message,
-            response_content=None,
-            error=None,
-            metrics={},
-            agent_config=snapshot.to_json(),
-            created_at=now,
-            started_at=None,
-            ended_at=None,
-            last_seq=0,
+        history = await self._history(session_id, snapshot) if session_id else []
+        messages: list[Message] = []
+        if snapshot.agent.system_prompt:
+            messages.append(Message.system(snapshot.agent.system_prompt))
+        messages.extend(history)
+        state = RunState(messages=[*messages, Message.user(message)], new_from=len(messages))
+        run = self._new_run(
+            agent.id, agent.name, session_id or new_id("ses"), user_id, message, snapshot
         )
-        self._starting.add(run.id)
-        try:
-            self.writer.create_run(
-                new_run_rows(run, new_session=session_id is None, owner_id=self.owner_id)
-            )
-            await self.writer.flush()  # stored (group commit) before anyone is told its id
-            task = asyncio.create_task(
-                self._execute(run, snapshot, new_session=session_id is None), name=f"run-{run.id}"
-            )
-            self._tasks[run.id] = task
-        finally:
-            self._starting.discard(run.id)
-        task.add_done_callback(self._forget)
+        await self._create_and_launch(run, snapshot, state, new_session=session_id is None)
         log.info(
             "run_created",
             run_id=run.id,
@@ -136,16 +183,63 @@ class RunManager:
         )
         return run
 
-    def _forget(self, task: asyncio.Task[RunOutcome]) -> None:
-        for run_id, known in list(self._tasks.items()):
-            if known is task:
-                del self._tasks[run_id]
+    @staticmethod
+    def _new_run(
+        agent_id: str,
+        agent_name: str,
+        session_id: str,
+        user_id: str | None,
+        query: str,
+        snapshot: AgentSnapshot,
+        *,
+        parent_run_id: str | None = None,
+        checkpoint_id: str | None = None,
+    ) -> Run:
+        return Run(
+            id=new_id("run"),
+            agent_id=agent_id,
+            agent_name=agent_name,
+            session_id=session_id,
+            user_id=user_id,
+            status=RunStatus.PENDING,
+            input_query=query,
+            response_content=None,
+            error=None,
+            metrics={},
+            agent_config=snapshot.to_json(),
+            created_at=utcnow(),
+            started_at=None,
+            ended_at=None,
+            last_seq=0,
+            parent_run_id=parent_run_id,
+            forked_from_checkpoint_id=checkpoint_id,
+        )
 
-    async def _history(
-        self, run: Run, snapshot: AgentSnapshot, *, new_session: bool
-    ) -> list[Message]:
-        if new_session:
-            return []
+    async def _create_and_launch(
+        self,
+        run: Run,
+        snapshot: AgentSnapshot,
+        state: RunState,
+        *,
+        new_session: bool,
+        description: str = "",
+    ) -> None:
+        self.writer.create_run(new_run_rows(run, new_session=new_session, owner_id=self.owner_id))
+        self.writer.save_checkpoint(
+            _checkpoint_row(
+                run.id,
+                state,
+                snapshot,
+                kind="start",
+                seq=0,
+                status=RunStatus.PENDING,
+                description=description,
+            )
+        )
+        await self.writer.flush()  # stored (group commit) before anyone is told its id
+        self._launch(run.id, run.session_id, snapshot, state, last_seq=0, resumed=None)
+
+    async def _history(self, session_id: str, snapshot: AgentSnapshot) -> list[Message]:
         limit = (
             snapshot.memory.max_messages
             if snapshot.memory
@@ -153,13 +247,42 @@ class RunManager:
         )
         if limit <= 0:
             return []
-        stored = await self.runs.session_messages(run.session_id)
+        stored = await self.runs.session_messages(session_id)
         return buffer_window([Message.model_validate(m) for m in stored], limit)
 
-    async def _execute(self, run: Run, snapshot: AgentSnapshot, *, new_session: bool) -> RunOutcome:
-        with structlog.contextvars.bound_contextvars(
-            run_id=run.id, agent_id=run.agent_id, user_id=run.user_id
-        ):
+    def _launch(
+        self,
+        run_id: str,
+        session_id: str,
+        snapshot: AgentSnapshot,
+        state: RunState,
+        *,
+        last_seq: int,
+        resumed: dict[str, Any] | None,
+    ) -> None:
+        task = asyncio.create_task(
+            self._execute(run_id, session_id, snapshot, state, last_seq, resumed),
+            name=f"run-{run_id}",
+        )
+        self._tasks[run_id] = task
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[RunOutcome]) -> None:
+        for run_id, known in list(self._tasks.items()):
+            if known is task:
+                del self._tasks[run_id]
+                self._live.pop(run_id, None)
+
+    async def _execute(
+        self,
+        run_id: str,
+        session_id: str,
+        snapshot: AgentSnapshot,
+        state: RunState,
+        last_seq: int,
+        resumed: dict[str, Any] | None,
+    ) -> RunOutcome:
+        with structlog.contextvars.bound_contextvars(run_id=run_id, agent_id=snapshot.agent_id):
             try:
                 live = await go_live(
                     self.components.repo,
@@ -167,84 +290,480 @@ class RunManager:
                     self.models,
                     enable_http_request=self.options.enable_http_request_tool,
                 )
-                history = await self._history(run, snapshot, new_session=new_session)
+            except asyncio.CancelledError:
+                if run_id in self._cancel_early:
+                    return await self._cancel_unstarted(run_id)
+                raise
             except Exception as exc:
                 log.warning("run_setup_failed", error_type=type(exc).__name__)
-                return await self._fail_before_start(run, exc)
+                return await self._fail_unstarted(run_id, last_seq, exc)
             agent_run = AgentRun(
-                run_id=run.id,
-                session_id=run.session_id,
+                run_id=run_id,
+                session_id=session_id,
                 snapshot=snapshot,
                 model=live.model,
                 tools=live.tools,
                 writer=self.writer,
-                history=history,
-                query=run.input_query,
-                last_seq=run.last_seq,
+                state=state,
+                last_seq=last_seq,
             )
-            return await agent_run.execute()
+            self._live[run_id] = agent_run
+            if run_id in self._cancel_early:
+                agent_run.control.cancel = True
+                asyncio.current_task().cancel()  # type: ignore[union-attr]
+            return await agent_run.execute(resumed=resumed)
 
-    async def _fail_before_start(self, run: Run, exc: Exception) -> RunOutcome:
+    async def _fail_unstarted(self, run_id: str, last_seq: int, exc: Exception) -> RunOutcome:
         error = {"type": "RunSetupFailed", "message": f"{type(exc).__name__}: {exc}"}
         now = utcnow()
         self.writer.update_run(
-            run.id,
-            status=RunStatus.FAILED.value,
-            error=error,
-            ended_at=now,
-            metrics={},
-            owner_id=None,
+            run_id, status=RunStatus.FAILED.value, error=error, ended_at=now, owner_id=None
         )
         self.writer.append(
-            Event(run.id, run.last_seq + 1, ev.RUN_FAILED, now, {"run_id": run.id, "error": error})
+            Event(run_id, last_seq + 1, ev.RUN_FAILED, now, {"run_id": run_id, "error": error})
         )
         await self.writer.flush()
         return RunOutcome(RunStatus.FAILED, None, {}, error)
 
+    async def _cancel_unstarted(self, run_id: str) -> RunOutcome:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        seq = await self.runs.max_seq(run_id)
+        self.writer.update_run(
+            run_id, status=RunStatus.CANCELLED.value, ended_at=utcnow(), owner_id=None, control=None
+        )
+        self.writer.append(Event(run_id, seq + 1, ev.RUN_CANCELLED, utcnow(), {"run_id": run_id}))
+        await self.writer.flush()
+        return RunOutcome(RunStatus.CANCELLED, None, {})
+
     async def wait(self, run_id: str) -> RunOutcome | None:
-        """Wait for a run this process executes to finish (the waiter may go away freely);
+        """Wait for a run this process executes to stop (the waiter may go away freely);
         None when the run is not executing here."""
         task = self._tasks.get(run_id)
         if task is None:
             return None
         return await asyncio.shield(task)
 
+    # ------------------------------------------------------------------ control
+
+    async def _get(self, run_id: str) -> Run:
+        run = await self.runs.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    async def _wait_local(self, run_id: str) -> RunOutcome | None:
+        task = self._tasks.get(run_id)
+        if task is None:
+            return None
+        try:
+            async with asyncio.timeout(self.options.control_wait_seconds):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            return None
+
+    async def _wait_status(self, run_id: str, wanted: set[RunStatus]) -> Run:
+        """Poll storage until the run reaches one of `wanted` or a terminal state."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.control_wait_seconds
+        while True:
+            run = await self._get(run_id)
+            if run.status in wanted or run.status.terminal or loop.time() > deadline:
+                return run
+            await asyncio.sleep(0.05)
+
+    async def pause(self, run_id: str) -> RunStatus:
+        run = await self._get(run_id)
+        if not can_transition(run.status, RunStatus.PAUSED):
+            raise _illegal(run, "pause")
+        live = self._live.get(run_id)
+        if live is not None or run_id in self._tasks:
+            if live is None:  # still setting up: let it reach its first safe point
+                await asyncio.sleep(0)
+                live = self._live.get(run_id)
+            if live is not None:
+                live.control.pause.set()
+            outcome = await self._wait_local(run_id)
+            status = outcome.status if outcome else (await self._get(run_id)).status
+        elif run.status is RunStatus.PENDING and run.owner_id is None:
+            status = await self._transition_idle(run, RunStatus.PAUSED, ev.RUN_PAUSED)
+        else:  # executing in another process: the durable flag reaches it
+            await self.runs.set_control(run_id, "pause")
+            status = (await self._wait_status(run_id, {RunStatus.PAUSED})).status
+        if status.terminal:
+            raise InvalidStateTransition(
+                f"Cannot pause run '{run_id}': it became {status.value} before a safe point"
+            )
+        return status
+
+    async def cancel(self, run_id: str) -> RunStatus:
+        run = await self._get(run_id)
+        if not can_transition(run.status, RunStatus.CANCELLED):
+            raise _illegal(run, "cancel")
+        task = self._tasks.get(run_id)
+        if task is not None:
+            live = self._live.get(run_id)
+            if live is not None:
+                live.control.cancel = True
+            else:
+                self._cancel_early.add(run_id)
+            task.cancel()
+            outcome = await self._wait_local(run_id)
+            self._cancel_early.discard(run_id)
+            return outcome.status if outcome else (await self._get(run_id)).status
+        if run.status is RunStatus.PAUSED or run.owner_id is None:
+            return await self._transition_idle(
+                run, RunStatus.CANCELLED, ev.RUN_CANCELLED, ended_at=utcnow()
+            )
+        await self.runs.set_control(run_id, "cancel")
+        return (await self._wait_status(run_id, {RunStatus.CANCELLED})).status
+
+    async def _transition_idle(
+        self, run: Run, target: RunStatus, event_type: str, **values: Any
+    ) -> RunStatus:
+        """A state change of a run that no process executes, with its event."""
+        for _ in range(5):
+            seq = await self.runs.max_seq(run.id)
+            run.last_seq = seq
+            event = Event(run.id, seq + 1, event_type, utcnow(), {"run_id": run.id})
+            if await self.runs.transition(run, target, event, **values):
+                await self.bus.publish(run.id, [event])
+                return target
+            run = await self._get(run.id)
+            if not can_transition(run.status, target):
+                raise _illegal(run, target.value.removesuffix("ed").removesuffix("l"))
+        raise Conflict(f"Run '{run.id}' keeps changing; retry")
+
+    async def resume(self, run_id: str) -> RunStatus:
+        run = await self._get(run_id)
+        if run.status is not RunStatus.PAUSED:
+            raise _illegal(run, "resume")
+        checkpoint = await self.runs.latest_checkpoint(run_id)
+        if checkpoint is None:
+            raise Conflict(f"Run '{run_id}' has no checkpoint to resume from")
+        if not await self.runs.claim(run, self.owner_id, recovery=False):
+            raise InvalidStateTransition(
+                f"Run '{run_id}' was resumed or changed by another request"
+            )
+        await self._continue(run, checkpoint, {"checkpoint_id": checkpoint.id})
+        return RunStatus.RUNNING
+
+    async def _continue(
+        self,
+        run: Run,
+        checkpoint: Checkpoint,
+        resumed: dict[str, Any],
+        *,
+        state: RunState | None = None,
+    ) -> None:
+        snapshot = AgentSnapshot.from_json(checkpoint.agent_config)
+        state = state or RunState.from_json(checkpoint.state)
+        last_seq = await self.runs.max_seq(run.id)
+        self._launch(run.id, run.session_id, snapshot, state, last_seq=last_seq, resumed=resumed)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    async def create_checkpoint(self, run_id: str, description: str, tags: list[str]) -> Checkpoint:
+        run = await self._get(run_id)
+        live = self._live.get(run_id)
+        if live is not None:
+            checkpoint_id = live.checkpoint("manual", description, tags)
+            await self.writer.flush()
+        else:
+            latest = await self.runs.latest_checkpoint(run_id)
+            if latest is None:
+                raise Conflict(f"Run '{run_id}' has no state to checkpoint yet")
+            for _ in range(5):
+                seq = await self.runs.max_seq(run_id)
+                run.last_seq = seq
+                row = _checkpoint_row(
+                    run_id,
+                    RunState.from_json(latest.state),
+                    AgentSnapshot.from_json(latest.agent_config),
+                    kind="manual",
+                    seq=seq,
+                    status=run.status,
+                    description=description,
+                    tags=tags,
+                )
+                event = Event(
+                    run_id,
+                    seq + 1,
+                    ev.CHECKPOINT_CREATED,
+                    utcnow(),
+                    {"checkpoint_id": row["id"], "step": row["step_num"]},
+                )
+                if await self.runs.add_checkpoint(row, run, event):
+                    await self.bus.publish(run_id, [event])
+                    checkpoint_id = row["id"]
+                    break
+                run = await self._get(run_id)
+            else:
+                raise Conflict(f"Run '{run_id}' keeps changing; retry")
+        checkpoint = await self.runs.get_checkpoint(checkpoint_id)
+        assert checkpoint is not None
+        return checkpoint
+
+    async def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        checkpoint = await self.runs.get_checkpoint(checkpoint_id)
+        if checkpoint is None:
+            raise CheckpointNotFound(checkpoint_id)
+        return checkpoint
+
+    async def restore(
+        self, checkpoint_id: str, *, create_new_run: bool, modified_query: str | None
+    ) -> Run:
+        """Run again from a checkpoint: as a new run, or the same (paused) run in place."""
+        checkpoint = await self.get_checkpoint(checkpoint_id)
+        source = await self._get(checkpoint.run_id)
+        changes = ForkChanges(modified_query=modified_query)
+        if create_new_run:
+            return await self._branch(source, checkpoint, changes, "")
+        if source.status is not RunStatus.PAUSED:
+            raise InvalidStateTransition(
+                f"Restoring run '{source.id}' in place needs it paused; it is "
+                f"{source.status.value} (pause it, or restore with create_new_run: true)"
+            )
+        snapshot, state = await self._apply(checkpoint, changes)
+        if not await self.runs.claim(source, self.owner_id, recovery=False):
+            raise InvalidStateTransition(f"Run '{source.id}' was changed by another request")
+        self.writer.supersede_steps(source.id, checkpoint.step_num)
+        self._launch(
+            source.id,
+            source.session_id,
+            snapshot,
+            state,
+            last_seq=await self.runs.max_seq(source.id),
+            resumed={"checkpoint_id": checkpoint.id, "restored": True},
+        )
+        return source
+
+    async def fork(self, checkpoint_id: str, changes: ForkChanges, description: str) -> Run:
+        """A new run from a checkpoint with changes; the source run is not touched."""
+        checkpoint = await self.get_checkpoint(checkpoint_id)
+        source = await self._get(checkpoint.run_id)
+        return await self._branch(source, checkpoint, changes, description)
+
+    async def _apply(
+        self, checkpoint: Checkpoint, changes: ForkChanges
+    ) -> tuple[AgentSnapshot, RunState]:
+        snapshot = AgentSnapshot.from_json(checkpoint.agent_config)
+        state = RunState.from_json(checkpoint.state)
+        if changes.modified_query is not None:
+            users = [i for i, m in enumerate(state.messages) if m.role == "user"]
+            if not users:
+                raise ValidationFailed("The checkpoint has no user message to modify")
+            state.messages[users[-1]] = Message.user(changes.modified_query)
+        agent = snapshot.agent
+        updates: dict[str, Any] = {}
+        config = agent.config.model_copy()
+        if changes.temperature is not None:
+            config.temperature = changes.temperature
+        if changes.max_steps is not None:
+            config.max_steps = changes.max_steps
+        updates["config"] = config
+        if changes.system_prompt is not None:
+            updates["system_prompt"] = changes.system_prompt
+            if state.messages and state.messages[0].role == "system":
+                state.messages[0] = Message.system(changes.system_prompt)
+            else:
+                state.messages.insert(0, Message.system(changes.system_prompt))
+                state.new_from += 1
+        if changes.model is not None:
+            stored = await self.components.repo.get(changes.model, "model")
+            if stored is None or stored.name != changes.model:
+                raise ValidationFailed(
+                    f"Model component '{changes.model}' does not exist",
+                    details=[
+                        {
+                            "loc": ["body", "modifications", "model"],
+                            "msg": f"model component '{changes.model}' does not exist",
+                            "type": "invalid_config",
+                        }
+                    ],
+                )
+            snapshot.model = ModelComponent.model_validate(stored.config)
+            updates["model"] = changes.model
+        snapshot.agent = agent.model_copy(update=updates)
+        if changes.messages:
+            if state.phase == "tools":
+                raise ValidationFailed(
+                    "Messages can only be added at a checkpoint between a "
+                    "model answer and the next model call"
+                )
+            state.messages.extend(changes.messages)
+            state.phase = "llm"
+        if changes != ForkChanges() and state.phase == "done":
+            state.phase = "llm"  # a changed conversation asks the model again
+        return snapshot, state
+
+    async def _branch(
+        self, source: Run, checkpoint: Checkpoint, changes: ForkChanges, description: str
+    ) -> Run:
+        snapshot, state = await self._apply(checkpoint, changes)
+        # the branch gets a session of its own holding the whole conversation so far
+        state.new_from = 1 if state.messages and state.messages[0].role == "system" else 0
+        state.step_open = False
+        state.partial_content = None
+        query = next(
+            (m.content or "" for m in reversed(state.messages) if m.role == "user"),
+            source.input_query,
+        )
+        run = self._new_run(
+            source.agent_id,
+            source.agent_name,
+            new_id("ses"),
+            source.user_id,
+            query,
+            snapshot,
+            parent_run_id=source.id,
+            checkpoint_id=checkpoint.id,
+        )
+        await self._create_and_launch(
+            run, snapshot, state, new_session=True, description=description
+        )
+        log.info(
+            "run_branched", run_id=run.id, parent_run_id=source.id, checkpoint_id=checkpoint.id
+        )
+        return run
+
     # ------------------------------------------------------------------ ownership
 
     async def _maintain(self) -> None:
-        interval = max(0.05, self.options.lease_seconds / 3)
+        heartbeat_every = max(0.05, self.options.lease_seconds / 3)
+        poll = max(0.02, min(self.options.control_poll_seconds, heartbeat_every))
+        since_heartbeat = 0.0
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(poll)
+            since_heartbeat += poll
             try:
-                await self.runs.heartbeat(self.owner_id, list(self._tasks))
-                await self.recover()
+                if self._tasks:
+                    await self._apply_controls()
+                if since_heartbeat >= heartbeat_every:
+                    since_heartbeat = 0.0
+                    await self.runs.heartbeat(self.owner_id, list(self._tasks))
+                    await self.recover()
             except Exception as exc:
                 log.warning("run_maintenance_failed", error_type=type(exc).__name__)
 
-    async def recover(self) -> int:
-        """Fail unfinished runs whose owner stopped heartbeating (its process died).
+    async def _apply_controls(self) -> None:
+        """Durable pause/cancel requests made through another process."""
+        for run_id, control in (await self.runs.controls_for(self.owner_id)).items():
+            live = self._live.get(run_id)
+            if live is None:
+                continue
+            if control == "pause":
+                live.control.pause.set()
+            elif control == "cancel" and not live.control.cancel:
+                live.control.cancel = True
+                task = self._tasks.get(run_id)
+                if task is not None:
+                    task.cancel()
 
-        Returns how many were failed. Each gets a final `run_failed` event, so streams
-        that follow it end.
+    async def recover(self) -> int:
+        """Continue (or fail, as configured) unfinished runs whose process stopped.
+
+        Returns how many were handled. A run recovered `max_recoveries` times already is
+        failed with `RecoveryLimitExceeded` instead.
         """
         stale_before = utcnow() - timedelta(seconds=self.options.lease_seconds)
         count = 0
         for run in await self.runs.orphaned_runs(stale_before, self.owner_id):
-            if run.id in self._tasks or run.id in self._starting:
+            if run.id in self._tasks:
                 continue
-            error = {
-                "type": "RunInterrupted",
-                "message": "The process running this run stopped before it finished",
-            }
-            event = Event(
-                run.id,
-                run.last_seq + 1,
-                ev.RUN_FAILED,
-                utcnow(),
-                {"run_id": run.id, "error": error},
+            if self.options.recovery == "fail" or run.recovery_count >= self.options.max_recoveries:
+                limit = run.recovery_count >= self.options.max_recoveries
+                error = {
+                    "type": "RecoveryLimitExceeded" if limit else "RunInterrupted",
+                    "message": (
+                        f"The run's process stopped {run.recovery_count + 1} times; "
+                        "it is not recovered again"
+                    )
+                    if limit
+                    else "The process running this run stopped before it finished",
+                }
+                run.last_seq = await self.runs.max_seq(run.id)
+                event = Event(
+                    run.id,
+                    run.last_seq + 1,
+                    ev.RUN_FAILED,
+                    utcnow(),
+                    {"run_id": run.id, "error": error},
+                )
+                if await self.runs.fail_orphan(run, event, error):
+                    count += 1
+                    await self.bus.publish(run.id, [event])
+                    log.warning("run_orphan_failed", run_id=run.id, reason=error["type"])
+                continue
+            if not await self.runs.claim(run, self.owner_id, recovery=True):
+                continue
+            checkpoint = await self.runs.latest_checkpoint(run.id)
+            if checkpoint is None:
+                continue
+            state = await self._state_after(run.id, checkpoint)
+            self.writer.supersede_steps(run.id, checkpoint.step_num)
+            await self._continue(
+                run,
+                checkpoint,
+                {"checkpoint_id": checkpoint.id, "reason": "recovered"},
+                state=state,
             )
-            if await self.runs.fail_orphan(run, event, error):
-                count += 1
-                await self.bus.publish(run.id, [event])
-                log.warning("run_orphan_failed", run_id=run.id)
+            count += 1
+            log.warning(
+                "run_recovered",
+                run_id=run.id,
+                checkpoint_id=checkpoint.id,
+                recovery=run.recovery_count + 1,
+            )
         return count
+
+    async def _state_after(self, run_id: str, checkpoint: Checkpoint) -> RunState:
+        """The checkpoint's state plus what the event log recorded after it: tool calls
+        that finished (never run twice) and text already streamed (not shown twice)."""
+        state = RunState.from_json(checkpoint.state)
+        events = await self.runs.events_after(run_id, checkpoint.seq, limit=100_000)
+        next_step = state.step_num + 1
+        anchor: int | None = None
+        if state.step_open:  # a pause inside a step: the step began before the checkpoint
+            anchor = checkpoint.seq
+        else:
+            started = [
+                e.seq
+                for e in events
+                if e.type == ev.STEP_STARTED and e.data.get("step") == next_step
+            ]
+            if started:
+                state.step_open = True
+                anchor = started[-1]
+        if anchor is not None and state.phase == "llm":
+            text = "".join(
+                e.data.get("content", "")
+                for e in events
+                if e.type == ev.CONTENT_DELTA and e.seq > anchor
+            )
+            if text:
+                state.partial_content = (state.partial_content or "") + text
+        if state.phase == "tools":
+            pending = {c.id: c for c in state.pending_tool_calls}
+            known = {r.call_id for r in state.completed_tool_results}
+            for event in events:
+                call_id = event.data.get("call_id")
+                if (
+                    event.type == ev.TOOL_CALL_COMPLETED
+                    and call_id in pending
+                    and (call_id not in known)
+                ):
+                    call = pending[call_id]
+                    state.completed_tool_results.append(
+                        ToolResult(
+                            call_id=call_id,
+                            tool=call.name,
+                            args=call.arguments,
+                            result=event.data.get("result"),
+                            error=event.data.get("error"),
+                            duration=event.data.get("duration", 0.0),
+                        )
+                    )
+                    known.add(call_id)
+        return state

@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 
 from agio.domain.events import Event
-from agio.domain.runs import Run, RunStatus, Session, Step
+from agio.domain.runs import Checkpoint, Run, RunStatus, Session, Step
 from agio.domain.time import utcnow
 from agio.storage.components import Page
 from agio.storage.database import Database
 from agio.storage.tables import (
+    CheckpointRow,
     RunEventRow,
     RunRow,
     RunStepRow,
@@ -51,6 +52,29 @@ def _run(row: RunRow) -> Run:
         started_at=row.started_at,
         ended_at=row.ended_at,
         last_seq=row.last_seq,
+        parent_run_id=row.parent_run_id,
+        forked_from_checkpoint_id=row.forked_from_checkpoint_id,
+        recovery_count=row.recovery_count,
+        control=row.control,
+        owner_id=row.owner_id,
+    )
+
+
+def _checkpoint(row: CheckpointRow) -> Checkpoint:
+    return Checkpoint(
+        id=row.id,
+        run_id=row.run_id,
+        step_num=row.step_num,
+        kind=row.kind,
+        description=row.description,
+        tags=row.tags,
+        state=row.state,
+        agent_config=row.agent_config,
+        seq=row.seq,
+        run_status=row.run_status,
+        message_count=row.message_count,
+        total_tokens=row.total_tokens,
+        created_at=row.created_at,
     )
 
 
@@ -65,6 +89,7 @@ def _step(row: RunStepRow) -> Step:
         metrics=row.metrics,
         started_at=row.started_at,
         ended_at=row.ended_at,
+        superseded=row.superseded,
     )
 
 
@@ -262,6 +287,149 @@ class RunRepository:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
+            await s.execute(
+                insert(RunEventRow),
+                [
+                    {
+                        "run_id": event.run_id,
+                        "seq": event.seq,
+                        "type": event.type,
+                        "data": event.data,
+                        "created_at": event.timestamp,
+                    }
+                ],
+            )
+            return True
+
+    # ------------------------------------------------------------------ control
+
+    async def max_seq(self, run_id: str) -> int:
+        async with self._db.sessions() as s:
+            value = (
+                await s.execute(
+                    select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run_id)
+                )
+            ).scalar_one_or_none()
+            return int(value or 0)
+
+    async def set_control(self, run_id: str, control: str) -> None:
+        async with self._db.write_sessions() as s, s.begin():
+            await s.execute(update(RunRow).where(RunRow.id == run_id).values(control=control))
+
+    async def controls_for(self, owner_id: str) -> dict[str, str]:
+        """{run_id: control} for the runs this process owns that were asked to change."""
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(RunRow.id, RunRow.control).where(
+                    RunRow.owner_id == owner_id, RunRow.control.is_not(None)
+                )
+            )
+            return {run_id: control for run_id, control in rows if control}
+
+    async def transition(self, run: Run, target: RunStatus, event: Event, **values: Any) -> bool:
+        """Change the status of a run nobody executes (paused, or pending/orphaned), with
+        its event, if it is still as read (`status` and `last_seq`)."""
+        async with self._db.write_sessions() as s, s.begin():
+            result = await s.execute(
+                update(RunRow)
+                .where(
+                    RunRow.id == run.id,
+                    RunRow.status == run.status.value,
+                    RunRow.last_seq == run.last_seq,
+                )
+                .values(status=target.value, last_seq=event.seq, control=None, **values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            await s.execute(
+                insert(RunEventRow),
+                [
+                    {
+                        "run_id": event.run_id,
+                        "seq": event.seq,
+                        "type": event.type,
+                        "data": event.data,
+                        "created_at": event.timestamp,
+                    }
+                ],
+            )
+            return True
+
+    async def claim(self, run: Run, owner_id: str, *, recovery: bool) -> bool:
+        """Take ownership of a run that nobody executes, if it is still as read."""
+        values: dict[str, Any] = {"owner_id": owner_id, "heartbeat_at": utcnow()}
+        if recovery:
+            values["recovery_count"] = run.recovery_count + 1
+        async with self._db.write_sessions() as s, s.begin():
+            query = update(RunRow).where(
+                RunRow.id == run.id,
+                RunRow.status == run.status.value,
+                RunRow.recovery_count == run.recovery_count,
+            )
+            if recovery:
+                query = query.where(
+                    or_(RunRow.heartbeat_at.is_(None), RunRow.heartbeat_at < utcnow())
+                )
+            else:
+                query = query.where(RunRow.owner_id.is_(None))
+            result = await s.execute(query.values(**values))
+            return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+    async def release(self, run_ids: Sequence[str], owner_id: str) -> None:
+        """Give runs back (graceful shutdown): another process may take them at once."""
+        if not run_ids:
+            return
+        async with self._db.write_sessions() as s, s.begin():
+            await s.execute(
+                update(RunRow)
+                .where(RunRow.id.in_(run_ids), RunRow.owner_id == owner_id)
+                .values(owner_id=None, heartbeat_at=None)
+            )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    async def get_checkpoint(self, checkpoint_id: str) -> Checkpoint | None:
+        async with self._db.sessions() as s:
+            row = await s.get(CheckpointRow, checkpoint_id)
+            return None if row is None else _checkpoint(row)
+
+    async def list_checkpoints(self, run_id: str) -> list[Checkpoint]:
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(CheckpointRow)
+                .where(CheckpointRow.run_id == run_id)
+                .order_by(CheckpointRow.seq, CheckpointRow.created_at)
+            )
+            return [_checkpoint(r) for r in rows.scalars()]
+
+    async def latest_checkpoint(self, run_id: str) -> Checkpoint | None:
+        async with self._db.sessions() as s:
+            row = (
+                (
+                    await s.execute(
+                        select(CheckpointRow)
+                        .where(CheckpointRow.run_id == run_id)
+                        .order_by(CheckpointRow.seq.desc(), CheckpointRow.created_at.desc())
+                        .limit(1)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            return None if row is None else _checkpoint(row)
+
+    async def add_checkpoint(self, row: dict[str, Any], run: Run, event: Event) -> bool:
+        """Store a checkpoint of a run nobody executes, with its event, if the run is
+        still as read."""
+        async with self._db.write_sessions() as s, s.begin():
+            result = await s.execute(
+                update(RunRow)
+                .where(RunRow.id == run.id, RunRow.last_seq == run.last_seq)
+                .values(last_seq=event.seq)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            await s.execute(insert(CheckpointRow), [row])
             await s.execute(
                 insert(RunEventRow),
                 [

@@ -147,6 +147,10 @@ class RunRow(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     owner_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    control: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    parent_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    forked_from_checkpoint_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    recovery_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -162,8 +166,10 @@ class RunRow(Base):
 class RunStepRow(Base):
     __tablename__ = "run_steps"
 
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
-    step_num: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step_num: Mapped[int] = mapped_column(Integer)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
     type: Mapped[str] = mapped_column(String(16))
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     model_response: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
@@ -171,6 +177,30 @@ class RunStepRow(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_run_steps_run_id_step_num", "run_id", "step_num"),)
+
+
+class CheckpointRow(Base):
+    """A run's state at a step boundary, a pause or on request: plain JSON."""
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step_num: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSONType)
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    agent_config: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    seq: Mapped[int] = mapped_column(Integer)
+    run_status: Mapped[str] = mapped_column(String(16))
+    message_count: Mapped[int] = mapped_column(Integer)
+    total_tokens: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_checkpoints_run_id_created_at", "run_id", "created_at"),)
 
 
 class RunEventRow(Base):

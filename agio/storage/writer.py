@@ -22,6 +22,7 @@ from agio.domain.events import Event
 from agio.domain.runs import Step
 from agio.storage.database import Database
 from agio.storage.tables import (
+    CheckpointRow,
     RunEventRow,
     RunRow,
     RunStepRow,
@@ -48,6 +49,8 @@ class _Batch:
     steps: list[dict[str, Any]]
     run_updates: dict[str, dict[str, Any]]
     session_messages: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]]
+    supersede: list[tuple[str, int]]
 
 
 class RunWriter:
@@ -76,6 +79,13 @@ class RunWriter:
     def create_run(self, rows: dict[str, Any]) -> None:
         """Insert a run (and its new session, else touch the session): see `new_run_rows`."""
         self._push("new_run", rows)
+
+    def save_checkpoint(self, row: dict[str, Any]) -> None:
+        self._push("checkpoint", row)
+
+    def supersede_steps(self, run_id: str, after_step: int) -> None:
+        """Mark the run's steps after `after_step` superseded (restore in place, recovery)."""
+        self._push("supersede", (run_id, after_step))
 
     def append(self, event: Event) -> None:
         self._push("event", event)
@@ -125,6 +135,8 @@ class RunWriter:
         new_sessions: list[dict[str, Any]] = []
         new_runs: list[dict[str, Any]] = []
         touched: dict[str, Any] = {}
+        checkpoints: list[dict[str, Any]] = []
+        supersede: list[tuple[str, int]] = []
         barriers: list[asyncio.Future[None]] = []
         for kind, payload in ops:
             if kind == "event":
@@ -141,13 +153,27 @@ class RunWriter:
                 else:
                     touched[payload["run"]["session_id"]] = payload["run"]["created_at"]
                 new_runs.append(payload["run"])
+            elif kind == "checkpoint":
+                checkpoints.append(payload)
+            elif kind == "supersede":
+                supersede.append(payload)
             elif kind == "session_messages":
                 session_rows.extend(payload)
             else:
                 barriers.append(payload)
         error: BaseException | None = None
-        if events or steps or runs or session_rows or new_runs:
-            batch = _Batch(new_sessions, new_runs, touched, events, steps, runs, session_rows)
+        if events or steps or runs or session_rows or new_runs or checkpoints or supersede:
+            batch = _Batch(
+                new_sessions,
+                new_runs,
+                touched,
+                events,
+                steps,
+                runs,
+                session_rows,
+                checkpoints,
+                supersede,
+            )
             for attempt in range(_RETRIES):
                 try:
                     await self._commit(batch)
@@ -199,8 +225,16 @@ class RunWriter:
                         for e in b.events
                     ],
                 )
+            for run_id, after_step in b.supersede:
+                await s.execute(
+                    update(RunStepRow)
+                    .where(RunStepRow.run_id == run_id, RunStepRow.step_num > after_step)
+                    .values(superseded=True)
+                )
             if b.steps:
                 await s.execute(insert(RunStepRow), b.steps)
+            if b.checkpoints:
+                await s.execute(insert(CheckpointRow), b.checkpoints)
             if b.session_messages:
                 await s.execute(insert(SessionMessageRow), b.session_messages)
             for run_id, values in b.run_updates.items():

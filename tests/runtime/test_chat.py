@@ -46,8 +46,11 @@ async def test_spec_scripted_run_end_to_end(client: httpx.AsyncClient) -> None:
     assert [e["type"] for e in events] == [
         "run_started",
         "step_started", "content_delta", "content_delta", "content_delta", "step_completed",
+        "checkpoint_created",
         "step_started", "tool_call_started", "tool_call_completed", "step_completed",
+        "checkpoint_created",
         "step_started", "content_delta", "content_delta", "content_delta", "step_completed",
+        "checkpoint_created",
         "run_completed",
     ]  # fmt: skip
     deltas = [e["data"]["content"] for e in events if e["type"] == "content_delta"]
@@ -288,7 +291,7 @@ async def test_runs_list_filters_and_order(client: httpx.AsyncClient) -> None:
         await client.get(f"/api/runs/{ids[0]}/events", params={"offset": 2, "limit": 3})
     ).json()
     assert [e["seq"] for e in events["events"]] == [3, 4, 5]
-    assert events["total"] == 16
+    assert events["total"] == 19
 
 
 async def test_config_change_applies_to_later_runs_only(client: httpx.AsyncClient) -> None:

@@ -14,6 +14,7 @@ from agio.models.scripted import FunctionModel, FunctionResponse
 from agio.runtime.loop import AgentRun
 from agio.runtime.memory import buffer_window
 from agio.runtime.snapshot import AgentSnapshot
+from agio.runtime.state import RunState
 from agio.tools.function import function_tool
 
 
@@ -23,6 +24,7 @@ class MemoryWriter:
         self.steps: list[Step] = []
         self.runs: dict[str, dict[str, Any]] = {}
         self.session: list[dict[str, Any]] = []
+        self.checkpoints: list[dict[str, Any]] = []
 
     def append(self, event: Event) -> None:
         self.events.append(event)
@@ -35,6 +37,9 @@ class MemoryWriter:
 
     def add_session_messages(self, rows: list[dict[str, Any]]) -> None:
         self.session.extend(rows)
+
+    def save_checkpoint(self, row: dict[str, Any]) -> None:
+        self.checkpoints.append(row)
 
     async def flush(self) -> None:
         return None
@@ -61,10 +66,10 @@ def make_run(
         snapshot=snapshot(**config),
         model=model,
         tools=tools or {},
-        writer=writer,
-        history=[],
-        query="go",
-    )  # type: ignore[arg-type]
+        writer=writer,  # type: ignore[arg-type]
+        state=RunState(messages=[Message.user("go")], new_from=0),
+        last_seq=0,
+    )
     return run, writer
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agio.domain.events import Event
-from agio.domain.runs import Run, RunStatus, Step
+from agio.domain.runs import Checkpoint, Run, RunStatus, Step
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 
@@ -55,6 +55,8 @@ class ChatResponse(BaseModel):
 
 class RunSummary(BaseModel):
     id: str
+    parent_run_id: str | None = Field(description="The run this one was restored or forked from.")
+    forked_from_checkpoint_id: str | None
     agent_id: str
     agent_name: str
     session_id: str
@@ -99,24 +101,32 @@ class StepOut(BaseModel):
 
 class RunDetail(RunSummary):
     steps: list[StepOut]
+    superseded_steps: list[StepOut] = Field(
+        description="Steps replaced when the run was restored in place or recovered."
+    )
     agent_config: dict[str, Any] = Field(
         description="The components the run started with (secrets masked)."
     )
     last_seq: int = Field(description="Sequence number of the run's latest stored event.")
+    recovery_count: int = Field(description="How often the run was recovered after a crash.")
 
     @classmethod
     def from_run(cls, run: Run) -> RunDetail:
         return cls(
             **_run_fields(run),
-            steps=[StepOut.from_step(s) for s in run.steps],
+            steps=[StepOut.from_step(s) for s in run.steps if not s.superseded],
+            superseded_steps=[StepOut.from_step(s) for s in run.steps if s.superseded],
             agent_config=run.agent_config,
             last_seq=run.last_seq,
+            recovery_count=run.recovery_count,
         )
 
 
 def _run_fields(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
+        "parent_run_id": run.parent_run_id,
+        "forked_from_checkpoint_id": run.forked_from_checkpoint_id,
         "agent_id": run.agent_id,
         "agent_name": run.agent_name,
         "session_id": run.session_id,
@@ -147,3 +157,133 @@ class RunEvents(BaseModel):
     run_id: str
     total: int
     events: list[EventOut]
+
+
+class ControlResponse(BaseModel):
+    run_id: str
+    status: RunStatus
+    message: str
+
+
+class CheckpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(default="", max_length=2000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
+
+
+class CheckpointSummary(BaseModel):
+    id: str
+    step_num: int
+    kind: str = Field(description="`start`, `step`, `pause` or `manual`.")
+    description: str
+    tags: list[str]
+    created_at: datetime
+    message_count: int
+    total_tokens: int
+
+    @classmethod
+    def from_checkpoint(cls, c: Checkpoint) -> CheckpointSummary:
+        return cls(
+            id=c.id,
+            step_num=c.step_num,
+            kind=c.kind,
+            description=c.description,
+            tags=c.tags,
+            created_at=c.created_at,
+            message_count=c.message_count,
+            total_tokens=c.total_tokens,
+        )
+
+
+class CheckpointList(BaseModel):
+    run_id: str
+    total: int
+    checkpoints: list[CheckpointSummary]
+
+
+class CheckpointDetail(CheckpointSummary):
+    run_id: str
+    status: RunStatus = Field(description="The run's status when the checkpoint was taken.")
+    messages: list[dict[str, Any]]
+    pending_tool_calls: list[dict[str, Any]]
+    completed_tool_results: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    agent_config: dict[str, Any]
+
+    @classmethod
+    def from_checkpoint(cls, c: Checkpoint) -> CheckpointDetail:
+        state = c.state
+        return cls(
+            **CheckpointSummary.from_checkpoint(c).model_dump(),
+            run_id=c.run_id,
+            status=RunStatus(c.run_status),
+            messages=state.get("messages", []),
+            pending_tool_calls=state.get("pending_tool_calls", []),
+            completed_tool_results=state.get("completed_tool_results", []),
+            metrics=state.get("metrics", {}),
+            agent_config=c.agent_config,
+        )
+
+
+class ExtraMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant", "system"]
+    content: str = Field(min_length=1, max_length=100_000)
+
+
+class RestoreModifications(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    modified_query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100_000,
+        description="Replaces the last user message of the checkpoint.",
+    )
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    create_new_run: bool = Field(
+        default=True,
+        description="true: a new run from the checkpoint; false: the same (paused) run "
+        "continues from it, its later steps superseded.",
+    )
+    modifications: RestoreModifications = Field(default_factory=RestoreModifications)
+
+
+class RestoreResponse(BaseModel):
+    new_run_id: str
+    message: str
+
+
+class ForkModifications(RestoreModifications):
+    system_prompt: str | None = Field(default=None, max_length=100_000)
+    model: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="Name of a model component."
+    )
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_steps: int | None = Field(default=None, ge=1, le=100)
+    messages: list[ExtraMessage] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Messages added after the checkpoint's conversation.",
+    )
+
+
+class ForkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(default="", max_length=2000)
+    modifications: ForkModifications = Field(default_factory=ForkModifications)
+
+
+class ForkResponse(BaseModel):
+    new_run_id: str
+    checkpoint_id: str
+    message: str

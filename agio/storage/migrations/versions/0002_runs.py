@@ -80,8 +80,10 @@ def upgrade() -> None:
     op.create_index("ix_runs_status", "runs", ["status"])
     op.create_table(
         "run_steps",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("run_id", sa.String(40), nullable=False),
         sa.Column("step_num", sa.Integer(), nullable=False),
+        sa.Column("superseded", sa.Boolean(), nullable=False),
         sa.Column("type", sa.String(16), nullable=False),
         sa.Column("messages", JSONType, nullable=False),
         sa.Column("model_response", JSONType, nullable=True),
@@ -92,8 +94,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], name="fk_run_steps_run_id_runs", ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("run_id", "step_num", name="pk_run_steps"),
+        sa.PrimaryKeyConstraint("id", name="pk_run_steps"),
     )
+    op.create_index("ix_run_steps_run_id_step_num", "run_steps", ["run_id", "step_num"])
     op.create_table(
         "run_events",
         sa.Column("run_id", sa.String(40), nullable=False),

@@ -1,0 +1,48 @@
+"""The state of a run between two steps: what a checkpoint stores, as plain JSON."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agio.domain.messages import Message, ToolCall
+
+
+class ToolResult(BaseModel):
+    call_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    result: Any = None
+    error: str | None = None
+    duration: float = 0.0
+
+
+class RunState(BaseModel):
+    """Everything needed to continue a run exactly from a step boundary or a pause."""
+
+    messages: list[Message]
+    new_from: int = Field(description="Index of the first message this run added.")
+    phase: Literal["llm", "tools", "done"] = "llm"
+    step_num: int = Field(default=0, description="Steps completed so far.")
+    llm_calls: int = 0
+    step_open: bool = Field(default=False, description="`step_started` already emitted.")
+    pending_tool_calls: list[ToolCall] = Field(default_factory=list)
+    completed_tool_results: list[ToolResult] = Field(default_factory=list)
+    partial_content: str | None = Field(
+        default=None, description="Text of an interrupted model call already streamed."
+    )
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunState:
+        return cls.model_validate(data)
+
+    @property
+    def total_tokens(self) -> int:
+        return int(self.metrics.get("prompt_tokens", 0)) + int(
+            self.metrics.get("completion_tokens", 0)
+        )
