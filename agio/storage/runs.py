@@ -135,6 +135,10 @@ def new_run_rows(run: Run, *, new_session: bool, owner_id: str) -> dict[str, Any
             "created_at": run.created_at,
             "started_at": None,
             "ended_at": None,
+            "parent_run_id": run.parent_run_id,
+            "forked_from_checkpoint_id": run.forked_from_checkpoint_id,
+            "recovery_count": 0,
+            "control": None,
         },
     }
 
