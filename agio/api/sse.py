@@ -3,6 +3,7 @@ bus, de-duplicating by `seq`, until the run's terminal event."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -33,7 +34,9 @@ async def run_events(
         while True:
             # replay what is stored after `last`
             while True:
-                batch = await runs.events_after(run_id, last, _PAGE)
+                # shielded: a client that goes away must not cancel a query half-way
+                # (that would discard the database connection)
+                batch = await asyncio.shield(runs.events_after(run_id, last, _PAGE))
                 for event in batch:
                     yield to_sse(event)
                     last = event.seq

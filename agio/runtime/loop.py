@@ -114,6 +114,8 @@ class AgentRun:
         self._active_duration = self.metrics.duration
         self._segment_started = time.perf_counter()
         self._streaming_text: list[str] = []
+        #: set once the run's terminal event is out: later cancels change nothing
+        self.outcome: RunOutcome | None = None
 
     # ------------------------------------------------------------------ events
 
@@ -201,11 +203,14 @@ class AgentRun:
         except ModelError as exc:
             return await self._fail(exc.type, exc.message)
         except asyncio.CancelledError:
-            if not self.control.cancel:
+            if not self.control.cancel and self.outcome is None:
                 raise  # the process is stopping: the run stays recoverable
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
+            if self.outcome is not None:  # it ended first: terminal states never change
+                await self.writer.flush()
+                return self.outcome
             return await self._cancelled()
         except Exception:
             self.log.exception("run_crashed")
@@ -509,6 +514,7 @@ class AgentRun:
                 if m.role != "system"
             ]
         )
+        self.outcome = RunOutcome(RunStatus.COMPLETED, response, metrics)
         self.emit(
             ev.RUN_COMPLETED, {"run_id": self.run_id, "response": response, "metrics": metrics}
         )
@@ -529,6 +535,7 @@ class AgentRun:
             response_content=response,
             **self._run_values(RunStatus.FAILED, metrics),
         )
+        self.outcome = RunOutcome(RunStatus.FAILED, response, metrics, error)
         self.emit(ev.RUN_FAILED, {"run_id": self.run_id, "error": error})
         await self.writer.flush()
         self.log.warning("run_failed", error_type=type_)
@@ -541,6 +548,7 @@ class AgentRun:
         self.writer.update_run(
             self.run_id, response_content=response, **self._run_values(RunStatus.CANCELLED, metrics)
         )
+        self.outcome = RunOutcome(RunStatus.CANCELLED, response, metrics)
         self.emit(ev.RUN_CANCELLED, {"run_id": self.run_id})
         await self.writer.flush()
         self.log.info("run_cancelled")

@@ -404,6 +404,10 @@ class RunManager:
         task = self._tasks.get(run_id)
         if task is not None:
             live = self._live.get(run_id)
+            if live is not None and live.outcome is not None:
+                raise InvalidStateTransition(
+                    f"Cannot cancel run '{run_id}': it is {live.outcome.status.value}"
+                )
             if live is not None:
                 live.control.cancel = True
             else:

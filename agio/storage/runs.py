@@ -360,8 +360,11 @@ class RunRepository:
             return True
 
     async def claim(self, run: Run, owner_id: str, *, recovery: bool) -> bool:
-        """Take ownership of a run that nobody executes, if it is still as read."""
+        """Take ownership of a run that nobody executes, if it is still as read; a paused
+        run claimed to continue is `running` from this moment."""
         values: dict[str, Any] = {"owner_id": owner_id, "heartbeat_at": utcnow()}
+        if run.status is RunStatus.PAUSED:
+            values["status"] = RunStatus.RUNNING.value
         if recovery:
             values["recovery_count"] = run.recovery_count + 1
         async with self._db.write_sessions() as s, s.begin():

@@ -22,3 +22,12 @@ def record(note: str) -> dict[str, str]:
     """Append to a ledger (to count executions)."""
     LEDGER.append(note)
     return {"recorded": note}
+
+
+def ledger(note: str) -> dict[str, str]:
+    """Append to the file named by AGIO_TEST_LEDGER (survives the process)."""
+    import os
+
+    with open(os.environ["AGIO_TEST_LEDGER"], "a", encoding="utf-8") as handle:
+        handle.write(note + "\n")
+    return {"recorded": note}
