@@ -15,6 +15,7 @@ from agio.storage.runs import RunRepository
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _PAGE = 500
+_POLL_SECONDS = 1.0
 
 
 def to_sse(event: Event) -> ServerSentEvent:
@@ -44,9 +45,14 @@ async def run_events(
                         return
                 if len(batch) < _PAGE:
                     break
-            # then follow live events until a gap or a lag sends us back to storage
+            # then follow live events until a gap, a lag or a quiet spell sends us back to
+            # storage (a run executing in another process without a shared bus is followed
+            # through the event log alone)
             while True:
-                event = await subscription.get()
+                try:
+                    event = await asyncio.wait_for(subscription.get(), _POLL_SECONDS)
+                except TimeoutError:
+                    break
                 if subscription.lagged:
                     subscription.lagged = False
                     break
