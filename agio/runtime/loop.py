@@ -114,6 +114,7 @@ class AgentRun:
         self._active_duration = self.metrics.duration
         self._segment_started = time.perf_counter()
         self._streaming_text: list[str] = []
+        self._snapshot_json = snapshot.to_json()  # the same for every checkpoint of the run
         #: set once the run's terminal event is out: later cancels change nothing
         self.outcome: RunOutcome | None = None
 
@@ -143,7 +144,7 @@ class AgentRun:
                 "description": description,
                 "tags": tags or [],
                 "state": self.state.to_json(),
-                "agent_config": self.snapshot.to_json(),
+                "agent_config": self._snapshot_json,
                 "seq": self.seq,
                 "run_status": self.status.value,
                 "message_count": len(self.state.messages),
