@@ -162,6 +162,19 @@ class AgentRun:
     async def execute(self, *, resumed: dict[str, Any] | None = None) -> RunOutcome:
         """Run until the run ends or pauses. `resumed` (the `run_resumed` data) when it
         continues from a checkpoint rather than starting."""
+        try:
+            return await self._drive(resumed)
+        except asyncio.CancelledError:
+            if self.outcome is None:
+                raise  # the process is stopping: the run stays recoverable
+            # cancelled while writing how it ended: that ending stands
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            await self.writer.flush()
+            return self.outcome
+
+    async def _drive(self, resumed: dict[str, Any] | None) -> RunOutcome:
         now = utcnow()
         if resumed is None:
             self.writer.update_run(
@@ -408,7 +421,10 @@ class AgentRun:
                 # it and never runs this call again
                 await self.writer.flush()
 
-        await asyncio.gather(*(one(c) for c in to_run))
+        # a task group: if one call fails hard, the others are cancelled, not left running
+        async with asyncio.TaskGroup() as group:
+            for call in to_run:
+                group.create_task(one(call))
         if skipped:
             raise PauseRequested
         calls = state.pending_tool_calls
@@ -559,6 +575,7 @@ class AgentRun:
         metrics = self._sync_metrics()
         self.status = RunStatus.PAUSED
         checkpoint_id = self.checkpoint("pause")
+        self.outcome = RunOutcome(RunStatus.PAUSED, self._response_so_far(), metrics)
         self.writer.update_run(
             self.run_id, status=RunStatus.PAUSED.value, owner_id=None, control=None, metrics=metrics
         )

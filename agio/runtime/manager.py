@@ -115,6 +115,8 @@ class RunManager:
         self._tasks: dict[str, asyncio.Task[RunOutcome]] = {}
         self._live: dict[str, AgentRun] = {}
         self._cancel_early: set[str] = set()  # cancelled before its AgentRun existed
+        self._pause_early: set[str] = set()  # paused before its AgentRun existed
+        self._starting: set[str] = set()  # claimed or created here, task not yet running
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -224,6 +226,7 @@ class RunManager:
         new_session: bool,
         description: str = "",
     ) -> None:
+        self._starting.add(run.id)
         self.writer.create_run(new_run_rows(run, new_session=new_session, owner_id=self.owner_id))
         self.writer.save_checkpoint(
             _checkpoint_row(
@@ -236,8 +239,11 @@ class RunManager:
                 description=description,
             )
         )
-        await self.writer.flush()  # stored (group commit) before anyone is told its id
-        self._launch(run.id, run.session_id, snapshot, state, last_seq=0, resumed=None)
+        try:
+            await self.writer.flush()  # stored (group commit) before anyone is told its id
+            self._launch(run.id, run.session_id, snapshot, state, last_seq=0, resumed=None)
+        finally:
+            self._starting.discard(run.id)
 
     async def _history(self, session_id: str, snapshot: AgentSnapshot) -> list[Message]:
         limit = (
@@ -308,6 +314,9 @@ class RunManager:
                 last_seq=last_seq,
             )
             self._live[run_id] = agent_run
+            if run_id in self._pause_early:
+                self._pause_early.discard(run_id)
+                agent_run.control.pause.set()
             if run_id in self._cancel_early:
                 agent_run.control.cancel = True
                 asyncio.current_task().cancel()  # type: ignore[union-attr]
@@ -379,10 +388,9 @@ class RunManager:
             raise _illegal(run, "pause")
         live = self._live.get(run_id)
         if live is not None or run_id in self._tasks:
-            if live is None:  # still setting up: let it reach its first safe point
-                await asyncio.sleep(0)
-                live = self._live.get(run_id)
-            if live is not None:
+            if live is None:  # still setting up: it pauses at its first safe point
+                self._pause_early.add(run_id)
+            else:
                 live.control.pause.set()
             outcome = await self._wait_local(run_id)
             status = outcome.status if outcome else (await self._get(run_id)).status
@@ -405,8 +413,16 @@ class RunManager:
         if task is not None:
             live = self._live.get(run_id)
             if live is not None and live.outcome is not None:
-                raise InvalidStateTransition(
-                    f"Cannot cancel run '{run_id}': it is {live.outcome.status.value}"
+                if live.outcome.status is not RunStatus.PAUSED:
+                    raise InvalidStateTransition(
+                        f"Cannot cancel run '{run_id}': it is {live.outcome.status.value}"
+                    )
+                await self._wait_local(run_id)  # it is pausing: cancel the paused run
+                return await self._transition_idle(
+                    await self._get(run_id),
+                    RunStatus.CANCELLED,
+                    ev.RUN_CANCELLED,
+                    ended_at=utcnow(),
                 )
             if live is not None:
                 live.control.cancel = True
@@ -446,11 +462,15 @@ class RunManager:
         checkpoint = await self.runs.latest_checkpoint(run_id)
         if checkpoint is None:
             raise Conflict(f"Run '{run_id}' has no checkpoint to resume from")
-        if not await self.runs.claim(run, self.owner_id, recovery=False):
-            raise InvalidStateTransition(
-                f"Run '{run_id}' was resumed or changed by another request"
-            )
-        await self._continue(run, checkpoint, {"checkpoint_id": checkpoint.id})
+        self._starting.add(run_id)
+        try:
+            if not await self.runs.claim(run, self.owner_id, recovery=False):
+                raise InvalidStateTransition(
+                    f"Run '{run_id}' was resumed or changed by another request"
+                )
+            await self._continue(run, checkpoint, {"checkpoint_id": checkpoint.id})
+        finally:
+            self._starting.discard(run_id)
         return RunStatus.RUNNING
 
     async def _continue(
@@ -471,6 +491,15 @@ class RunManager:
     async def create_checkpoint(self, run_id: str, description: str, tags: list[str]) -> Checkpoint:
         run = await self._get(run_id)
         live = self._live.get(run_id)
+        if live is not None and live.outcome is not None:
+            await self._wait_local(run_id)  # it is ending: checkpoint its final state
+            live = None
+            run = await self._get(run_id)
+        if live is None and (run_id in self._tasks or run.owner_id is not None):
+            raise Conflict(
+                f"Run '{run_id}' is executing in another process (or starting); pause it "
+                "first, or retry"
+            )
         if live is not None:
             checkpoint_id = live.checkpoint("manual", description, tags)
             await self.writer.flush()
@@ -530,17 +559,24 @@ class RunManager:
                 f"{source.status.value} (pause it, or restore with create_new_run: true)"
             )
         snapshot, state = await self._apply(checkpoint, changes)
-        if not await self.runs.claim(source, self.owner_id, recovery=False):
-            raise InvalidStateTransition(f"Run '{source.id}' was changed by another request")
-        self.writer.supersede_steps(source.id, checkpoint.step_num)
-        self._launch(
-            source.id,
-            source.session_id,
-            snapshot,
-            state,
-            last_seq=await self.runs.max_seq(source.id),
-            resumed={"checkpoint_id": checkpoint.id, "restored": True},
-        )
+        # the step in progress at the checkpoint starts over: its text is streamed again
+        state.step_open = False
+        state.partial_content = None
+        self._starting.add(source.id)
+        try:
+            if not await self.runs.claim(source, self.owner_id, recovery=False):
+                raise InvalidStateTransition(f"Run '{source.id}' was changed by another request")
+            self.writer.supersede_steps(source.id, checkpoint.step_num)
+            self._launch(
+                source.id,
+                source.session_id,
+                snapshot,
+                state,
+                last_seq=await self.runs.max_seq(source.id),
+                resumed={"checkpoint_id": checkpoint.id, "restored": True},
+            )
+        finally:
+            self._starting.discard(source.id)
         return source
 
     async def fork(self, checkpoint_id: str, changes: ForkChanges, description: str) -> Run:
@@ -646,16 +682,27 @@ class RunManager:
                     await self._apply_controls()
                 if since_heartbeat >= heartbeat_every:
                     since_heartbeat = 0.0
-                    await self.runs.heartbeat(self.owner_id, list(self._tasks))
+                    await self._heartbeat()
                     await self.recover()
             except Exception as exc:
                 log.warning("run_maintenance_failed", error_type=type(exc).__name__)
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases; a run whose lease another process took over (this process was
+        too slow to heartbeat) is stopped here at once, so that two never execute it."""
+        mine = [r for r in self._tasks if r not in self._starting]
+        kept = await self.runs.heartbeat(self.owner_id, mine)
+        for run_id in set(mine) - kept:
+            task = self._tasks.get(run_id)
+            if task is not None:
+                log.warning("run_lease_lost", run_id=run_id)
+                task.cancel()
 
     async def _apply_controls(self) -> None:
         """Durable pause/cancel requests made through another process."""
         for run_id, control in (await self.runs.controls_for(self.owner_id)).items():
             live = self._live.get(run_id)
-            if live is None:
+            if live is None or live.outcome is not None:
                 continue
             if control == "pause":
                 live.control.pause.set()
@@ -673,8 +720,8 @@ class RunManager:
         """
         stale_before = utcnow() - timedelta(seconds=self.options.lease_seconds)
         count = 0
-        for run in await self.runs.orphaned_runs(stale_before, self.owner_id):
-            if run.id in self._tasks:
+        for run in await self.runs.orphaned_runs(stale_before):
+            if run.id in self._tasks or run.id in self._starting:
                 continue
             if self.options.recovery == "fail" or run.recovery_count >= self.options.max_recoveries:
                 limit = run.recovery_count >= self.options.max_recoveries
@@ -695,24 +742,30 @@ class RunManager:
                     utcnow(),
                     {"run_id": run.id, "error": error},
                 )
-                if await self.runs.fail_orphan(run, event, error):
+                if await self.runs.fail_orphan(run, event, error, stale_before):
                     count += 1
                     await self.bus.publish(run.id, [event])
                     log.warning("run_orphan_failed", run_id=run.id, reason=error["type"])
                 continue
-            if not await self.runs.claim(run, self.owner_id, recovery=True):
+            if not await self.runs.claim(
+                run, self.owner_id, recovery=True, stale_before=stale_before
+            ):
                 continue
-            checkpoint = await self.runs.latest_checkpoint(run.id)
-            if checkpoint is None:
-                continue
-            state = await self._state_after(run.id, checkpoint)
-            self.writer.supersede_steps(run.id, checkpoint.step_num)
-            await self._continue(
-                run,
-                checkpoint,
-                {"checkpoint_id": checkpoint.id, "reason": "recovered"},
-                state=state,
-            )
+            self._starting.add(run.id)
+            try:
+                checkpoint = await self.runs.latest_checkpoint(run.id)
+                if checkpoint is None:
+                    continue
+                state = await self._state_after(run.id, checkpoint)
+                self.writer.supersede_steps(run.id, checkpoint.step_num)
+                await self._continue(
+                    run,
+                    checkpoint,
+                    {"checkpoint_id": checkpoint.id, "reason": "recovered"},
+                    state=state,
+                )
+            finally:
+                self._starting.discard(run.id)
             count += 1
             log.warning(
                 "run_recovered",

@@ -246,40 +246,44 @@ class RunRepository:
 
     # ------------------------------------------------------------------ ownership
 
-    async def heartbeat(self, owner_id: str, run_ids: Sequence[str]) -> None:
+    async def heartbeat(self, owner_id: str, run_ids: Sequence[str]) -> set[str]:
+        """Renew this process's lease on `run_ids`; returns those it still owns."""
         if not run_ids:
-            return
+            return set()
         async with self._db.write_sessions() as s, s.begin():
-            await s.execute(
+            result = await s.execute(
                 update(RunRow)
                 .where(RunRow.id.in_(run_ids), RunRow.owner_id == owner_id)
                 .values(heartbeat_at=utcnow())
+                .returning(RunRow.id)
             )
+            return set(result.scalars())
 
-    async def orphaned_runs(self, stale_before: datetime, owner_id: str) -> list[Run]:
-        """Unfinished runs whose owner stopped heartbeating (or is this process, restarted)."""
+    async def orphaned_runs(self, stale_before: datetime) -> list[Run]:
+        """Unfinished runs whose owner stopped heartbeating or handed them back."""
         async with self._db.sessions() as s:
             rows = await s.execute(
                 select(RunRow).where(
                     RunRow.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
-                    or_(
-                        RunRow.heartbeat_at < stale_before,
-                        RunRow.heartbeat_at.is_(None),
-                        RunRow.owner_id == owner_id,
-                    ),
+                    or_(RunRow.heartbeat_at < stale_before, RunRow.heartbeat_at.is_(None)),
                 )
             )
             return [_run(r) for r in rows.scalars()]
 
-    async def fail_orphan(self, run: Run, event: Event, error: dict[str, Any]) -> bool:
-        """Mark an orphaned run failed with its final event, unless someone else did."""
+    async def fail_orphan(
+        self, run: Run, event: Event, error: dict[str, Any], stale_before: datetime
+    ) -> bool:
+        """Mark an orphaned run failed with its final event, unless someone else claimed or
+        changed it in the meantime."""
         async with self._db.write_sessions() as s, s.begin():
             result = await s.execute(
                 update(RunRow)
                 .where(
                     RunRow.id == run.id,
                     RunRow.last_seq == run.last_seq,
+                    RunRow.recovery_count == run.recovery_count,
                     RunRow.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+                    or_(RunRow.heartbeat_at < stale_before, RunRow.heartbeat_at.is_(None)),
                 )
                 .values(
                     status=RunStatus.FAILED.value,
@@ -340,6 +344,7 @@ class RunRepository:
                     RunRow.id == run.id,
                     RunRow.status == run.status.value,
                     RunRow.last_seq == run.last_seq,
+                    RunRow.owner_id.is_(None),
                 )
                 .values(status=target.value, last_seq=event.seq, control=None, **values)
             )
@@ -359,7 +364,9 @@ class RunRepository:
             )
             return True
 
-    async def claim(self, run: Run, owner_id: str, *, recovery: bool) -> bool:
+    async def claim(
+        self, run: Run, owner_id: str, *, recovery: bool, stale_before: datetime | None = None
+    ) -> bool:
         """Take ownership of a run that nobody executes, if it is still as read; a paused
         run claimed to continue is `running` from this moment."""
         values: dict[str, Any] = {"owner_id": owner_id, "heartbeat_at": utcnow()}
@@ -375,7 +382,10 @@ class RunRepository:
             )
             if recovery:
                 query = query.where(
-                    or_(RunRow.heartbeat_at.is_(None), RunRow.heartbeat_at < utcnow())
+                    or_(
+                        RunRow.heartbeat_at.is_(None),
+                        RunRow.heartbeat_at < (stale_before or utcnow()),
+                    )
                 )
             else:
                 query = query.where(RunRow.owner_id.is_(None))

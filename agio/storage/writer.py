@@ -33,6 +33,7 @@ from agio.storage.tables import (
 log = structlog.get_logger(__name__)
 
 _RETRIES = 5
+_TERMINAL = ("completed", "failed", "cancelled")
 _GATHER_ROUNDS = 2
 
 
@@ -238,7 +239,12 @@ class RunWriter:
             if b.session_messages:
                 await s.execute(insert(SessionMessageRow), b.session_messages)
             for run_id, values in b.run_updates.items():
-                await s.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+                # a terminal state is final, whoever writes late
+                await s.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.status.not_in(_TERMINAL))
+                    .values(**values)
+                )
 
     async def _publish(self, events: list[Event]) -> None:
         if not events:
@@ -252,7 +258,10 @@ class RunWriter:
             except Exception as exc:  # readers fall back to the event log
                 log.warning("bus_publish_failed", run_id=run_id, error_type=type(exc).__name__)
         for hook in self.on_stored:
-            hook(events)
+            try:
+                hook(events)
+            except Exception as exc:  # a hook must never stop the writer
+                log.warning("run_writer_hook_failed", error_type=type(exc).__name__)
 
     async def close(self) -> None:
         """Store what is pending, then stop."""
