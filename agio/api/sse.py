@@ -31,6 +31,7 @@ async def run_events(
 ) -> AsyncIterator[ServerSentEvent]:
     subscription = bus.subscribe(run_id)  # before reading storage: nothing falls between
     last = after_seq
+    quiet = False
     try:
         while True:
             # replay what is stored after `last`
@@ -45,6 +46,13 @@ async def run_events(
                         return
                 if len(batch) < _PAGE:
                     break
+            if quiet:
+                # nothing new for a while: a client that resumed after the run's last
+                # event (Last-Event-ID at or past the end) has nothing more to wait for
+                run = await asyncio.shield(runs.get_run(run_id))
+                if run is None or (run.status.terminal and last >= run.last_seq):
+                    return
+            quiet = False
             # then follow live events until a gap, a lag or a quiet spell sends us back to
             # storage (a run executing in another process without a shared bus is followed
             # through the event log alone)
@@ -52,6 +60,7 @@ async def run_events(
                 try:
                     event = await asyncio.wait_for(subscription.get(), _POLL_SECONDS)
                 except TimeoutError:
+                    quiet = True
                     break
                 if subscription.lagged:
                     subscription.lagged = False

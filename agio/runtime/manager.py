@@ -484,7 +484,15 @@ class RunManager:
         snapshot = AgentSnapshot.from_json(checkpoint.agent_config)
         state = state or RunState.from_json(checkpoint.state)
         last_seq = await self.runs.max_seq(run.id)
-        self._launch(run.id, run.session_id, snapshot, state, last_seq=last_seq, resumed=resumed)
+        # a run that never started (paused or orphaned while pending) starts now
+        self._launch(
+            run.id,
+            run.session_id,
+            snapshot,
+            state,
+            last_seq=last_seq,
+            resumed=resumed if run.started_at is not None else None,
+        )
 
     # ------------------------------------------------------------------ checkpoints
 

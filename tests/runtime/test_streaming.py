@@ -259,3 +259,22 @@ def test_agio_chat_cli(server: str) -> None:
     unknown = runner.invoke(main, ["chat", "ghost", "hi", "--url", server])
     assert unknown.exit_code == 1
     assert "AgentNotFound" in unknown.output
+
+
+def test_reconnect_after_the_end_closes_the_stream(server: str) -> None:
+    result = httpx.post(
+        f"{server}/api/chat",
+        timeout=30,
+        json={"agent_id": "customer_support", "message": "hi", "stream": False},
+    )
+    run_id = result.json()["run_id"]
+    last = httpx.get(f"{server}/api/runs/{run_id}").json()["last_seq"]
+    started = time.monotonic()
+    with httpx.stream(
+        "GET",
+        f"{server}/api/runs/{run_id}/events",
+        timeout=30,
+        headers={"Accept": "text/event-stream", "Last-Event-ID": str(last)},
+    ) as response:
+        assert list(read_sse(response)) == []
+    assert time.monotonic() - started < 5
