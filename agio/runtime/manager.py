@@ -498,6 +498,12 @@ class RunManager:
 
     async def create_checkpoint(self, run_id: str, description: str, tags: list[str]) -> Checkpoint:
         run = await self._get(run_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.control_wait_seconds
+        while run_id in self._tasks and run_id not in self._live and loop.time() < deadline:
+            await asyncio.sleep(0.01)  # still setting up here: wait until it runs
+        if run_id not in self._tasks:
+            run = await self._get(run_id)
         live = self._live.get(run_id)
         if live is not None and live.outcome is not None:
             await self._wait_local(run_id)  # it is ending: checkpoint its final state
