@@ -117,6 +117,7 @@ class RunManager:
         self._cancel_early: set[str] = set()  # cancelled before its AgentRun existed
         self._pause_early: set[str] = set()  # paused before its AgentRun existed
         self._starting: set[str] = set()  # claimed or created here, task not yet running
+        self._went_live: dict[str, asyncio.Event] = {}  # set once its AgentRun exists
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -271,6 +272,7 @@ class RunManager:
             name=f"run-{run_id}",
         )
         self._tasks[run_id] = task
+        self._went_live[run_id] = asyncio.Event()
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[RunOutcome]) -> None:
@@ -278,6 +280,9 @@ class RunManager:
             if known is task:
                 del self._tasks[run_id]
                 self._live.pop(run_id, None)
+                went_live = self._went_live.pop(run_id, None)
+                if went_live is not None:
+                    went_live.set()
 
     async def _execute(
         self,
@@ -314,6 +319,7 @@ class RunManager:
                 last_seq=last_seq,
             )
             self._live[run_id] = agent_run
+            self._went_live[run_id].set()
             if run_id in self._pause_early:
                 self._pause_early.discard(run_id)
                 agent_run.control.pause.set()
@@ -498,10 +504,11 @@ class RunManager:
 
     async def create_checkpoint(self, run_id: str, description: str, tags: list[str]) -> Checkpoint:
         run = await self._get(run_id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.options.control_wait_seconds
-        while run_id in self._tasks and run_id not in self._live and loop.time() < deadline:
-            await asyncio.sleep(0.01)  # still setting up here: wait until it runs
+        went_live = self._went_live.get(run_id)
+        if went_live is not None:  # still setting up here: wait until it runs
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.control_wait_seconds):
+                    await went_live.wait()
         if run_id not in self._tasks:
             run = await self._get(run_id)
         live = self._live.get(run_id)
