@@ -35,14 +35,11 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-_SQLITE_TIMEOUT = 10  # seconds a connection waits for another one's write lock
-
-
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" hook (below) emit BEGIN itself, so writes can be IMMEDIATE.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_TIMEOUT * 1000}")
+    cursor.execute("PRAGMA busy_timeout=10000")
     # Switching a new database to WAL needs a moment alone with it, and SQLite reports
     # "locked" for that at once instead of waiting; several processes may start together.
     for attempt in range(100):
@@ -76,9 +73,6 @@ class Database:
         # hide_parameters: bound values (a component's api_key, say) never reach logs or
         # exception messages
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
-        #: The SQLite database file, for plain `sqlite3` connections (`sqlite_connect`);
-        #: None on PostgreSQL, and for SQLite URLs with driver options.
-        self.sqlite_file: str | None = None
         if self.dialect == "sqlite":
             # no pre-ping: a connection to a local file does not go stale the way a network
             # connection does, and the ping (a `SELECT 1` on every checkout) cost a third of
@@ -87,9 +81,7 @@ class Database:
             if not database or database == ":memory:":
                 raise ValueError("Agio needs a SQLite file, not an in-memory database")
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT}
-            if not parsed.query:
-                self.sqlite_file = database
+            kwargs["connect_args"] = {"timeout": 10}
         else:
             kwargs["pool_pre_ping"] = True
             kwargs["pool_size"] = pool_size
@@ -108,22 +100,6 @@ class Database:
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.write_engine, expire_on_commit=False
         )
-
-    def sqlite_connect(self) -> sqlite3.Connection:
-        """A plain `sqlite3` connection to the SQLite file, set up like the engine's own
-        (WAL, foreign keys, busy timeout; transactions begun explicitly). It may be used
-        from one thread at a time, whichever that is."""
-        if self.sqlite_file is None:
-            raise RuntimeError("not a plain SQLite database file")
-        connection = sqlite3.connect(
-            self.sqlite_file, timeout=_SQLITE_TIMEOUT, check_same_thread=False
-        )
-        try:
-            _sqlite_pragmas(connection, None)
-        except BaseException:
-            connection.close()
-            raise
-        return connection
 
     @property
     def safe_url(self) -> str:
