@@ -773,6 +773,11 @@ class RunManager:
             ):
                 continue
             self._starting.add(run.id)
+            # a pause or cancel asked of the dead owner is applied now, not lost
+            if run.control == "cancel":
+                self._cancel_early.add(run.id)
+            elif run.control == "pause":
+                self._pause_early.add(run.id)
             try:
                 checkpoint = await self.runs.latest_checkpoint(run.id)
                 if checkpoint is None:

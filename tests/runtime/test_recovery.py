@@ -97,7 +97,7 @@ async def test_shutdown_hands_runs_over_to_the_next_process(settings: Settings) 
         await lifespan2.__aexit__(None, None, None)
 
 
-async def orphan(app: Any, run_id: str, recoveries: int) -> None:
+async def orphan(app: Any, run_id: str, recoveries: int, control: str | None) -> None:
     async with app.state.agio.db.write_sessions() as s, s.begin():
         await s.execute(
             update(RunRow)
@@ -107,16 +107,20 @@ async def orphan(app: Any, run_id: str, recoveries: int) -> None:
                 heartbeat_at=utcnow() - timedelta(hours=1),
                 recovery_count=recoveries,
                 status="running",
+                control=control,
             )
         )
 
 
 @pytest.mark.parametrize(
-    ("mode", "recoveries", "expected"),
+    ("mode", "recoveries", "expected", "control"),
     [
-        ("resume", 0, ("completed", None)),
-        ("resume", 3, ("failed", "RecoveryLimitExceeded")),
-        ("fail", 0, ("failed", "RunInterrupted")),
+        ("resume", 0, ("completed", None), None),
+        ("resume", 3, ("failed", "RecoveryLimitExceeded"), None),
+        ("fail", 0, ("failed", "RunInterrupted"), None),
+        # asked of the dead owner before it died: applied by the process that recovers it
+        ("resume", 0, ("cancelled", None), "cancel"),
+        ("resume", 0, ("paused", None), "pause"),
     ],
 )
 async def test_orphaned_runs(
@@ -126,6 +130,7 @@ async def test_orphaned_runs(
     mode: str,
     recoveries: int,
     expected: tuple[str, str | None],
+    control: str | None,
 ) -> None:
     settings = make_settings(
         configs_dir=configs_dir,
@@ -139,7 +144,7 @@ async def test_orphaned_runs(
         run_id = await started_run(client)
         manager = app.state.agio.runs
         assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
-        await orphan(app, run_id, recoveries)  # as if a dead process owned it
+        await orphan(app, run_id, recoveries, control)  # as if a dead process owned it
         assert await manager.recover() == 1
         run = await wait_for(client, run_id, expected[0])
         if expected[1]:
