@@ -115,11 +115,31 @@ class LiveAgent:
 
 class ModelCache:
     """Live models shared by runs with the same model configuration, so that HTTP
-    connections to a provider are pooled instead of opened per run."""
+    connections to a provider are pooled instead of opened per run; and built-in tools,
+    shared the same way (they keep no state of their own, and building one generates its
+    JSON schema, which cost more CPU than the rest of setting a run up)."""
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
         self._models: OrderedDict[str, Model] = OrderedDict()
+        self._tools: OrderedDict[tuple[str, bool], Tool] = OrderedDict()
+
+    def tool(self, component: ToolComponent, *, enable_http_request: bool) -> Tool:
+        """The tool `component` describes: a built-in one from the cache, any other kind
+        built anew (a python tool is looked up in its module each time)."""
+        if component.kind != "builtin":
+            return build_tool(component, enable_http_request=enable_http_request)
+        config = json.dumps(dump_component(component, reveal_secrets=True), sort_keys=True)
+        key = (config, enable_http_request)
+        tool = self._tools.get(key)
+        if tool is None:
+            tool = build_tool(component, enable_http_request=enable_http_request)
+            self._tools[key] = tool
+            while len(self._tools) > self._size:
+                self._tools.popitem(last=False)
+        else:
+            self._tools.move_to_end(key)
+        return tool
 
     async def get(self, component: ModelComponent) -> Model:
         key = json.dumps(dump_component(component, reveal_secrets=True), sort_keys=True)
@@ -137,6 +157,7 @@ class ModelCache:
     async def close(self) -> None:
         models = list(self._models.values())
         self._models.clear()
+        self._tools.clear()
         for model in models:
             await _close(model)
 
@@ -158,5 +179,5 @@ async def go_live(
     tools: dict[str, Tool] = {}
     for component in snapshot.tools:
         live = await _with_secrets(repo, component, "tool")
-        tools[component.name] = build_tool(live, enable_http_request=enable_http_request)
+        tools[component.name] = models.tool(live, enable_http_request=enable_http_request)
     return LiveAgent(model=model, tools=tools)

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from agio.storage.sqlite_driver import SQLiteDBAPI
+
 
 def normalise_url(url: str) -> str:
     """Pick the async driver for plain `sqlite://` and `postgresql://` URLs."""
@@ -35,11 +37,15 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+_SQLITE_TIMEOUT = 10  # seconds a connection waits for another one's write lock
+_SQLITE_POOL = 64  # connections kept open at most (see `Database`)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" hook (below) emit BEGIN itself, so writes can be IMMEDIATE.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_TIMEOUT * 1000}")
     # Switching a new database to WAL needs a moment alone with it, and SQLite reports
     # "locked" for that at once instead of waiting; several processes may start together.
     for attempt in range(100):
@@ -73,6 +79,9 @@ class Database:
         # hide_parameters: bound values (a component's api_key, say) never reach logs or
         # exception messages
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        #: The SQLite database file, for plain `sqlite3` connections (`sqlite_connect`);
+        #: None on PostgreSQL, and for SQLite URLs with driver options.
+        self.sqlite_file: str | None = None
         if self.dialect == "sqlite":
             # no pre-ping: a connection to a local file does not go stale the way a network
             # connection does, and the ping (a `SELECT 1` on every checkout) cost a third of
@@ -81,7 +90,19 @@ class Database:
             if not database or database == ":memory:":
                 raise ValueError("Agio needs a SQLite file, not an in-memory database")
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 10}
+            kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT}
+            # Connections are opened only when needed, and kept: under load SQLAlchemy's
+            # AsyncSession returns its connection a loop iteration after the session ends,
+            # so that more sessions overlap than run at once, and with the default pool
+            # (5 kept, 10 more opened and closed again) every overflowing session paid for a
+            # connection of its own (its thread, the pragmas). An idle one costs a file
+            # handle and a sleeping thread.
+            kwargs["pool_size"] = max(pool_size, _SQLITE_POOL)
+            kwargs["max_overflow"] = max(pool_size, _SQLITE_POOL)
+            # sqlite3 in a thread per connection, for what may wait only (see the module)
+            kwargs["module"] = SQLiteDBAPI()
+            if not parsed.query:
+                self.sqlite_file = database
         else:
             kwargs["pool_pre_ping"] = True
             kwargs["pool_size"] = pool_size
@@ -100,6 +121,22 @@ class Database:
         self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.write_engine, expire_on_commit=False
         )
+
+    def sqlite_connect(self) -> sqlite3.Connection:
+        """A plain `sqlite3` connection to the SQLite file, set up like the engine's own
+        (WAL, foreign keys, busy timeout; transactions begun explicitly). It may be used
+        from one thread at a time, whichever that is."""
+        if self.sqlite_file is None:
+            raise RuntimeError("not a plain SQLite database file")
+        connection = sqlite3.connect(
+            self.sqlite_file, timeout=_SQLITE_TIMEOUT, check_same_thread=False
+        )
+        try:
+            _sqlite_pragmas(connection, None)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     @property
     def safe_url(self) -> str:

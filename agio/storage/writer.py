@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import structlog
@@ -21,6 +21,7 @@ from agio.bus.base import EventBus
 from agio.domain.events import Event
 from agio.domain.runs import Step
 from agio.storage.database import Database
+from agio.storage.sqlite_batch import SQLiteBatchConnection, Statement, TableStatements
 from agio.storage.tables import (
     CheckpointRow,
     RunEventRow,
@@ -55,7 +56,9 @@ class _Batch:
 
 
 class RunWriter:
-    def __init__(self, db: Database, bus: EventBus, *, max_batch: int = 5000) -> None:
+    def __init__(
+        self, db: Database, bus: EventBus, *, max_batch: int = 5000, sqlite_fast_path: bool = True
+    ) -> None:
         self._db = db
         self._bus = bus
         self._max_batch = max_batch
@@ -65,6 +68,11 @@ class RunWriter:
         self._closed = False
         #: called with every batch of stored events (metrics hooks, tests)
         self.on_stored: list[Callable[[Sequence[Event]], None]] = []
+        # SQLite: each batch in one hop to a connection of the writer's own (see
+        # `agio.storage.sqlite_batch`); PostgreSQL, and SQLite when told, through SQLAlchemy
+        self._sqlite: _SQLiteStatements | None = None
+        if sqlite_fast_path and db.sqlite_file is not None:
+            self._sqlite = _SQLiteStatements(db)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="agio-run-writer")
@@ -144,7 +152,9 @@ class RunWriter:
                 events.append(payload)
                 runs.setdefault(payload.run_id, {})["last_seq"] = payload.seq
             elif kind == "step":
-                steps.append(asdict(payload))
+                # the SQLAlchemy path binds values after awaits: it gets a deep copy; the
+                # SQLite fast path binds them before this method next awaits
+                steps.append(asdict(payload) if self._sqlite is None else _shallow(payload))
             elif kind == "run":
                 run_id, values = payload
                 runs.setdefault(run_id, {}).update(values)
@@ -175,9 +185,15 @@ class RunWriter:
                 checkpoints,
                 supersede,
             )
+            statements: list[Statement] | None = None
             for attempt in range(_RETRIES):
                 try:
-                    await self._commit(batch)
+                    if self._sqlite is None:
+                        await self._commit(batch)
+                    else:
+                        if statements is None:
+                            statements = self._sqlite.prepare(batch)
+                        await self._sqlite.connection.run(statements)
                     error = None
                     break
                 except Exception as exc:  # storage hiccup: retry, then give up loudly
@@ -271,3 +287,86 @@ class RunWriter:
         self._wakeup.set()
         await self._task
         self._task = None
+        if self._sqlite is not None:
+            await self._sqlite.connection.close()
+
+
+_EVENT_COLUMNS = ("run_id", "seq", "type", "data", "created_at")
+_STEP_FIELDS = tuple(f.name for f in fields(Step))
+
+
+def _shallow(step: Step) -> dict[str, Any]:
+    return {name: getattr(step, name) for name in _STEP_FIELDS}
+
+
+class _SQLiteStatements:
+    """A batch as the statements `_commit` would execute, in the same order, bound for
+    `SQLiteBatchConnection` (see `agio.storage.sqlite_batch`)."""
+
+    def __init__(self, db: Database) -> None:
+        dialect = db.engine.dialect
+        self.connection = SQLiteBatchConnection(db.sqlite_connect)
+        self._sessions = TableStatements(SessionRow, dialect)
+        self._runs = TableStatements(RunRow, dialect)
+        self._events = TableStatements(RunEventRow, dialect)
+        self._steps = TableStatements(RunStepRow, dialect)
+        self._checkpoints = TableStatements(CheckpointRow, dialect)
+        self._messages = TableStatements(SessionMessageRow, dialect)
+        self._touch_sql = self._sessions.update_sql(("updated_at",), '"id" = ?')
+        self._supersede_sql = self._steps.update_sql(
+            ("superseded",), '"run_id" = ? AND "step_num" > ?'
+        )
+        self._superseded = self._steps.bind("superseded", True)
+        self._terminal = tuple(self._runs.bind("status", status) for status in _TERMINAL)
+        self._run_where = '"id" = ? AND "status" NOT IN ({})'.format(
+            ", ".join("?" for _ in _TERMINAL)
+        )
+
+    def prepare(self, b: _Batch) -> list[Statement]:
+        out: list[Statement] = []
+        if b.new_sessions:
+            out += self._sessions.insert(b.new_sessions)
+        if b.new_runs:
+            out += self._runs.insert(b.new_runs)
+        if b.touched_sessions:
+            bind = self._sessions.bind
+            out.append(
+                (
+                    self._touch_sql,
+                    [(bind("updated_at", w), s) for s, w in b.touched_sessions.items()],
+                )
+            )
+        if b.events:
+            out += self._events.insert_values(
+                _EVENT_COLUMNS, [(e.run_id, e.seq, e.type, e.data, e.timestamp) for e in b.events]
+            )
+        if b.supersede:
+            out.append(
+                (
+                    self._supersede_sql,
+                    [(self._superseded, run_id, after) for run_id, after in b.supersede],
+                )
+            )
+        if b.steps:
+            out += self._steps.insert(b.steps)
+        if b.checkpoints:
+            out += self._checkpoints.insert(b.checkpoints)
+        if b.session_messages:
+            out += self._messages.insert(b.session_messages)
+        bind = self._runs.bind
+        for run_id, values in b.run_updates.items():
+            # a terminal state is final, whoever writes late
+            keys = tuple(values)
+            out.append(
+                (
+                    self._runs.update_sql(keys, self._run_where),
+                    [
+                        (
+                            *(bind(key, values[key]) for key in keys),
+                            bind("id", run_id),
+                            *self._terminal,
+                        )
+                    ],
+                )
+            )
+        return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
 
@@ -13,16 +12,6 @@ from agio.domain.errors import Conflict
 from agio.storage import migrate
 from agio.storage.components import ComponentRepository, ComponentWrite
 from agio.storage.database import Database
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await migrate.upgrade(database)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

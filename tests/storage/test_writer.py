@@ -1,0 +1,235 @@
+"""The run writer: one transaction per batch, published only once stored, barriers after
+the commit; on SQLite its fast path stores exactly what the SQLAlchemy path stores."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from agio.bus.memory import InProcessBus
+from agio.domain.events import Event
+from agio.domain.runs import Run, RunStatus, Step
+from agio.domain.time import utcnow
+from agio.storage import migrate
+from agio.storage.database import Database
+from agio.storage.runs import new_run_rows
+from agio.storage.tables import RunEventRow, RunRow
+from agio.storage.writer import RunWriter
+
+# fixed, so that two databases written at different times hold the same rows
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+TABLES = ("sessions", "runs", "run_events", "run_steps", "checkpoints", "session_messages")
+
+
+def _run(run_id: str, session_id: str) -> Run:
+    return Run(
+        id=run_id,
+        agent_id="agt_1",
+        agent_name="helper",
+        session_id=session_id,
+        user_id="ü-ser",
+        status=RunStatus.PENDING,
+        input_query="What is 6*7? «quoted» \"and\" 'so on'\n",
+        response_content=None,
+        error=None,
+        metrics={},
+        agent_config={"agent_id": "agt_1", "model": {"name": "m", "temperature": 0.5}},
+        created_at=NOW,
+        started_at=None,
+        ended_at=None,
+        last_seq=0,
+    )
+
+
+def _checkpoint(checkpoint_id: str, run_id: str, seq: int) -> dict[str, Any]:
+    return {
+        "id": checkpoint_id,
+        "run_id": run_id,
+        "step_num": 0,
+        "kind": "start",
+        "description": "",
+        "tags": ["a", "é"],
+        "state": {"messages": [{"role": "user", "content": "hi ✓"}], "n": 1.25, "x": None},
+        "agent_config": {"agent_id": "agt_1"},
+        "seq": seq,
+        "run_status": "pending",
+        "message_count": 1,
+        "total_tokens": 0,
+        "created_at": NOW,
+    }
+
+
+async def _drive(writer: RunWriter) -> None:
+    """The same sequence of hand-overs, whichever path stores them."""
+    first, second = _run("run_1", "ses_1"), _run("run_2", "ses_1")
+    writer.create_run(new_run_rows(first, new_session=True, owner_id="me"))
+    writer.save_checkpoint(_checkpoint("ckpt_1", "run_1", 0))
+    await writer.flush()
+    now = NOW + timedelta(hours=1)
+    writer.update_run("run_1", status="running", started_at=now, heartbeat_at=now)
+    for seq, type_, data in (
+        (1, "run_started", {"run_id": "run_1"}),
+        (2, "content_delta", {"delta": 'Grüße, "world"\n\u2028'}),
+        (3, "content_delta", {"delta": "", "nested": {"a": [1, 2.5, None, True]}}),
+    ):
+        writer.append(Event("run_1", seq, type_, now + timedelta(microseconds=seq), data))
+    writer.save_step(
+        Step(
+            run_id="run_1",
+            step_num=1,
+            type="llm_call",
+            messages=[{"role": "assistant", "content": "ok"}],
+            model_response={"content": "ok"},
+            metrics={"tokens": 3},
+            started_at=now,
+            ended_at=now + timedelta(seconds=1),
+        )
+    )
+    writer.save_step(Step(run_id="run_1", step_num=2, type="tool_call"))
+    writer.supersede_steps("run_1", 1)
+    # a second run in the same session: the session is touched, not inserted
+    writer.create_run(new_run_rows(second, new_session=False, owner_id="me"))
+    writer.update_run(
+        "run_1",
+        status="completed",
+        response_content="ok",
+        ended_at=now + timedelta(seconds=2),
+        metrics={"total_tokens": 3, "duration": 0.5},
+        owner_id=None,
+        total_tokens=3,
+        duration=0.5,
+    )
+    writer.add_session_messages(
+        [
+            {
+                "session_id": "ses_1",
+                "run_id": "run_1",
+                "message": {"role": "user"},
+                "created_at": now,
+            },
+            {"session_id": "ses_1", "run_id": "run_1", "message": {"x": "ñ"}, "created_at": now},
+        ]
+    )
+    writer.append(Event("run_1", 4, "run_completed", now, {"run_id": "run_1"}))
+    await writer.flush()
+    # late writes never change a terminal state
+    writer.update_run("run_1", status="running", control="pause")
+    writer.update_run("run_2", status="running", control=None, recovery_count=1)
+    await writer.flush()
+
+
+def _rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with sqlite3.connect(path) as connection:
+        return {
+            table: connection.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            for table in TABLES
+        }
+
+
+@pytest.fixture
+async def sqlite_dbs(tmp_path: Path) -> AsyncIterator[tuple[Database, Database]]:
+    fast, plain = (
+        Database(f"sqlite:///{tmp_path / 'fast.db'}"),
+        Database(f"sqlite:///{tmp_path / 'plain.db'}"),
+    )
+    for db in (fast, plain):
+        await migrate.upgrade(db)
+    try:
+        yield fast, plain
+    finally:
+        await fast.dispose()
+        await plain.dispose()
+
+
+async def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
+    sqlite_dbs: tuple[Database, Database], tmp_path: Path
+) -> None:
+    fast_db, plain_db = sqlite_dbs
+    fast = RunWriter(fast_db, InProcessBus())
+    plain = RunWriter(plain_db, InProcessBus(), sqlite_fast_path=False)
+    for writer in (fast, plain):
+        writer.start()
+        try:
+            await _drive(writer)
+        finally:
+            await writer.close()
+    stored = _rows(tmp_path / "fast.db")
+    assert stored == _rows(tmp_path / "plain.db")
+    assert len(stored["run_events"]) == 4
+    assert [r[2] for r in stored["run_steps"]] == [1, 2]  # step_num
+    # the late update left the completed run alone, and did update the other one
+    async with fast_db.sessions() as s:
+        runs = {r.id: r for r in (await s.execute(select(RunRow))).scalars()}
+    assert runs["run_1"].status == "completed"
+    assert runs["run_1"].control is None
+    assert runs["run_1"].last_seq == 4
+    assert runs["run_2"].status == "running"
+    assert runs["run_2"].recovery_count == 1
+
+
+class _CheckingBus(InProcessBus):
+    """Asserts that every event it is given is already stored."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+        self.published: list[Event] = []
+
+    async def publish(self, run_id: str, events: Sequence[Event]) -> None:
+        async with self.db.sessions() as s:
+            stored = set(
+                (
+                    await s.execute(select(RunEventRow.seq).where(RunEventRow.run_id == run_id))
+                ).scalars()
+            )
+        assert {e.seq for e in events} <= stored
+        self.published.extend(events)
+        await super().publish(run_id, events)
+
+
+async def test_events_are_published_after_their_commit_in_order(db: Database) -> None:
+    bus = _CheckingBus(db)
+    writer = RunWriter(db, bus)
+    writer.start()
+    try:
+        writer.create_run(new_run_rows(_run("run_1", "ses_1"), new_session=True, owner_id="me"))
+        for seq in range(1, 201):
+            writer.append(Event("run_1", seq, "content_delta", utcnow(), {"delta": str(seq)}))
+            if seq % 37 == 0:
+                await asyncio.sleep(0)  # spread over several batches
+        await writer.flush()
+    finally:
+        await writer.close()
+    assert [e.seq for e in bus.published] == list(range(1, 201))
+    async with db.sessions() as s:
+        run = (await s.execute(select(RunRow).where(RunRow.id == "run_1"))).scalar_one()
+    assert run.last_seq == 200
+
+
+async def test_a_failed_batch_stores_nothing_and_fails_its_barrier(db: Database) -> None:
+    bus = _CheckingBus(db)
+    writer = RunWriter(db, bus)
+    writer.start()
+    try:
+        writer.create_run(new_run_rows(_run("run_1", "ses_1"), new_session=True, owner_id="me"))
+        await writer.flush()
+        writer.append(Event("run_1", 1, "run_started", utcnow(), {}))
+        writer.append(Event("run_missing", 1, "run_started", utcnow(), {}))  # foreign key
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            await writer.flush()
+        # the whole batch was rolled back, nothing was published, and the writer goes on
+        writer.append(Event("run_1", 1, "run_started", utcnow(), {"again": True}))
+        await writer.flush()
+    finally:
+        await writer.close()
+    assert [(e.run_id, e.seq, e.data) for e in bus.published] == [("run_1", 1, {"again": True})]
+    async with db.sessions() as s:
+        rows = (await s.execute(select(RunEventRow))).scalars().all()
+    assert [(r.run_id, r.seq, r.data) for r in rows] == [("run_1", 1, {"again": True})]
