@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    from agio.services.auth import AuthService
+    from agio.storage.users import User
+
 from agio import __version__
+
+_T = TypeVar("_T")
 
 
 @click.group()
@@ -75,10 +83,27 @@ def serve(
     _export("DATABASE_URL", database_url)
     _export("LOG_LEVEL", log_level)
     _export("LOG_FORMAT", log_format)
+    from agio.api.auth import is_loopback
+    from agio.services.auth import WeakSecret, check_jwt_secret
+
     try:
         settings = Settings()
+        check_jwt_secret(settings.jwt_secret, settings.environment)
     except ValidationError as exc:
         raise click.ClickException(f"invalid settings:\n{exc}") from exc
+    except WeakSecret as exc:
+        raise click.ClickException(str(exc)) from exc
+    if settings.auth_disabled:
+        if not is_loopback(host):
+            raise click.ClickException(
+                f"AGIO_AUTH_DISABLED is set and --host {host} is not a loopback address: "
+                "authentication may be turned off only on 127.0.0.1 or ::1"
+            )
+        click.echo(
+            "WARNING: authentication is OFF (AGIO_AUTH_DISABLED); requests without "
+            "credentials from this machine act as an admin",
+            err=True,
+        )
     click.echo(
         f"Agio {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)",
         err=True,
@@ -129,6 +154,7 @@ def chat(
         return click.style(text, dim=True)
 
     started = None
+    api_key = api_key or _local_admin_key()
     try:
         with AgioClient(url, api_key=api_key) as client:
             for event in client.stream_chat(agent, message, session_id=session_id, user_id=user_id):
@@ -172,6 +198,18 @@ def chat(
         raise click.ClickException(f"{exc.status} {exc.type}: {exc.message}") from exc
     except httpx.TransportError as exc:
         raise click.ClickException(f"cannot reach Agio at {url}: {exc}") from exc
+
+
+def _local_admin_key() -> str | None:
+    """The bootstrap admin key of a server started from this folder, if it is here and
+    readable: so that `agio chat` works on a laptop with nothing to set."""
+    from agio.config.settings import Settings
+    from agio.services.auth import ADMIN_KEY_FILE
+
+    try:
+        return (Settings().data_dir / ADMIN_KEY_FILE).read_text().strip() or None
+    except (OSError, ValueError):
+        return None
 
 
 @main.group()
@@ -227,3 +265,139 @@ def db_upgrade(database_url: str | None) -> None:
             await database.dispose()
 
     click.echo(f"database at revision {asyncio.run(run())}")
+
+
+# ---------------------------------------------------------------------- users and keys
+# These work on the database directly (like `agio db upgrade`): for whoever runs the
+# server, also when no admin can sign in any more.
+
+
+def _with_auth(work: Callable[[AuthService], Awaitable[_T]]) -> _T:
+    from agio.config.settings import Settings
+    from agio.services.auth import AuthService
+    from agio.storage import migrate
+    from agio.storage.database import Database
+    from agio.storage.users import UserRepository
+
+    settings = Settings()
+
+    async def run() -> _T:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = Database(settings.resolved_database_url)
+        try:
+            await migrate.upgrade(database)
+            return await work(AuthService(UserRepository(database), settings, jwt_secret=None))
+        finally:
+            await database.dispose()
+
+    from agio.domain.errors import AgioError
+
+    try:
+        return asyncio.run(run())
+    except AgioError as exc:
+        raise click.ClickException(f"{exc.type}: {exc.message}") from exc
+
+
+async def _user_named(auth: AuthService, username: str) -> User:
+    from agio.domain.errors import UserNotFound
+
+    user = await auth.users.by_username(username)
+    if user is None:
+        raise UserNotFound(username)
+    return user
+
+
+@main.group()
+def users() -> None:
+    """Manage users (directly in the database)."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option(
+    "--role", type=click.Choice(["admin", "user", "viewer"]), default="user", show_default=True
+)
+@click.option(
+    "--password/--no-password",
+    default=True,
+    show_default=True,
+    help="Ask for a password (at least 12 characters); --no-password: API keys only.",
+)
+def users_create(username: str, role: str, password: bool) -> None:
+    """Create a user."""
+    from agio.api.schemas.auth import UserCreate
+    from agio.domain.security import Role
+
+    secret = None
+    if password:
+        secret = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        body = UserCreate(username=username, password=secret, role=Role(role))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def work(auth: AuthService) -> Any:
+        hashed = auth.hash_password(body.password) if body.password else None
+        return await auth.users.create(body.username, body.role, hashed)
+
+    user = _with_auth(work)
+    click.echo(f"created {user.id} {user.username} ({user.role.value})")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users."""
+
+    async def work(auth: AuthService) -> Any:
+        return await auth.users.list(limit=10_000, offset=0)
+
+    for user in _with_auth(work).items:
+        state = "disabled" if user.disabled else "active"
+        click.echo(f"{user.id}  {user.username:<24} {user.role.value:<7} {state}")
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys (directly in the database)."""
+
+
+@keys.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="What the key is for.")
+@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None)
+def keys_create(username: str, name: str, expires_in_days: int | None) -> None:
+    """Create an API key for USERNAME and print it (only this once)."""
+
+    async def work(auth: AuthService) -> Any:
+        user = await _user_named(auth, username)
+        return await auth.create_key(user.id, name, expires_in_days=expires_in_days)
+
+    new = _with_auth(work)
+    click.echo(f"created {new.key.id} for {username}; the key (shown only now):", err=True)
+    click.echo(new.secret)
+
+
+@keys.command("list")
+@click.argument("username", required=False)
+def keys_list(username: str | None) -> None:
+    """List API keys (of USERNAME, or all): prefixes and metadata, never the keys."""
+
+    async def work(auth: AuthService) -> Any:
+        user_id = (await _user_named(auth, username)).id if username else None
+        return await auth.users.list_keys(user_id, limit=10_000, offset=0)
+
+    for key in _with_auth(work).items:
+        state = "revoked" if key.revoked_at else "active"
+        click.echo(f"{key.id}  {key.prefix}…  {key.user_id}  {key.name:<20} {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key: it fails from the very next request."""
+
+    async def work(auth: AuthService) -> Any:
+        return await auth.users.revoke_key(key_id)
+
+    key = _with_auth(work)
+    click.echo(f"revoked {key.id} ({key.prefix}…)")

@@ -168,6 +168,11 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "watch_configs": False,
             "environment": "test",
             "log_level": "WARNING",
+            # rate limits are tested on their own (tests/api/test_rate_limits.py)
+            "rate_limit_chat": "",
+            "rate_limit_auth": "",
+            "rate_limit_write": "",
+            "rate_limit_read": "",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -182,10 +187,25 @@ def settings(
     return make_settings(database_url=database_url, configs_dir=configs_dir)
 
 
-async def start_client(app: FastAPI) -> tuple[httpx.AsyncClient, Any]:
+def admin_key(settings: Settings) -> str:
+    """The bootstrap admin's API key, as the server wrote it on its first start."""
+    return (settings.data_dir / "admin.key").read_text().strip()
+
+
+def admin_headers(app: FastAPI) -> dict[str, str]:
+    return {"X-API-Key": admin_key(app.state.settings)}
+
+
+async def start_client(app: FastAPI, *, as_admin: bool = True) -> tuple[httpx.AsyncClient, Any]:
+    """Start the app's lifespan and return a client for it (authenticated with the
+    bootstrap admin key unless `as_admin` is false) and the lifespan to exit."""
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers=admin_headers(app) if as_admin else None,
+    )
     return client, lifespan
 
 

@@ -98,11 +98,18 @@ def test_readme_run_command_serves_health_and_docs(tmp_path: Path) -> None:
         health = wait_for_health(port, process, log, 10)
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
         elapsed = time.monotonic() - started
-        agents = httpx.get(f"http://127.0.0.1:{port}/api/agents", timeout=5).json()
-        # the demo agent answers with no API key, over HTTP and through `agio chat`
+        # the first start made an admin and wrote its key where the README says
+        key_file = tmp_path / "data" / "admin.key"
+        key = key_file.read_text().strip()
+        auth = {"X-API-Key": key}
+        unauthenticated = httpx.get(f"http://127.0.0.1:{port}/api/agents", timeout=5)
+        agents = httpx.get(f"http://127.0.0.1:{port}/api/agents", headers=auth, timeout=5).json()
+        # the demo agent answers with no model API key, over HTTP and through `agio chat`
+        # (which finds the admin key in the data dir by itself)
         answer = httpx.post(
             f"http://127.0.0.1:{port}/api/chat",
             json={"agent_id": "customer_support", "message": "What is 6 * 7?", "stream": False},
+            headers=auth,
             timeout=30,
         ).json()
         cli = subprocess.run(
@@ -122,6 +129,10 @@ def test_readme_run_command_serves_health_and_docs(tmp_path: Path) -> None:
         )
     assert health.status_code == 200, health.text
     assert health.json()["status"] == "ok"
+    assert unauthenticated.status_code == 401
+    assert key.startswith("agio_")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key in log.read_text()  # printed once at the first start
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
     assert elapsed < 10, f"took {elapsed:.1f}s"
@@ -153,11 +164,10 @@ def test_server_starts_beside_a_broken_yaml_file(tmp_path: Path) -> None:
     ]
     log = tmp_path / "server.log"
     with running(command, server_env(tmp_path), log) as process:
-        health = wait_for_health(port, process, log, 10).json()
-        names = {
-            c["name"]
-            for c in httpx.get(f"http://127.0.0.1:{port}/api/config", timeout=5).json()["configs"]
-        }
+        auth = {"X-API-Key": (tmp_path / "data" / "admin.key").read_text().strip()}
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health", headers=auth, timeout=5).json()
+        configs = httpx.get(f"http://127.0.0.1:{port}/api/config", headers=auth, timeout=5)
+        names = {c["name"] for c in configs.json()["configs"]}
     problems = health["components"]["configs"]["problems"]
     assert {
         "path": str(configs / "broken.yaml"),

@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agio import __version__
 from agio.api.container import Container
 from agio.api.errors import install_error_handlers
 from agio.api.middleware import RequestContextMiddleware
-from agio.api.routers import agents, chat, config, control, health, runs
+from agio.api.routers import agents, auth, chat, config, control, health, keys, runs, users
 from agio.api.schemas.common import error_responses
 from agio.config.settings import Settings
 from agio.observability.logging import configure_logging
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(keys.router)
     app.include_router(agents.router)
     app.include_router(config.router)
     app.include_router(chat.router)
@@ -62,5 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "X-Process-Time"],
         )
-    app.add_middleware(RequestContextMiddleware)  # outermost: sees every response
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.trusted_proxies:
+        # X-Forwarded-For and -Proto, believed from these addresses only
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app

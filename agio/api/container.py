@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import structlog
 
 from agio import __version__
+from agio.api.ratelimit import RateLimits
 from agio.bus.base import EventBus
 from agio.bus.memory import InProcessBus
 from agio.config.settings import Settings
 from agio.runtime.manager import RunManager, RuntimeOptions
+from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
@@ -18,6 +21,7 @@ from agio.storage import migrate
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
 from agio.storage.runs import RunRepository
+from agio.storage.users import UserRepository
 from agio.storage.writer import RunWriter
 
 log = structlog.get_logger(__name__)
@@ -34,6 +38,8 @@ class Container:
     writer: RunWriter
     run_repo: RunRepository
     runs: RunManager
+    auth: AuthService
+    rate_limits: RateLimits
 
     @classmethod
     async def start(cls, settings: Settings) -> Container:
@@ -45,6 +51,12 @@ class Container:
             components = ComponentService(
                 repo, allowed_python_tool_modules=settings.allowed_python_tool_modules
             )
+            auth = AuthService(
+                UserRepository(db), settings, jwt_secret=resolve_jwt_secret(settings)
+            )
+            bootstrap_key = await auth.bootstrap()
+            if bootstrap_key is not None:
+                _announce(bootstrap_key, settings)
             config_files = ConfigFiles(settings.configs_dir, components)
             await config_files.reload()
             if settings.watch_configs:
@@ -52,6 +64,7 @@ class Container:
         except BaseException:
             await db.dispose()
             raise
+        rate_limits = RateLimits(settings)
         bus = InProcessBus()
         writer = RunWriter(db, bus)
         writer.start()
@@ -68,6 +81,8 @@ class Container:
                 recovery=settings.run_recovery,
                 max_recoveries=settings.max_recoveries,
                 control_wait_seconds=settings.control_wait_seconds,
+                max_steps_ceiling=settings.max_steps_ceiling,
+                max_tokens_per_run=settings.max_tokens_per_run,
             ),
         )
         await runs.start()
@@ -85,12 +100,47 @@ class Container:
             configs_dir=str(settings.configs_dir),
             environment=settings.environment,
         )
-        return cls(settings, db, components, config_files, health, bus, writer, run_repo, runs)
+        if settings.auth_disabled:
+            log.warning(
+                "auth_disabled",
+                message="AGIO_AUTH_DISABLED: requests without credentials act as a local "
+                "admin, on loopback connections only; never use this on a shared machine",
+            )
+        return cls(
+            settings,
+            db,
+            components,
+            config_files,
+            health,
+            bus,
+            writer,
+            run_repo,
+            runs,
+            auth,
+            rate_limits,
+        )
 
     async def close(self) -> None:
         await self.config_files.close()
         await self.runs.close()
         await self.writer.close()
         await self.bus.close()
+        await self.rate_limits.close()
         await self.db.dispose()
         log.info("agio_stopped")
+
+
+def _announce(key: str, settings: Settings) -> None:
+    """Print the bootstrap admin key once, to the terminal that started the server (not to
+    the log, which may be shipped elsewhere)."""
+    path = settings.data_dir / ADMIN_KEY_FILE
+    print(
+        "\n"
+        "  Agio created the first user, 'admin', and an API key for it:\n\n"
+        f"      {key}\n\n"
+        f"  It is shown only this once, and saved (readable by you only) in {path}.\n"
+        "  Use it as the X-API-Key header, for example:\n\n"
+        f'      curl -H "X-API-Key: $(cat {path})" http://127.0.0.1:8000/api/agents\n',
+        file=sys.stderr,
+        flush=True,
+    )

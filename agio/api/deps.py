@@ -7,6 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from agio.api.container import Container
+from agio.domain.errors import CheckpointNotFound, RunNotFound
+from agio.domain.runs import Checkpoint, Run
+from agio.domain.security import Principal
 from agio.services.components import ComponentService
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
@@ -21,14 +24,8 @@ def get_components(request: Request) -> ComponentService:
     return get_container(request).components
 
 
-def get_actor() -> str:
-    """Who makes a change, for the history. Authentication will supply the principal."""
-    return "api"
-
-
 ContainerDep = Annotated[Container, Depends(get_container)]
 ComponentsDep = Annotated[ComponentService, Depends(get_components)]
-ActorDep = Annotated[str, Depends(get_actor)]
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")]
@@ -40,3 +37,25 @@ ComponentName = Annotated[
     str, Path(pattern=IDENTIFIER_PATTERN, description="The component's name.")
 ]
 RunIdPath = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="The run's id.")]
+
+
+async def owned_run(container: Container, principal: Principal, run_id: str) -> Run:
+    """The run, if this principal may see it; someone else's is "not found" (a 404 like a
+    missing one, so that ids cannot be probed)."""
+    run = await container.run_repo.get_run(run_id)
+    if run is None or not principal.owns(run.user_id):
+        raise RunNotFound(run_id)
+    return run
+
+
+async def owned_checkpoint(
+    container: Container, principal: Principal, checkpoint_id: str
+) -> Checkpoint:
+    checkpoint = await container.run_repo.get_checkpoint(checkpoint_id)
+    if checkpoint is None:
+        raise CheckpointNotFound(checkpoint_id)
+    if not principal.is_admin:
+        run = await container.run_repo.get_run(checkpoint.run_id)
+        if run is None or not principal.owns(run.user_id):
+            raise CheckpointNotFound(checkpoint_id)
+    return checkpoint

@@ -54,7 +54,9 @@ def envelope(
 
 async def _agio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AgioError)
-    return envelope(request.scope, exc.status_code, exc.type, exc.message, exc.details)
+    return envelope(
+        request.scope, exc.status_code, exc.type, exc.message, exc.details, headers=exc.headers
+    )
 
 
 def _clean_loc(loc: Any) -> list[Any]:

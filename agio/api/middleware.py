@@ -8,6 +8,7 @@ import uuid
 
 import structlog
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agio.api.errors import envelope
@@ -18,11 +19,14 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    """Request id, `X-Process-Time`, one structured log line per request, and the 500
-    envelope for anything unhandled (so that it too carries the request id)."""
+    """Request id, `X-Process-Time`, the `RateLimit-*` headers that the route's
+    dependency left, the request body size limit (413), one structured log line per
+    request, and the 500 envelope for anything unhandled (so that it too carries the
+    request id)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None) -> None:
         self.app = app
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,7 +39,8 @@ class RequestContextMiddleware:
         request_id = (
             incoming if incoming and _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         )
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -48,7 +53,25 @@ class RequestContextMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 headers["X-Process-Time"] = f"{time.perf_counter() - started:.6f}"
+                for name, value in (state.get("rate_limit_headers") or {}).items():
+                    headers.setdefault(name, value)
             await send(message)
+
+        limit = self.max_body_bytes
+        if limit is not None:
+            declared = next(
+                (v for k, v in scope.get("headers", []) if k == b"content-length"), None
+            )
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                response = envelope(
+                    scope,
+                    413,
+                    "PayloadTooLarge",
+                    f"The request body is larger than {limit} bytes (AGIO_MAX_BODY_BYTES)",
+                )
+                await response(scope, receive, send_with_headers)
+                return
+            receive = _limited(receive, limit)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
@@ -71,3 +94,21 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive` that fails with 413 once the body (however it is sent) exceeds `limit`."""
+    seen = 0
+
+    async def receive_limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise HTTPException(
+                    413, f"The request body is larger than {limit} bytes (AGIO_MAX_BODY_BYTES)"
+                )
+        return message
+
+    return receive_limited

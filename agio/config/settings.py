@@ -41,8 +41,56 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     log_level: LogLevel = "INFO"
     log_format: LogFormat = "console"
-    rate_limit_chat: str = "10/minute"
-    jwt_secret: str | None = None
+    # ---- security (docs/security.md)
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HS256 signing secret; required (32+ random characters) in production. "
+        "Unset elsewhere: a random one kept in `<data dir>/jwt.secret`.",
+    )
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    auth_disabled: bool = Field(
+        default=False,
+        description="Development only: no authentication, every request acts as a local "
+        "admin. Honoured only for connections to and from a loopback address.",
+    )
+    rate_limit_chat: str = Field(
+        default="10/minute", description="`POST /api/chat` per caller; empty: no limit."
+    )
+    rate_limit_auth: str = Field(
+        default="10/minute",
+        description="Sign-ins, and failed authentications, per client address.",
+    )
+    rate_limit_write: str = Field(
+        default="120/minute", description="Other POST, PUT, PATCH and DELETE per caller."
+    )
+    rate_limit_read: str = Field(default="1200/minute", description="GET requests per caller.")
+    rate_limit_strategy: Literal["moving-window", "sliding-window"] = "moving-window"
+    redis_prefix: str = Field(
+        default="agio",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Prefix of every Redis key Agio writes (rate limits, events).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks whose X-Forwarded-For is believed.",
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    max_message_chars: int = Field(default=32_000, ge=1, le=10_000_000)
+    max_steps_ceiling: int = Field(
+        default=50, ge=1, le=10_000, description="No agent or fork may set a higher max_steps."
+    )
+    max_active_runs_per_user: int = Field(
+        default=8, ge=1, le=100_000, description="Pending and running runs a user may have."
+    )
+    max_tokens_per_run: int | None = Field(
+        default=None, ge=1, description="A run that uses more tokens fails; unset: no limit."
+    )
+    max_tokens_per_user_per_day: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tokens a user's runs may use per UTC day; unset: no limit.",
+    )
     allowed_python_tool_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description=(
@@ -83,7 +131,9 @@ class Settings(BaseSettings):
         description="Earlier messages of a session sent to agents that name no memory.",
     )
 
-    @field_validator("cors_origins", "allowed_python_tool_modules", mode="before")
+    @field_validator(
+        "cors_origins", "allowed_python_tool_modules", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -94,6 +144,33 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("rate_limit_chat", "rate_limit_auth", "rate_limit_write", "rate_limit_read")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        value = value.strip()
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{value!r} is not a rate limit (examples: '10/minute', '100 per hour')"
+                ) from exc
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
 
     @model_validator(mode="after")
     def _check_cors(self) -> Settings:

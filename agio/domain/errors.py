@@ -15,10 +15,18 @@ class AgioError(Exception):
     type: ClassVar[str] = "InternalServerError"
     status_code: ClassVar[int] = 500
 
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        #: extra response headers (`WWW-Authenticate`, `Retry-After`, …)
+        self.headers = headers
 
 
 class NotFound(AgioError):
@@ -63,10 +71,40 @@ class Unauthorized(AgioError):
     type = "Unauthorized"
     status_code = 401
 
+    def __init__(self, message: str = "Authentication required") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer, APIKey header="X-API-Key"'})
+
 
 class PermissionDenied(AgioError):
     type = "Forbidden"
     status_code = 403
+
+
+class RateLimited(AgioError):
+    """Too many requests, or a resource limit that frees up with time (active runs, the
+    daily token budget); `headers` says when to retry."""
+
+    type = "RateLimited"
+    status_code = 429
+
+
+class PayloadTooLarge(AgioError):
+    type = "PayloadTooLarge"
+    status_code = 413
+
+
+class UserNotFound(NotFound):
+    type = "UserNotFound"
+
+    def __init__(self, user: str) -> None:
+        super().__init__(f"User '{user}' not found")
+
+
+class ApiKeyNotFound(NotFound):
+    type = "ApiKeyNotFound"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"API key '{key_id}' not found")
 
 
 class ServiceUnavailable(AgioError):

@@ -98,8 +98,13 @@ class AgentRun:
         state: RunState,
         last_seq: int,
         run_status: RunStatus = RunStatus.RUNNING,
+        max_steps_ceiling: int | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.run_id = run_id
+        #: the server's ceiling on an agent's `max_steps`, and its token budget per run
+        self.max_steps_ceiling = max_steps_ceiling
+        self.max_tokens = max_tokens
         self.session_id = session_id
         self.snapshot = snapshot
         self.model = model
@@ -205,11 +210,22 @@ class AgentRun:
                 if self.state.phase == "done":
                     return await self._complete()
                 self._safe_point()
-                if self.state.llm_calls >= agent.config.max_steps:
+                max_steps = agent.config.max_steps
+                if self.max_steps_ceiling is not None:
+                    max_steps = min(max_steps, self.max_steps_ceiling)
+                if self.state.llm_calls >= max_steps:
                     return await self._fail(
                         "MaxStepsExceeded",
-                        f"The agent used all {agent.config.max_steps} model calls "
-                        "(config.max_steps) without giving a final answer",
+                        f"The agent used all {max_steps} model calls "
+                        "(config.max_steps, capped by AGIO_MAX_STEPS_CEILING) without giving "
+                        "a final answer",
+                    )
+                if self.max_tokens is not None and self.state.total_tokens >= self.max_tokens:
+                    return await self._fail(
+                        "TokenBudgetExceeded",
+                        f"The run used {self.state.total_tokens} tokens, the most a run may "
+                        f"use (AGIO_MAX_TOKENS_PER_RUN={self.max_tokens}), before giving a "
+                        "final answer",
                     )
                 await self._model_step()
         except PauseRequested:

@@ -50,6 +50,8 @@ class RuntimeOptions:
     max_recoveries: int = 3
     control_wait_seconds: float = 10.0
     control_poll_seconds: float = 0.25
+    max_steps_ceiling: int | None = None
+    max_tokens_per_run: int | None = None
 
 
 @dataclass(frozen=True)
@@ -154,15 +156,24 @@ class RunManager:
     # ------------------------------------------------------------------ starting runs
 
     async def start_chat(
-        self, agent_key: str, message: str, *, session_id: str | None, user_id: str | None
+        self,
+        agent_key: str,
+        message: str,
+        *,
+        session_id: str | None,
+        user_id: str | None,
+        session_visible_to: str | None = None,
     ) -> Run:
-        """Create the run (and its session) and start executing it in the background."""
+        """Create the run (and its session) and start executing it in the background.
+        With `session_visible_to`, a session of any other user is not found."""
         if self._stopping:
             raise Conflict("The server is shutting down; retry on another instance")
         agent = await self.components.get_agent(agent_key)
         if session_id is not None:
             session = await self.runs.get_session(session_id)
-            if session is None:
+            if session is None or (
+                session_visible_to is not None and session.user_id != session_visible_to
+            ):
                 raise SessionNotFound(session_id)
             if session.agent_id != agent.id:
                 raise Conflict(f"Session '{session_id}' belongs to another agent")
@@ -317,6 +328,8 @@ class RunManager:
                 writer=self.writer,
                 state=state,
                 last_seq=last_seq,
+                max_steps_ceiling=self.options.max_steps_ceiling,
+                max_tokens=self.options.max_tokens_per_run,
             )
             self._live[run_id] = agent_run
             self._went_live[run_id].set()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 
 from agio.domain.events import Event
 from agio.domain.runs import Checkpoint, Run, RunStatus, Session, Step
@@ -210,6 +210,32 @@ class RunRepository:
                 .offset(offset)
             )
             return Page(total=total, items=[_run(r) for r in rows.scalars()])
+
+    # ------------------------------------------------------------------ quotas
+
+    async def usage_of(self, user_id: str, since: datetime) -> tuple[int, int]:
+        """The user's runs that are pending or running, and the tokens of their runs
+        created since `since` (one query)."""
+        active = func.sum(
+            case(
+                (RunRow.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value)), 1),
+                else_=0,
+            )
+        )
+        tokens = func.sum(case((RunRow.created_at >= since, RunRow.total_tokens), else_=0))
+        async with self._db.sessions() as s:
+            row = (
+                await s.execute(
+                    select(active, tokens).where(
+                        RunRow.user_id == user_id,
+                        or_(
+                            RunRow.created_at >= since,
+                            RunRow.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value)),
+                        ),
+                    )
+                )
+            ).one()
+            return int(row[0] or 0), int(row[1] or 0)
 
     # ------------------------------------------------------------------ events
 

@@ -81,7 +81,7 @@ async def test_put_creates_then_three_updates_make_four_history_entries(
     for i in range(1, 4):
         assert entries[i]["old_config"]["chunk_size"] == 4 + i - 1
         assert entries[i]["new_config"]["chunk_size"] == 4 + i
-        assert entries[i]["actor"] == "api"
+        assert entries[i]["actor"] == "user:admin"
         assert entries[i]["timestamp"].endswith("Z")
     assert (await client.get("/api/config/script")).json()["chunk_size"] == 7
 

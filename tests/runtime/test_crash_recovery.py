@@ -53,6 +53,7 @@ def start_server(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.P
             "AGIO_CONFIGS_DIR": str(tmp_path / "configs"),
             "AGIO_WATCH_CONFIGS": "false",
             "AGIO_RUN_LEASE_SECONDS": "1.5",
+            "AGIO_AUTH_DISABLED": "true",  # loopback only: the development switch applies
             "AGIO_TEST_LEDGER": str(tmp_path / "ledger.txt"),
             "PYTHONPATH": str(ROOT),
         }

@@ -79,6 +79,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             environment="test",
             log_level="ERROR",
             control_wait_seconds=5,
+            auth_disabled=True,  # loopback only: the development switch applies
+            rate_limit_chat="",
+            rate_limit_write="",
+            rate_limit_read="",
+            max_active_runs_per_user=10_000,
         )
     )
     with serve(app) as url:

@@ -58,7 +58,10 @@ def server(
             },
         ],
     )
-    app = create_app(settings.model_copy(update={"sse_ping_seconds": 0.3}))
+    # loopback only, so the development switch applies: these tests are about streaming
+    app = create_app(
+        settings.model_copy(update={"sse_ping_seconds": 0.3, "auth_disabled": True})
+    )
     with serve(app) as url:
         yield url
 

@@ -38,6 +38,7 @@ def pair(
     settings: Settings, add_components: Callable[[str, list[dict[str, Any]]], None]
 ) -> Iterator[tuple[str, str]]:
     add_components("two.yaml", [SLOW, {"type": "agent", "name": "two_agent", "model": "two_slow"}])
+    settings = settings.model_copy(update={"auth_disabled": True})  # loopback only
     with serve(create_app(settings)) as a, serve(create_app(settings)) as b:
         yield a, b
 

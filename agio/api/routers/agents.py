@@ -6,11 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from agio.api.deps import ActorDep, AgentKey, ComponentsDep, Limit, Offset
+from agio.api.auth import allow
+from agio.api.deps import AgentKey, ComponentsDep, Limit, Offset
 from agio.api.schemas.agents import Agent, AgentCreate, AgentSummary
 from agio.api.schemas.common import Paginated, error_responses
+from agio.domain.security import Permission, Principal
 
-router = APIRouter(prefix="/api/agents", tags=["agents"])
+router = APIRouter(prefix="/api/agents", tags=["agents"], responses=error_responses(401, 403, 429))
+
+Reader = Annotated[Principal, allow(Permission.READ_AGENT)]
+Writer = Annotated[Principal, allow(Permission.WRITE_AGENT)]
+Deleter = Annotated[Principal, allow(Permission.DELETE_AGENT)]
 
 TagFilter = Annotated[
     str | None,
@@ -20,7 +26,11 @@ TagFilter = Annotated[
 
 @router.get("", response_model=Paginated[AgentSummary], summary="List agents")
 async def list_agents(
-    components: ComponentsDep, limit: Limit = 20, offset: Offset = 0, tag: TagFilter = None
+    _: Reader,
+    components: ComponentsDep,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    tag: TagFilter = None,
 ) -> Paginated[AgentSummary]:
     page = await components.list_agents(tag=tag, limit=limit, offset=offset)
     return Paginated[AgentSummary](
@@ -38,7 +48,7 @@ async def list_agents(
     summary="Get an agent by id or name",
     responses=error_responses(404),
 )
-async def get_agent(agent_id: AgentKey, components: ComponentsDep) -> Agent:
+async def get_agent(agent_id: AgentKey, components: ComponentsDep, _: Reader) -> Agent:
     return Agent.from_stored(await components.get_agent(agent_id))
 
 
@@ -49,8 +59,8 @@ async def get_agent(agent_id: AgentKey, components: ComponentsDep) -> Agent:
     summary="Create an agent",
     responses=error_responses(409),
 )
-async def create_agent(body: AgentCreate, components: ComponentsDep, actor: ActorDep) -> Agent:
-    return Agent.from_stored(await components.create_agent(body, actor=actor))
+async def create_agent(body: AgentCreate, components: ComponentsDep, who: Writer) -> Agent:
+    return Agent.from_stored(await components.create_agent(body, actor=who.subject))
 
 
 @router.put(
@@ -60,9 +70,9 @@ async def create_agent(body: AgentCreate, components: ComponentsDep, actor: Acto
     responses=error_responses(404, 409),
 )
 async def replace_agent(
-    agent_id: AgentKey, body: AgentCreate, components: ComponentsDep, actor: ActorDep
+    agent_id: AgentKey, body: AgentCreate, components: ComponentsDep, who: Writer
 ) -> Agent:
-    return Agent.from_stored(await components.replace_agent(agent_id, body, actor=actor))
+    return Agent.from_stored(await components.replace_agent(agent_id, body, actor=who.subject))
 
 
 @router.delete(
@@ -72,6 +82,6 @@ async def replace_agent(
     responses=error_responses(404, 409),
     response_class=Response,
 )
-async def delete_agent(agent_id: AgentKey, components: ComponentsDep, actor: ActorDep) -> Response:
-    await components.delete_agent(agent_id, actor=actor)
+async def delete_agent(agent_id: AgentKey, components: ComponentsDep, who: Deleter) -> Response:
+    await components.delete_agent(agent_id, actor=who.subject)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

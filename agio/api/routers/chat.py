@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from agio.api.auth import allow, check_run_quota
 from agio.api.deps import ContainerDep
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import ChatRequest, ChatResponse, RunError, RunMetricsOut
 from agio.api.sse import event_stream_response
-from agio.domain.errors import RunNotFound
+from agio.domain.errors import PermissionDenied, RunNotFound, ValidationFailed
+from agio.domain.security import Permission, Principal
 from agio.runtime.loop import RunOutcome
 
-router = APIRouter(prefix="/api", tags=["chat"])
+router = APIRouter(prefix="/api", tags=["chat"], responses=error_responses(401, 403, 429))
+
+Executor = Annotated[Principal, allow(Permission.EXECUTE_AGENT, group="chat")]
 
 SSE_DOC = {
     "description": (
@@ -34,10 +38,34 @@ SSE_DOC = {
     response_model=ChatResponse,
     responses={200: SSE_DOC, **error_responses(404, 409)},
 )
-async def chat(body: ChatRequest, container: ContainerDep) -> Any:
+async def chat(body: ChatRequest, container: ContainerDep, who: Executor, request: Request) -> Any:
+    limit = container.settings.max_message_chars
+    if len(body.message) > limit:
+        raise ValidationFailed(
+            f"The message is {len(body.message)} characters long; at most {limit} are "
+            "accepted (AGIO_MAX_MESSAGE_CHARS)",
+            details=[
+                {
+                    "loc": ["body", "message"],
+                    "msg": f"at most {limit} characters",
+                    "type": "string_too_long",
+                }
+            ],
+        )
+    # the run belongs to the caller; only an admin may run it on behalf of someone else
+    user_id = who.user_id
+    if body.user_id is not None and body.user_id != who.user_id:
+        if not who.is_admin:
+            raise PermissionDenied("Only an admin may set user_id to another user")
+        user_id = body.user_id
+    await check_run_quota(request, user_id)
     manager = container.runs
     run = await manager.start_chat(
-        body.agent_id, body.message, session_id=body.session_id, user_id=body.user_id
+        body.agent_id,
+        body.message,
+        session_id=body.session_id,
+        user_id=user_id,
+        session_visible_to=None if who.is_admin else who.user_id,
     )
     if body.stream:
         return event_stream_response(

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from agio.api.deps import ActorDep, ComponentName, ComponentsDep, Offset
+from agio.api.auth import allow
+from agio.api.deps import ComponentName, ComponentsDep, Offset
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.config import (
     ComponentDetail,
@@ -19,12 +20,18 @@ from agio.api.schemas.config import (
     component_detail,
 )
 from agio.config.components import ComponentType
+from agio.domain.security import Permission, Principal
 
-router = APIRouter(prefix="/api/config", tags=["config"])
+router = APIRouter(prefix="/api/config", tags=["config"], responses=error_responses(401, 403, 429))
+
+Reader = Annotated[Principal, allow(Permission.READ_CONFIG)]
+Writer = Annotated[Principal, allow(Permission.WRITE_CONFIG)]
+Deleter = Annotated[Principal, allow(Permission.DELETE_CONFIG)]
 
 
 @router.get("", response_model=ConfigList, summary="List components")
 async def list_components(
+    _: Reader,
     components: ComponentsDep,
     type: Annotated[ComponentType | None, Query(description="Only this type.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -46,7 +53,7 @@ async def list_components(
     summary="Get a component",
     responses=error_responses(404),
 )
-async def get_component(component_name: ComponentName, components: ComponentsDep) -> Any:
+async def get_component(component_name: ComponentName, components: ComponentsDep, _: Reader) -> Any:
     return component_detail(await components.get(component_name))
 
 
@@ -63,11 +70,11 @@ async def put_component(
     component_name: ComponentName,
     body: ConfigPut,
     components: ComponentsDep,
-    actor: ActorDep,
+    who: Writer,
     response: Response,
 ) -> ConfigPutResult:
     result = await components.put(
-        component_name, body.config, validate_only=body.validate_only, actor=actor
+        component_name, body.config, validate_only=body.validate_only, actor=who.subject
     )
     if result.validated_only:
         what = "would be created" if result.created else "would be updated"
@@ -94,9 +101,9 @@ async def put_component(
     response_class=Response,
 )
 async def delete_component(
-    component_name: ComponentName, components: ComponentsDep, actor: ActorDep
+    component_name: ComponentName, components: ComponentsDep, who: Deleter
 ) -> Response:
-    await components.delete(component_name, actor=actor)
+    await components.delete(component_name, actor=who.subject)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -107,7 +114,7 @@ async def delete_component(
     responses=error_responses(404),
 )
 async def component_history(
-    component_name: ComponentName, components: ComponentsDep
+    component_name: ComponentName, components: ComponentsDep, _: Reader
 ) -> ConfigHistory:
     entries = await components.history(component_name)
     return ConfigHistory(

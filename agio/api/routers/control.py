@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
-from agio.api.deps import ContainerDep, RunIdPath
+from fastapi import APIRouter, Request, status
+
+from agio.api.auth import allow, check_run_quota
+from agio.api.deps import ContainerDep, RunIdPath, owned_checkpoint, owned_run
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import (
     CheckpointCreate,
@@ -16,12 +19,17 @@ from agio.api.schemas.runs import (
     RestoreRequest,
     RestoreResponse,
 )
-from agio.domain.errors import RunNotFound
+from agio.domain.errors import ValidationFailed
 from agio.domain.messages import Message
 from agio.domain.runs import RunStatus
+from agio.domain.security import Permission, Principal
 from agio.runtime.manager import ForkChanges
 
-router = APIRouter(prefix="/api", tags=["control"])
+router = APIRouter(prefix="/api", tags=["control"], responses=error_responses(401, 403, 429))
+
+Controller = Annotated[Principal, allow(Permission.EXECUTE_RUN)]
+CheckpointReader = Annotated[Principal, allow(Permission.READ_CHECKPOINT)]
+CheckpointWriter = Annotated[Principal, allow(Permission.WRITE_CHECKPOINT)]
 
 IdPath = RunIdPath
 CONTROL_ERRORS = error_responses(404, 409)
@@ -41,7 +49,8 @@ def _control(run_id: str, state: RunStatus, done: str) -> ControlResponse:
     responses=CONTROL_ERRORS,
     summary="Pause a run at its next safe point",
 )
-async def pause_run(run_id: RunIdPath, container: ContainerDep) -> ControlResponse:
+async def pause_run(run_id: RunIdPath, container: ContainerDep, who: Controller) -> ControlResponse:
+    await owned_run(container, who, run_id)
     state = await container.runs.pause(run_id)
     return _control(run_id, state, "paused")
 
@@ -52,7 +61,10 @@ async def pause_run(run_id: RunIdPath, container: ContainerDep) -> ControlRespon
     responses=CONTROL_ERRORS,
     summary="Resume a paused run from its checkpoint",
 )
-async def resume_run(run_id: RunIdPath, container: ContainerDep) -> ControlResponse:
+async def resume_run(
+    run_id: RunIdPath, container: ContainerDep, who: Controller
+) -> ControlResponse:
+    await owned_run(container, who, run_id)
     state = await container.runs.resume(run_id)
     return ControlResponse(run_id=run_id, status=state, message="Run resumed")
 
@@ -63,7 +75,10 @@ async def resume_run(run_id: RunIdPath, container: ContainerDep) -> ControlRespo
     responses=CONTROL_ERRORS,
     summary="Cancel a run",
 )
-async def cancel_run(run_id: RunIdPath, container: ContainerDep) -> ControlResponse:
+async def cancel_run(
+    run_id: RunIdPath, container: ContainerDep, who: Controller
+) -> ControlResponse:
+    await owned_run(container, who, run_id)
     state = await container.runs.cancel(run_id)
     return _control(run_id, state, "cancelled")
 
@@ -74,9 +89,10 @@ async def cancel_run(run_id: RunIdPath, container: ContainerDep) -> ControlRespo
     responses=error_responses(404),
     summary="A run's checkpoints, oldest first",
 )
-async def list_checkpoints(run_id: RunIdPath, container: ContainerDep) -> CheckpointList:
-    if await container.run_repo.get_run(run_id) is None:
-        raise RunNotFound(run_id)
+async def list_checkpoints(
+    run_id: RunIdPath, container: ContainerDep, who: CheckpointReader
+) -> CheckpointList:
+    await owned_run(container, who, run_id)
     checkpoints = await container.run_repo.list_checkpoints(run_id)
     return CheckpointList(
         run_id=run_id,
@@ -93,8 +109,9 @@ async def list_checkpoints(run_id: RunIdPath, container: ContainerDep) -> Checkp
     summary="Take a checkpoint of the run's current state",
 )
 async def create_checkpoint(
-    run_id: RunIdPath, body: CheckpointCreate, container: ContainerDep
+    run_id: RunIdPath, body: CheckpointCreate, container: ContainerDep, who: CheckpointWriter
 ) -> CheckpointDetail:
+    await owned_run(container, who, run_id)
     checkpoint = await container.runs.create_checkpoint(run_id, body.description, body.tags)
     return CheckpointDetail.from_checkpoint(checkpoint)
 
@@ -105,8 +122,10 @@ async def create_checkpoint(
     responses=error_responses(404),
     summary="A checkpoint with its full state",
 )
-async def get_checkpoint(checkpoint_id: IdPath, container: ContainerDep) -> CheckpointDetail:
-    return CheckpointDetail.from_checkpoint(await container.runs.get_checkpoint(checkpoint_id))
+async def get_checkpoint(
+    checkpoint_id: IdPath, container: ContainerDep, who: CheckpointReader
+) -> CheckpointDetail:
+    return CheckpointDetail.from_checkpoint(await owned_checkpoint(container, who, checkpoint_id))
 
 
 @router.post(
@@ -116,8 +135,16 @@ async def get_checkpoint(checkpoint_id: IdPath, container: ContainerDep) -> Chec
     summary="Run again from a checkpoint",
 )
 async def restore_checkpoint(
-    checkpoint_id: IdPath, body: RestoreRequest, container: ContainerDep
+    checkpoint_id: IdPath,
+    body: RestoreRequest,
+    container: ContainerDep,
+    who: CheckpointWriter,
+    request: Request,
 ) -> RestoreResponse:
+    checkpoint = await owned_checkpoint(container, who, checkpoint_id)
+    run = await owned_run(container, who, checkpoint.run_id)
+    if body.create_new_run and run.user_id is not None:
+        await check_run_quota(request, run.user_id)
     run = await container.runs.restore(
         checkpoint_id,
         create_new_run=body.create_new_run,
@@ -136,8 +163,28 @@ async def restore_checkpoint(
     summary="Branch a new run from a checkpoint",
 )
 async def fork_checkpoint(
-    checkpoint_id: IdPath, body: ForkRequest, container: ContainerDep
+    checkpoint_id: IdPath,
+    body: ForkRequest,
+    container: ContainerDep,
+    who: CheckpointWriter,
+    request: Request,
 ) -> ForkResponse:
+    checkpoint = await owned_checkpoint(container, who, checkpoint_id)
+    source = await owned_run(container, who, checkpoint.run_id)
+    ceiling = container.settings.max_steps_ceiling
+    if body.modifications.max_steps is not None and body.modifications.max_steps > ceiling:
+        raise ValidationFailed(
+            f"max_steps may be at most {ceiling} on this server (AGIO_MAX_STEPS_CEILING)",
+            details=[
+                {
+                    "loc": ["body", "modifications", "max_steps"],
+                    "msg": f"at most {ceiling}",
+                    "type": "less_than_equal",
+                }
+            ],
+        )
+    if source.user_id is not None:
+        await check_run_quota(request, source.user_id)
     m = body.modifications
     changes = ForkChanges(
         modified_query=m.modified_query,

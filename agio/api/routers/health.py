@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from agio import __version__
+from agio.api.auth import authenticate, public
 from agio.api.deps import ContainerDep
+from agio.api.schemas.common import error_responses
 from agio.api.schemas.health import (
+    AuthStatus,
     ConfigProblemOut,
     ConfigsProbe,
     Health,
@@ -16,6 +19,8 @@ from agio.api.schemas.health import (
     LlmProbe,
     ProbeResult,
 )
+from agio.domain.errors import Unauthorized
+from agio.domain.security import Permission
 from agio.domain.time import utcnow
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -25,9 +30,28 @@ router = APIRouter(prefix="/api", tags=["health"])
     "/health",
     response_model=Health,
     summary="Service health",
-    responses={503: {"model": Health, "description": "The database is unreachable"}},
+    responses={
+        503: {"model": Health, "description": "The database is unreachable"},
+        **error_responses(429),
+    },
+    dependencies=[public()],
 )
-async def health(container: ContainerDep, response: Response) -> Health:
+async def health(
+    container: ContainerDep,
+    response: Response,
+    request: Request,
+) -> Health:
+    # optional authentication, read by hand: the schema must not say that this route
+    # needs credentials (load balancers call it without)
+    api_key = request.headers.get("x-api-key")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    detailed = False
+    if token or api_key:
+        try:
+            detailed = (await authenticate(request, token, api_key)).can(Permission.READ_SYSTEM)
+        except Unauthorized:
+            detailed = False
     checker = container.health
     database, cache, llm = await asyncio.gather(checker.database(), checker.cache(), checker.llm())
     problems = container.config_files.problems
@@ -55,4 +79,23 @@ async def health(container: ContainerDep, response: Response) -> Health:
         overall = "ok"
     if overall == "unhealthy":
         response.status_code = 503
-    return Health(status=overall, version=__version__, timestamp=utcnow(), components=components)
+    if container.settings.auth_disabled:
+        auth = AuthStatus(
+            status="disabled",
+            detail="AGIO_AUTH_DISABLED: requests without credentials on loopback connections "
+            "act as a local admin",
+        )
+    else:
+        auth = AuthStatus(status="enabled")
+    if not detailed:
+        for probe in (
+            components.database,
+            components.cache,
+            components.llm,
+            components.configs,
+        ):
+            probe.detail = None
+        components.configs.problems = []
+    return Health(
+        status=overall, version=__version__, timestamp=utcnow(), components=components, auth=auth
+    )

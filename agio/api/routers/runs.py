@@ -6,15 +6,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from agio.api.deps import ContainerDep, Limit, Offset, RunIdPath
+from agio.api.auth import allow
+from agio.api.deps import ContainerDep, Limit, Offset, RunIdPath, owned_run
 from agio.api.schemas.common import Paginated, error_responses
 from agio.api.schemas.runs import ID_PATTERN, EventOut, RunDetail, RunEvents, RunSummary
 from agio.api.sse import event_stream_response
 from agio.domain.errors import RunNotFound, ValidationFailed
 from agio.domain.runs import RunStatus
+from agio.domain.security import Permission, Principal
 from agio.storage.runs import RunFilter
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=error_responses(401, 403, 429))
+
+Reader = Annotated[Principal, allow(Permission.READ_RUN)]
 
 IdFilter = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
@@ -22,6 +26,7 @@ IdFilter = Annotated[str | None, Query(pattern=ID_PATTERN)]
 @router.get("", response_model=Paginated[RunSummary], summary="List runs, newest first")
 async def list_runs(
     container: ContainerDep,
+    who: Reader,
     agent_id: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="An agent's id or name.")
     ] = None,
@@ -31,6 +36,13 @@ async def list_runs(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> Paginated[RunSummary]:
+    if not who.is_admin:
+        # a user sees only their own runs: asking for someone else's finds none
+        if user_id is not None and user_id != who.user_id:
+            return Paginated[RunSummary](
+                total=0, items=[], limit=limit, offset=offset, has_more=False
+            )
+        user_id = who.user_id
     filters = RunFilter(
         agent=agent_id,
         user_id=user_id,
@@ -53,9 +65,9 @@ async def list_runs(
     summary="A run with its steps",
     responses=error_responses(404),
 )
-async def get_run(run_id: RunIdPath, container: ContainerDep) -> RunDetail:
+async def get_run(run_id: RunIdPath, container: ContainerDep, who: Reader) -> RunDetail:
     run = await container.run_repo.get_run(run_id, with_steps=True)
-    if run is None:
+    if run is None or not who.owns(run.user_id):
         raise RunNotFound(run_id)
     return RunDetail.from_run(run)
 
@@ -82,15 +94,14 @@ async def run_events(
     run_id: RunIdPath,
     request: Request,
     container: ContainerDep,
+    who: Reader,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     last_event_id: Annotated[
         str | None, Header(description="SSE only: resume after this sequence number.")
     ] = None,
 ) -> Any:
-    run = await container.run_repo.get_run(run_id)
-    if run is None:
-        raise RunNotFound(run_id)
+    await owned_run(container, who, run_id)
     if "text/event-stream" in request.headers.get("accept", ""):
         after = 0
         if last_event_id:

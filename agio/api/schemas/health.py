@@ -41,8 +41,19 @@ class HealthComponents(BaseModel):
     configs: ConfigsProbe
 
 
+class AuthStatus(BaseModel):
+    status: Literal["enabled", "disabled"] = Field(
+        description="`disabled`: AGIO_AUTH_DISABLED is set (development, loopback only)."
+    )
+    detail: str | None = None
+
+
 class Health(BaseModel):
+    """Anybody may read it (load balancers do). Probe details (`detail`, `problems`) are
+    shown only to an authenticated caller."""
+
     status: Literal["ok", "degraded", "unhealthy"]
     version: str
     timestamp: datetime
     components: HealthComponents
+    auth: AuthStatus

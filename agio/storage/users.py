@@ -1,0 +1,249 @@
+"""Users and API keys in the database. Hashing and checking secrets is the auth service's
+job; this module only stores what it is given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from agio.domain.errors import ApiKeyNotFound, Conflict, UserNotFound
+from agio.domain.ids import new_id
+from agio.domain.security import Role
+from agio.domain.time import utcnow
+from agio.storage.components import Page
+from agio.storage.database import Database
+from agio.storage.tables import ApiKeyRow, UserRow
+
+# `last_used_at` is written at most this often per key: a write per request would cost more
+# than it tells
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    role: Role
+    disabled: bool
+    has_password: bool
+    created_at: datetime
+    updated_at: datetime
+    password_hash: str | None = None  # never leaves the auth service
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    key_hash: str = ""  # never leaves the auth service
+
+
+def _user(row: UserRow) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        role=Role(row.role),
+        disabled=row.disabled,
+        has_password=row.password_hash is not None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        password_hash=row.password_hash,
+    )
+
+
+def _key(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        key_hash=row.key_hash,
+    )
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ users
+
+    async def count(self) -> int:
+        async with self._db.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(UserRow)) or 0)
+
+    async def create(
+        self, username: str, role: Role, password_hash: str | None, *, only_if_empty: bool = False
+    ) -> User | None:
+        """Create a user; a taken username is a Conflict. With `only_if_empty`, create it
+        only if there is no user at all (in the same transaction), else return None."""
+        now = utcnow()
+        row = UserRow(
+            id=new_id("usr"),
+            username=username,
+            password_hash=password_hash,
+            role=role.value,
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            async with self._db.write_sessions() as session, session.begin():
+                if only_if_empty:
+                    existing = await session.scalar(select(func.count()).select_from(UserRow))
+                    if existing:
+                        return None
+                session.add(row)
+        except IntegrityError as exc:
+            if only_if_empty:
+                return None  # another process bootstrapped at the same moment
+            raise Conflict(f"User '{username}' already exists") from exc
+        return _user(row)
+
+    async def get(self, user_id: str) -> User | None:
+        async with self._db.sessions() as session:
+            row = await session.get(UserRow, user_id)
+            return _user(row) if row else None
+
+    async def by_username(self, username: str) -> User | None:
+        async with self._db.sessions() as session:
+            row = await session.scalar(select(UserRow).where(UserRow.username == username))
+            return _user(row) if row else None
+
+    async def list(self, *, limit: int, offset: int) -> Page[User]:
+        async with self._db.sessions() as session:
+            total = int(await session.scalar(select(func.count()).select_from(UserRow)) or 0)
+            rows = await session.scalars(
+                select(UserRow).order_by(UserRow.created_at, UserRow.id).limit(limit).offset(offset)
+            )
+            return Page(total=total, items=[_user(r) for r in rows])
+
+    async def update(self, user_id: str, **values: Any) -> User:
+        """Change a user. Taking the admin role from, disabling or (`delete=True`) removing
+        the last enabled admin is a Conflict: the server would have nobody to run it."""
+        delete = values.pop("delete", False)
+        async with self._db.write_sessions() as session, session.begin():
+            row = await session.get(UserRow, user_id)
+            if row is None:
+                raise UserNotFound(user_id)
+            loses_admin = (
+                row.role == Role.ADMIN.value
+                and not row.disabled
+                and (
+                    delete
+                    or values.get("disabled") is True
+                    or values.get("role", Role.ADMIN) != Role.ADMIN
+                )
+            )
+            if loses_admin:
+                admins = await session.scalar(
+                    select(func.count())
+                    .select_from(UserRow)
+                    .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
+                )
+                if (admins or 0) <= 1:
+                    raise Conflict("This is the last enabled admin; make another admin first")
+            if delete:
+                await session.delete(row)
+                return _user(row)
+            for name, value in values.items():
+                setattr(row, name, value.value if isinstance(value, Role) else value)
+            row.updated_at = utcnow()
+        return _user(row)
+
+    async def delete(self, user_id: str) -> None:
+        await self.update(user_id, delete=True)
+
+    # ------------------------------------------------------------------ keys
+
+    async def add_key(
+        self,
+        user_id: str,
+        name: str,
+        prefix: str,
+        key_hash: str,
+        expires_at: datetime | None,
+    ) -> ApiKey:
+        row = ApiKeyRow(
+            id=new_id("key"),
+            user_id=user_id,
+            name=name,
+            prefix=prefix,
+            key_hash=key_hash,
+            created_at=utcnow(),
+            expires_at=expires_at,
+        )
+        try:
+            async with self._db.write_sessions() as session, session.begin():
+                if await session.get(UserRow, user_id) is None:
+                    raise UserNotFound(user_id)
+                session.add(row)
+        except IntegrityError as exc:  # a prefix collision: 48 random bits, but still
+            raise Conflict("Could not create a unique key; try again") from exc
+        return _key(row)
+
+    async def key_by_prefix(self, prefix: str) -> tuple[ApiKey, User] | None:
+        async with self._db.sessions() as session:
+            found = (
+                await session.execute(
+                    select(ApiKeyRow, UserRow)
+                    .join(UserRow, UserRow.id == ApiKeyRow.user_id)
+                    .where(ApiKeyRow.prefix == prefix)
+                )
+            ).first()
+            if found is None:
+                return None
+            return _key(found[0]), _user(found[1])
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        async with self._db.sessions() as session:
+            row = await session.get(ApiKeyRow, key_id)
+            return _key(row) if row else None
+
+    async def list_keys(self, user_id: str | None, *, limit: int, offset: int) -> Page[ApiKey]:
+        """Keys of `user_id` (all keys when None), newest first, revoked ones included."""
+        where = [] if user_id is None else [ApiKeyRow.user_id == user_id]
+        async with self._db.sessions() as session:
+            total = int(
+                await session.scalar(select(func.count()).select_from(ApiKeyRow).where(*where)) or 0
+            )
+            rows = await session.scalars(
+                select(ApiKeyRow)
+                .where(*where)
+                .order_by(ApiKeyRow.created_at.desc(), ApiKeyRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            return Page(total=total, items=[_key(r) for r in rows])
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        """Revoke a key (again is fine: the first time stays recorded)."""
+        async with self._db.write_sessions() as session, session.begin():
+            row = await session.get(ApiKeyRow, key_id)
+            if row is None:
+                raise ApiKeyNotFound(key_id)
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+        return _key(row)
+
+    async def touch_key(self, key: ApiKey) -> None:
+        now = utcnow()
+        if key.last_used_at is not None and now - key.last_used_at < _TOUCH_EVERY:
+            return
+        async with self._db.sessions() as session, session.begin():
+            await session.execute(
+                update(ApiKeyRow).where(ApiKeyRow.id == key.id).values(last_used_at=now)
+            )
