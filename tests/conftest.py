@@ -222,3 +222,22 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+PASSWORD = "correct horse battery staple"
+
+
+async def add_user(
+    client: httpx.AsyncClient, role: str, username: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """Create a user with `role` (and the password PASSWORD) through the admin API, and an
+    API key for it: (user id, headers that authenticate as it)."""
+    name = username or f"{role}_{uuid.uuid4().hex[:8]}"
+    created = await client.post(
+        "/api/users", json={"username": name, "password": PASSWORD, "role": role}
+    )
+    assert created.status_code == 201, created.text
+    user_id = created.json()["id"]
+    key = await client.post("/api/keys", json={"name": "test", "user_id": user_id})
+    assert key.status_code == 201, key.text
+    return user_id, {"X-API-Key": key.json()["key"]}

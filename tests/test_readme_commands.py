@@ -164,10 +164,11 @@ def test_server_starts_beside_a_broken_yaml_file(tmp_path: Path) -> None:
     ]
     log = tmp_path / "server.log"
     with running(command, server_env(tmp_path), log) as process:
+        wait_for_health(port, process, log, 10)
         auth = {"X-API-Key": (tmp_path / "data" / "admin.key").read_text().strip()}
         health = httpx.get(f"http://127.0.0.1:{port}/api/health", headers=auth, timeout=5).json()
-        configs = httpx.get(f"http://127.0.0.1:{port}/api/config", headers=auth, timeout=5)
-        names = {c["name"] for c in configs.json()["configs"]}
+        listed = httpx.get(f"http://127.0.0.1:{port}/api/config", headers=auth, timeout=5)
+        names = {c["name"] for c in listed.json()["configs"]}
     problems = health["components"]["configs"]["problems"]
     assert {
         "path": str(configs / "broken.yaml"),

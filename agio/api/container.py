@@ -49,7 +49,9 @@ class Container:
             await migrate.upgrade(db)
             repo = ComponentRepository(db)
             components = ComponentService(
-                repo, allowed_python_tool_modules=settings.allowed_python_tool_modules
+                repo,
+                allowed_python_tool_modules=settings.allowed_python_tool_modules,
+                max_steps_ceiling=settings.max_steps_ceiling,
             )
             auth = AuthService(
                 UserRepository(db), settings, jwt_secret=resolve_jwt_secret(settings)

@@ -97,9 +97,11 @@ class ComponentService:
         repo: ComponentRepository,
         *,
         allowed_python_tool_modules: Sequence[str] = (),
+        max_steps_ceiling: int | None = None,
     ) -> None:
         self.repo = repo
         self._python_modules = tuple(allowed_python_tool_modules)
+        self._max_steps = max_steps_ceiling
 
     # ------------------------------------------------------------------ validation
 
@@ -144,6 +146,34 @@ class ComponentService:
                     "(define the tool in the configs folder instead)"
                 )
                 raise InvalidConfig(message, details=_details([("import_path", message)], prefix))
+
+    def _check_limits(
+        self,
+        component: BaseModel,
+        error: type[InvalidConfig | ValidationFailed],
+        prefix: Sequence[str],
+    ) -> None:
+        """An agent from the API may not ask for more steps than the server allows (one
+        from the configs folder is capped at run time instead)."""
+        if (
+            isinstance(component, AgentComponent)
+            and self._max_steps is not None
+            and component.config.max_steps > self._max_steps
+        ):
+            message = (
+                f"max_steps may be at most {self._max_steps} on this server "
+                "(AGIO_MAX_STEPS_CEILING)"
+            )
+            raise error(
+                message,
+                details=[
+                    {
+                        "loc": [*prefix, "config", "max_steps"],
+                        "msg": message,
+                        "type": "less_than_equal",
+                    }
+                ],
+            )
 
     @staticmethod
     def _write(
@@ -205,6 +235,7 @@ class ComponentService:
             )
         await self._check_references(component, InvalidConfig, prefix)
         self._check_api_trust(component, prefix)
+        self._check_limits(component, InvalidConfig, prefix)
         if validate_only:
             return PutResult(created=current is None, validated_only=True, component=current)
         # keep the digest of the file last applied, so that a restart does not undo this
@@ -262,6 +293,7 @@ class ComponentService:
     async def create_agent(self, spec: AgentSpec, *, actor: str) -> StoredComponent:
         agent = self._agent(spec)
         await self._check_references(agent, ValidationFailed, ("body",))
+        self._check_limits(agent, ValidationFailed, ("body",))
         stored = await self.repo.create(new_id("agt"), self._write(agent), actor)
         log.info("agent_created", agent=agent.name, agent_id=stored.id, actor=actor)
         return stored
@@ -276,6 +308,7 @@ class ComponentService:
             )
         agent = self._agent(spec)
         await self._check_references(agent, ValidationFailed, ("body",))
+        self._check_limits(agent, ValidationFailed, ("body",))
         write = self._write(agent, digest=current.file_digest)
         stored = await self.repo.replace(current, write, actor)
         log.info(

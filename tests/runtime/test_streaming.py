@@ -59,9 +59,7 @@ def server(
         ],
     )
     # loopback only, so the development switch applies: these tests are about streaming
-    app = create_app(
-        settings.model_copy(update={"sse_ping_seconds": 0.3, "auth_disabled": True})
-    )
+    app = create_app(settings.model_copy(update={"sse_ping_seconds": 0.3, "auth_disabled": True}))
     with serve(app) as url:
         yield url
 
