@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 
 from agio.api.app import create_app
@@ -123,6 +124,43 @@ def postgres_url() -> Iterator[str]:
         asyncio.run(_pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The test Redis (AGIO_TEST_REDIS_URL), with a key prefix of this test's own
+    (`redis_url` + "#" + prefix is split by `redis_settings`); its keys are deleted after."""
+    import redis
+
+    url = os.environ.get("AGIO_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as exc:
+        message = (
+            f"Redis is not reachable at {url} ({type(exc).__name__}: {exc}). Start Redis or "
+            "set AGIO_TEST_REDIS_URL=redis://host:port/db to run the Redis-backed tests."
+        )
+        client.close()
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+    prefix = f"agio_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        yield f"{url}#{prefix}"
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
+
+
+def redis_settings(redis_url: str) -> dict[str, str]:
+    """Settings fields for the `redis_url` fixture's value."""
+    url, _, prefix = redis_url.partition("#")
+    return {"redis_url": url, "redis_prefix": prefix}
+
+
 async def _reset_postgres(url: str) -> None:
     from agio.storage.tables import Base
 
@@ -157,6 +195,16 @@ def configs_dir(tmp_path: Path) -> Path:
     target = tmp_path / "configs"
     shutil.copytree(BUNDLED_CONFIGS, target)
     return target
+
+
+@pytest.fixture
+def add_components(configs_dir: Path) -> Callable[[str, list[dict[str, Any]]], None]:
+    """Write more components into the configs folder (before the app starts)."""
+
+    def add(filename: str, components: list[dict[str, Any]]) -> None:
+        (configs_dir / filename).write_text(yaml.safe_dump(components))
+
+    return add
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +51,3 @@ RUNTIME_COMPONENTS: list[dict[str, Any]] = [
 def configs_dir(configs_dir: Path) -> Path:
     (configs_dir / "runtime.yaml").write_text(yaml.safe_dump(RUNTIME_COMPONENTS))
     return configs_dir
-
-
-@pytest.fixture
-def add_components(configs_dir: Path) -> Callable[[str, list[dict[str, Any]]], None]:
-    """Write more components into the configs folder (before the app starts)."""
-
-    def add(filename: str, components: list[dict[str, Any]]) -> None:
-        (configs_dir / filename).write_text(yaml.safe_dump(components))
-
-    return add
