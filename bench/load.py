@@ -90,6 +90,7 @@ async def one_chat(client: httpx.AsyncClient, agent: str, stream: bool) -> tuple
 
 async def scenario(
     base: str,
+    key: str,
     pid: int,
     name: str,
     agent: str,
@@ -99,7 +100,9 @@ async def scenario(
     max_seconds: float,
 ) -> Result:
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base, timeout=60, limits=limits, headers={"X-API-Key": key}
+    ) as client:
         for _ in range(min(10, runs)):  # warm-up
             await one_chat(client, agent, stream)
         latencies: list[float] = []
@@ -201,6 +204,12 @@ async def main_async(args: argparse.Namespace) -> None:
         "AGIO_CONFIGS_DIR": str(tmp / "configs"),
         "AGIO_LOG_LEVEL": "WARNING",
         "AGIO_WATCH_CONFIGS": "false",
+        # measured: the server's work per run, with authentication (an API key looked up
+        # per request) but without rate limits, which would refuse the load itself
+        "AGIO_RATE_LIMIT_CHAT": "",
+        "AGIO_RATE_LIMIT_READ": "",
+        "AGIO_RATE_LIMIT_WRITE": "",
+        "AGIO_MAX_ACTIVE_RUNS_PER_USER": "100000",
     }
     fake = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fake_openai.py"), "--port", str(fake_port)]
@@ -212,6 +221,7 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         wait_ready(f"{fake_url}/models", fake)
         wait_ready(f"{base}/api/health", agio)
+        key = (tmp / "data" / "admin.key").read_text().strip()
         own = await fake_model_ttft(fake_url, 100)
         results = []
         for concurrency in args.concurrency:
@@ -223,6 +233,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     results.append(
                         await scenario(
                             base,
+                            key,
                             agio.pid,
                             name,
                             "bench_tool" if tool else "bench_plain",

@@ -158,9 +158,7 @@ async def check_run_quota(request: Request, user_id: str) -> None:
     the daily token budget."""
     container = request.app.state.agio
     settings = container.settings
-    now = datetime.now(UTC)
-    day = start_of_day(now)
-    active, tokens = await container.run_repo.usage_of(user_id, day)
+    active = await container.run_repo.active_runs_of(user_id)
     if active >= settings.max_active_runs_per_user:
         raise RateLimited(
             f"{active} runs of this user are pending or running, the most allowed "
@@ -169,7 +167,12 @@ async def check_run_quota(request: Request, user_id: str) -> None:
             headers={"Retry-After": "1"},
         )
     budget = settings.max_tokens_per_user_per_day
-    if budget is not None and tokens >= budget:
+    if budget is None:
+        return
+    now = datetime.now(UTC)
+    day = start_of_day(now)
+    tokens = await container.run_repo.tokens_of(user_id, day)
+    if tokens >= budget:
         wait = int((day + timedelta(days=1) - now).total_seconds()) + 1
         raise RateLimited(
             f"This user's runs used {tokens} tokens today (UTC), the daily budget "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from agio.domain.events import Event
 from agio.domain.runs import Checkpoint, Run, RunStatus, Session, Step
@@ -213,29 +213,29 @@ class RunRepository:
 
     # ------------------------------------------------------------------ quotas
 
-    async def usage_of(self, user_id: str, since: datetime) -> tuple[int, int]:
-        """The user's runs that are pending or running, and the tokens of their runs
-        created since `since` (one query)."""
-        active = func.sum(
-            case(
-                (RunRow.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value)), 1),
-                else_=0,
-            )
-        )
-        tokens = func.sum(case((RunRow.created_at >= since, RunRow.total_tokens), else_=0))
+    async def active_runs_of(self, user_id: str) -> int:
+        """The user's runs that are pending or running (served by the status index: few
+        runs are active at a time, however many a user has made)."""
         async with self._db.sessions() as s:
-            row = (
-                await s.execute(
-                    select(active, tokens).where(
-                        RunRow.user_id == user_id,
-                        or_(
-                            RunRow.created_at >= since,
-                            RunRow.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value)),
-                        ),
-                    )
+            count = await s.scalar(
+                select(func.count())
+                .select_from(RunRow)
+                .where(
+                    RunRow.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value)),
+                    RunRow.user_id == user_id,
                 )
-            ).one()
-            return int(row[0] or 0), int(row[1] or 0)
+            )
+            return int(count or 0)
+
+    async def tokens_of(self, user_id: str, since: datetime) -> int:
+        """Tokens used by the user's runs created since `since`."""
+        async with self._db.sessions() as s:
+            total = await s.scalar(
+                select(func.coalesce(func.sum(RunRow.total_tokens), 0)).where(
+                    RunRow.user_id == user_id, RunRow.created_at >= since
+                )
+            )
+            return int(total or 0)
 
     # ------------------------------------------------------------------ events
 

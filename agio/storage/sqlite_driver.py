@@ -178,15 +178,19 @@ class SQLiteCursor:
         """Called by SQLAlchemy's asyncio layer after each execute: the rows are already
         fetched, so there is nothing to wait for."""
 
-    def _close_here(self) -> None:
-        cursor, self._cursor = self._cursor, None
-        if cursor is not None:
-            cursor.close()
-
     def close(self) -> None:
+        # SQLAlchemy may close a cursor outside its greenlet (a buffered Result's `first()`
+        # on an AsyncConnection): so never wait here. Closing a sqlite3 cursor does not
+        # block; it runs in place, or after whatever the connection's thread is doing.
         self._rows.clear()
-        if self._cursor is not None and not self._adapt.closed:
-            self._adapt.call(self._close_here, in_place=True)
+        cursor, self._cursor = self._cursor, None
+        if cursor is None or self._adapt.closed:
+            return
+        thread = self._adapt.thread
+        if thread.idle:
+            cursor.close()
+        else:
+            thread.post(cursor.close)
 
     def fetchone(self) -> Any:
         return self._rows.popleft() if self._rows else None
@@ -231,6 +235,10 @@ class SQLiteConnection(AdaptedConnection):
     @property
     def sqlite(self) -> sqlite3.Connection:
         return self._sqlite
+
+    @property
+    def thread(self) -> SQLiteThread:
+        return self._thread
 
     def call(self, fn: Callable[..., _T], *args: Any, in_place: bool = False) -> _T:
         """Run `fn(*args)` in place if allowed and the thread is idle, else in the thread

@@ -196,17 +196,46 @@ class UserRepository:
         return _key(row)
 
     async def key_by_prefix(self, prefix: str) -> tuple[ApiKey, User] | None:
-        async with self._db.sessions() as session:
-            found = (
-                await session.execute(
-                    select(ApiKeyRow, UserRow)
+        """The key with this prefix and its user: one query on every request that sends a
+        key, so plain columns (no ORM identity map) and one round trip."""
+        columns = (
+            ApiKeyRow.id,
+            ApiKeyRow.user_id,
+            ApiKeyRow.name,
+            ApiKeyRow.prefix,
+            ApiKeyRow.created_at,
+            ApiKeyRow.expires_at,
+            ApiKeyRow.last_used_at,
+            ApiKeyRow.revoked_at,
+            ApiKeyRow.key_hash,
+            UserRow.username,
+            UserRow.role,
+            UserRow.disabled,
+            UserRow.password_hash.is_not(None),
+            UserRow.created_at,
+            UserRow.updated_at,
+        )
+        async with self._db.engine.connect() as connection:  # Core: no ORM session to set up
+            row = (
+                await connection.execute(
+                    select(*columns)
                     .join(UserRow, UserRow.id == ApiKeyRow.user_id)
                     .where(ApiKeyRow.prefix == prefix)
                 )
             ).first()
-            if found is None:
-                return None
-            return _key(found[0]), _user(found[1])
+        if row is None:
+            return None
+        key = ApiKey(*row[:9])
+        user = User(
+            id=key.user_id,
+            username=row[9],
+            role=Role(row[10]),
+            disabled=row[11],
+            has_password=bool(row[12]),
+            created_at=row[13],
+            updated_at=row[14],
+        )
+        return key, user
 
     async def get_key(self, key_id: str) -> ApiKey | None:
         async with self._db.sessions() as session:

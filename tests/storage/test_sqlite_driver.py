@@ -128,3 +128,41 @@ async def test_concurrent_readers_and_writers(db: Database) -> None:
     results = await asyncio.gather(*(writer(n) for n in range(4)), *(reader() for _ in range(4)))
     assert all(isinstance(r, int) or r is None for r in results)
     assert len(await _session_ids(db)) == 40
+
+
+async def test_core_results_close_their_cursor_outside_the_greenlet(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`first()` on an AsyncConnection's (buffered) result closes the cursor from plain
+    code, outside SQLAlchemy's greenlet: the driver must not need to wait there (SQLAlchemy
+    would log the failure and carry on, so the log is checked)."""
+    await _add_session(db, "ses_a")
+    await _add_session(db, "ses_b")
+    for _ in range(3):  # the connection goes back to the pool and is used again
+        async with db.engine.connect() as connection:
+            # `first()` of several rows leaves the cursor open until then
+            result = await connection.execute(select(SessionRow.id).order_by(SessionRow.id))
+            assert result.first() == ("ses_a",)
+            result = await connection.execute(select(SessionRow.id).order_by(SessionRow.id))
+            assert result.scalar() == "ses_a"
+        async with db.engine.connect() as connection:
+            result = await connection.execute(select(SessionRow.id).where(SessionRow.id == "x"))
+            assert result.first() is None
+    assert await _session_ids(db) == ["ses_a", "ses_b"]
+    assert "Error closing cursor" not in caplog.text
+    assert "MissingGreenlet" not in caplog.text
+
+
+async def test_a_key_lookup_through_core_works_again_and_again(db: Database) -> None:
+    from agio.domain.security import Role
+    from agio.storage.users import UserRepository
+
+    users = UserRepository(db)
+    user = await users.create("ann", Role.USER, None)
+    assert user is not None
+    await users.add_key(user.id, "k", "agio_0123456789ab", "0" * 64, None)
+    for _ in range(5):
+        found = await users.key_by_prefix("agio_0123456789ab")
+        assert found is not None
+        assert found[1].username == "ann"
+        assert await users.key_by_prefix("agio_ffffffffffff") is None
