@@ -33,12 +33,8 @@ async def list_agents(
     tag: TagFilter = None,
 ) -> Paginated[AgentSummary]:
     page = await components.list_agents(tag=tag, limit=limit, offset=offset)
-    return Paginated[AgentSummary](
-        total=page.total,
-        items=[AgentSummary.from_stored(s) for s in page.items],
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(page.items) < page.total,
+    return Paginated[AgentSummary].of(
+        [AgentSummary.from_stored(s) for s in page.items], page.total, limit, offset
     )
 
 

@@ -43,18 +43,12 @@ async def list_keys(
 ) -> Paginated[ApiKeyOut]:
     if not who.is_admin:
         if user_id is not None and user_id != who.user_id:
-            return Paginated[ApiKeyOut](
-                total=0, items=[], limit=limit, offset=offset, has_more=False
-            )
+            return Paginated[ApiKeyOut].of([], 0, limit, offset)
         user_id = who.user_id
     page = await container.auth.users.list_keys(user_id, limit=limit, offset=offset)
     now = utcnow()
-    return Paginated[ApiKeyOut](
-        total=page.total,
-        items=[ApiKeyOut.from_key(k, now) for k in page.items],
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(page.items) < page.total,
+    return Paginated[ApiKeyOut].of(
+        [ApiKeyOut.from_key(k, now) for k in page.items], page.total, limit, offset
     )
 
 

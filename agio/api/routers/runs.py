@@ -39,9 +39,7 @@ async def list_runs(
     if not who.is_admin:
         # a user sees only their own runs: asking for someone else's finds none
         if user_id is not None and user_id != who.user_id:
-            return Paginated[RunSummary](
-                total=0, items=[], limit=limit, offset=offset, has_more=False
-            )
+            return Paginated[RunSummary].of([], 0, limit, offset)
         user_id = who.user_id
     filters = RunFilter(
         agent=agent_id,
@@ -50,12 +48,8 @@ async def list_runs(
         status=status.value if status else None,
     )
     page = await container.run_repo.list_runs(filters, limit=limit, offset=offset)
-    return Paginated[RunSummary](
-        total=page.total,
-        items=[RunSummary.from_run(r) for r in page.items],
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(page.items) < page.total,
+    return Paginated[RunSummary].of(
+        [RunSummary.from_run(r) for r in page.items], page.total, limit, offset
     )
 
 

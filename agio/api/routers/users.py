@@ -26,12 +26,8 @@ async def list_users(
     container: ContainerDep, _: Reader, limit: Limit = 20, offset: Offset = 0
 ) -> Paginated[UserOut]:
     page = await container.auth.users.list(limit=limit, offset=offset)
-    return Paginated[UserOut](
-        total=page.total,
-        items=[UserOut.from_user(u) for u in page.items],
-        limit=limit,
-        offset=offset,
-        has_more=offset + len(page.items) < page.total,
+    return Paginated[UserOut].of(
+        [UserOut.from_user(u) for u in page.items], page.total, limit, offset
     )
 
 

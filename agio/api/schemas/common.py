@@ -32,6 +32,17 @@ class Paginated(BaseModel, Generic[T]):
     offset: int
     has_more: bool
 
+    @classmethod
+    def of(cls, items: list[T], total: int, limit: int, offset: int) -> Paginated[T]:
+        """A page of `items` out of `total`, at `offset`."""
+        return cls(
+            total=total,
+            items=items,
+            limit=limit,
+            offset=offset,
+            has_more=offset + len(items) < total,
+        )
+
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries that document the error envelope for `codes`."""
