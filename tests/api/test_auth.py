@@ -295,6 +295,10 @@ def test_production_refuses_a_missing_or_known_secret(
             resolve_jwt_secret(make_settings(environment="production", jwt_secret=secret))
     good = "k" * 8 + "9f8e7d6c5b4a3928171605f4e3d2c1b0a"
     assert resolve_jwt_secret(make_settings(environment="production", jwt_secret=good)) == good
+    # outside development a known default is refused in any environment
+    with pytest.raises(WeakSecret):
+        resolve_jwt_secret(make_settings(environment="test", jwt_secret="changeme"))
+    assert resolve_jwt_secret(make_settings(environment="development", jwt_secret="dev"))
 
 
 def test_development_keeps_a_generated_secret(make_settings: Callable[..., Settings]) -> None:
