@@ -13,7 +13,18 @@ from agio import __version__
 from agio.api.container import Container
 from agio.api.errors import install_error_handlers
 from agio.api.middleware import RequestContextMiddleware
-from agio.api.routers import agents, auth, chat, config, control, health, keys, runs, users
+from agio.api.routers import (
+    agents,
+    auth,
+    chat,
+    config,
+    control,
+    health,
+    keys,
+    metrics,
+    runs,
+    users,
+)
 from agio.api.schemas.common import error_responses
 from agio.config.settings import Settings
 from agio.observability.logging import configure_logging
@@ -57,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(runs.router)
     app.include_router(control.router)
+    app.include_router(metrics.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

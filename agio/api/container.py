@@ -20,6 +20,7 @@ from agio.services.health import HealthChecker
 from agio.storage import migrate
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
+from agio.storage.metrics import MetricsRepository
 from agio.storage.runs import RunRepository
 from agio.storage.users import UserRepository
 from agio.storage.writer import RunWriter
@@ -40,6 +41,7 @@ class Container:
     runs: RunManager
     auth: AuthService
     rate_limits: RateLimits
+    metrics: MetricsRepository
 
     @classmethod
     async def start(cls, settings: Settings) -> Container:
@@ -120,6 +122,7 @@ class Container:
             runs,
             auth,
             rate_limits,
+            MetricsRepository(db),
         )
 
     async def close(self) -> None:

@@ -1,0 +1,264 @@
+"""Run metrics computed by the database: aggregates, nearest-rank percentiles and time
+buckets, in SQL that SQLite and PostgreSQL both run (no run is loaded into Python)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, case, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from agio.domain.runs import RunStatus
+from agio.storage.database import Database
+from agio.storage.tables import ComponentRow, RunRow
+
+FINISHED = (RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value)
+ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+
+
+class epoch_seconds(FunctionElement[int]):  # SQL function style
+    """Whole seconds since 1970 of a UTC timestamp column, as an integer."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC; strftime rounds a fraction of a second
+    # (05:59:59.9999 would become 06:00:00), so the fraction is cut off first
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+@dataclass(frozen=True)
+class Totals:
+    total_runs: int = 0
+    completed_runs: int = 0
+    failed_runs: int = 0
+    cancelled_runs: int = 0
+    total_tokens: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tool_calls: int = 0
+    avg_duration: float | None = None
+    p50_duration: float | None = None
+    p95_duration: float | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    runs: int = 0
+    tokens: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    model: str | None
+    runs: int
+    total_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    totals: Totals
+    buckets: list[Bucket] = field(default_factory=list)
+    by_model: list[ModelUsage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SystemReport:
+    total_agents: int
+    total_runs: int
+    active_runs: int
+    paused_runs: int
+    runs_today: int
+    failed_runs_today: int
+    total_tokens_today: int
+    avg_response_time: float | None
+
+
+STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
+def bucket_floor(moment: datetime, granularity: str) -> datetime:
+    """The start of the hour, day or (Monday-first) week that `moment` falls in, UTC."""
+    floor = moment.replace(minute=0, second=0, microsecond=0)
+    if granularity == "hour":
+        return floor
+    floor = floor.replace(hour=0)
+    if granularity == "day":
+        return floor
+    return floor - timedelta(days=floor.weekday())
+
+
+def bucket_starts(start: datetime, end: datetime, granularity: str) -> list[datetime]:
+    """Every bucket that overlaps [start, end), in order."""
+    step = STEP[granularity]
+    first = bucket_floor(start, granularity)
+    count = max(1, math.ceil((end - first) / step))
+    return [first + i * step for i in range(count)]
+
+
+class MetricsRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def agent_report(
+        self,
+        agent_id: str,
+        start: datetime,
+        end: datetime,
+        granularity: str,
+        *,
+        user_id: str | None = None,
+    ) -> AgentReport:
+        """Runs of `agent_id` created in [start, end) (and of `user_id` only, if given)."""
+        where: list[ColumnElement[bool]] = [
+            RunRow.agent_id == agent_id,
+            RunRow.created_at >= start,
+            RunRow.created_at < end,
+        ]
+        if user_id is not None:
+            where.append(RunRow.user_id == user_id)
+        starts = bucket_starts(start, end, granularity)
+        origin = int(starts[0].timestamp())
+        size = int(STEP[granularity].total_seconds())
+        index = (epoch_seconds(RunRow.created_at) - origin) // size  # floor division
+        async with self._db.sessions() as s:
+            row = (
+                await s.execute(
+                    select(
+                        func.count(),
+                        func.sum(case((RunRow.status == RunStatus.COMPLETED.value, 1), else_=0)),
+                        func.sum(case((RunRow.status == RunStatus.FAILED.value, 1), else_=0)),
+                        func.sum(case((RunRow.status == RunStatus.CANCELLED.value, 1), else_=0)),
+                        func.coalesce(func.sum(RunRow.total_tokens), 0),
+                        func.coalesce(func.sum(RunRow.prompt_tokens), 0),
+                        func.coalesce(func.sum(RunRow.completion_tokens), 0),
+                        func.coalesce(func.sum(RunRow.tool_calls), 0),
+                        func.avg(RunRow.duration),
+                        func.count(RunRow.duration),
+                    ).where(*where)
+                )
+            ).one()
+            timed = int(row[9] or 0)
+            percentiles = {}
+            for pct in (50, 95):
+                percentiles[pct] = (
+                    await s.scalar(
+                        select(RunRow.duration)
+                        .where(*where, RunRow.duration.is_not(None))
+                        .order_by(RunRow.duration)
+                        .limit(1)
+                        .offset(math.ceil(pct / 100 * timed) - 1)
+                    )
+                    if timed
+                    else None
+                )
+            bucket_rows = await s.execute(
+                select(
+                    index.label("bucket"),
+                    func.count(),
+                    func.coalesce(func.sum(RunRow.total_tokens), 0),
+                    func.sum(case((RunRow.status == RunStatus.FAILED.value, 1), else_=0)),
+                )
+                .where(*where)
+                .group_by("bucket")
+            )
+            counted = {int(b): (int(n), int(t), int(e or 0)) for b, n, t, e in bucket_rows}
+            model_rows = await s.execute(
+                select(
+                    RunRow.model_name,
+                    func.count(),
+                    func.coalesce(func.sum(RunRow.total_tokens), 0),
+                    func.coalesce(func.sum(RunRow.prompt_tokens), 0),
+                    func.coalesce(func.sum(RunRow.completion_tokens), 0),
+                )
+                .where(*where)
+                .group_by(RunRow.model_name)
+                .order_by(func.count().desc(), RunRow.model_name)
+            )
+            by_model = [
+                ModelUsage(m, int(n), int(t), int(p), int(c)) for m, n, t, p, c in model_rows
+            ]
+        totals = Totals(
+            total_runs=int(row[0] or 0),
+            completed_runs=int(row[1] or 0),
+            failed_runs=int(row[2] or 0),
+            cancelled_runs=int(row[3] or 0),
+            total_tokens=int(row[4]),
+            prompt_tokens=int(row[5]),
+            completion_tokens=int(row[6]),
+            tool_calls=int(row[7]),
+            avg_duration=float(row[8]) if row[8] is not None else None,
+            p50_duration=percentiles[50],
+            p95_duration=percentiles[95],
+        )
+        buckets = [Bucket(when, *counted.get(i, (0, 0, 0))) for i, when in enumerate(starts)]
+        return AgentReport(totals=totals, buckets=buckets, by_model=by_model)
+
+    async def system_report(self, now: datetime, *, user_id: str | None = None) -> SystemReport:
+        """Totals over all runs (of `user_id` only, if given); "today" is the UTC day of
+        `now`; the average response time is over runs completed in the last 24 hours."""
+        mine: list[ColumnElement[bool]] = [] if user_id is None else [RunRow.user_id == user_id]
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        since = now - timedelta(hours=24)
+        async with self._db.sessions() as s:
+            agents = await s.scalar(
+                select(func.count()).select_from(ComponentRow).where(ComponentRow.type == "agent")
+            )
+            row = (
+                await s.execute(
+                    select(
+                        func.count(),
+                        func.sum(case((RunRow.status.in_(ACTIVE), 1), else_=0)),
+                        func.sum(case((RunRow.status == RunStatus.PAUSED.value, 1), else_=0)),
+                        func.sum(case((RunRow.created_at >= day, 1), else_=0)),
+                        func.sum(
+                            case(
+                                (
+                                    (RunRow.created_at >= day)
+                                    & (RunRow.status == RunStatus.FAILED.value),
+                                    1,
+                                ),
+                                else_=0,
+                            )
+                        ),
+                        func.sum(case((RunRow.created_at >= day, RunRow.total_tokens), else_=0)),
+                        func.avg(
+                            case(
+                                (
+                                    (RunRow.ended_at >= since)
+                                    & (RunRow.status == RunStatus.COMPLETED.value),
+                                    RunRow.duration,
+                                ),
+                                else_=None,
+                            )
+                        ),
+                    ).where(*mine)
+                )
+            ).one()
+        return SystemReport(
+            total_agents=int(agents or 0),
+            total_runs=int(row[0] or 0),
+            active_runs=int(row[1] or 0),
+            paused_runs=int(row[2] or 0),
+            runs_today=int(row[3] or 0),
+            failed_runs_today=int(row[4] or 0),
+            total_tokens_today=int(row[5] or 0),
+            avg_response_time=float(row[6]) if row[6] is not None else None,
+        )
