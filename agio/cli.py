@@ -104,6 +104,15 @@ def serve(
             "credentials from this machine act as an admin",
             err=True,
         )
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # one set of Prometheus numbers for all the workers: each writes its values to
+        # files here and /metrics adds them up (emptied now: old files are old processes')
+        import shutil
+
+        metrics_dir = (settings.data_dir / "prometheus").resolve()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     click.echo(
         f"Agio {__version__} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)",
         err=True,

@@ -72,6 +72,8 @@ async def authenticate(request: Request, token: str | None, api_key: str | None)
     try:
         if api_key:
             return await container.auth.from_key(api_key)
+        if token and token.startswith("agio_"):  # an API key as a bearer token (Prometheus)
+            return await container.auth.from_key(token)
         if token:
             return await container.auth.from_token(token)
         if container.settings.auth_disabled and local_connection(request):

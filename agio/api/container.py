@@ -12,6 +12,7 @@ from agio.api.ratelimit import RateLimits
 from agio.bus.base import EventBus
 from agio.bus.memory import InProcessBus
 from agio.config.settings import Settings
+from agio.observability.prometheus import Telemetry
 from agio.runtime.manager import RunManager, RuntimeOptions
 from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
@@ -42,6 +43,7 @@ class Container:
     auth: AuthService
     rate_limits: RateLimits
     metrics: MetricsRepository
+    telemetry: Telemetry
 
     @classmethod
     async def start(cls, settings: Settings) -> Container:
@@ -70,7 +72,9 @@ class Container:
             raise
         rate_limits = RateLimits(settings)
         bus = InProcessBus()
+        telemetry = Telemetry()
         writer = RunWriter(db, bus)
+        writer.on_stored.append(telemetry.observe_events)
         writer.start()
         run_repo = RunRepository(db)
         runs = RunManager(
@@ -88,6 +92,11 @@ class Container:
                 max_steps_ceiling=settings.max_steps_ceiling,
                 max_tokens_per_run=settings.max_tokens_per_run,
             ),
+        )
+        runs.on_execute.append(
+            lambda run_id, snapshot: telemetry.label_run(
+                run_id, snapshot.agent.name, snapshot.model.name
+            )
         )
         await runs.start()
         health = HealthChecker(
@@ -123,6 +132,7 @@ class Container:
             auth,
             rate_limits,
             MetricsRepository(db),
+            telemetry,
         )
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agio.api.errors import envelope
+from agio.observability.prometheus import Telemetry
 
 log = structlog.get_logger("agio.http")
 
@@ -87,13 +88,21 @@ class RequestContextMiddleware:
                     )
                     await response(scope, receive, send_with_headers)
             finally:
+                elapsed = time.perf_counter() - started
+                route = scope.get("route")
+                # the template, never the raw path (ids would make a series per request)
+                template = getattr(route, "path", None) or "unmatched"
                 log.info(
                     "http_request",
                     method=scope["method"],
                     path=scope["path"],
+                    route=template,
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    duration_ms=round(elapsed * 1000, 3),
                 )
+                telemetry = _telemetry(scope)
+                if telemetry is not None:
+                    telemetry.observe_request(scope["method"], template, status, elapsed)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -112,3 +121,10 @@ def _limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return receive_limited
+
+
+def _telemetry(scope: Scope) -> Telemetry | None:
+    app = scope.get("app")
+    container = getattr(getattr(app, "state", None), "agio", None)
+    telemetry = getattr(container, "telemetry", None)
+    return telemetry if isinstance(telemetry, Telemetry) else None

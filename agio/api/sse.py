@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 
+from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agio.bus.base import EventBus, Subscription
@@ -130,6 +131,19 @@ async def run_events(
         subscription.close()
 
 
+async def _counted(stream: AsyncIterator[bytes], gauge: Gauge | None) -> AsyncIterator[bytes]:
+    if gauge is None:
+        async for chunk in stream:
+            yield chunk
+        return
+    gauge.inc()
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        gauge.dec()
+
+
 def event_stream_response(
     runs: RunRepository,
     bus: EventBus,
@@ -138,9 +152,11 @@ def event_stream_response(
     *,
     ping: float,
     headers: dict[str, str] | None = None,
+    open_streams: Gauge | None = None,
 ) -> EventSourceResponse:
+    """`open_streams`: a gauge that counts the streams being served."""
     return EventSourceResponse(
-        run_events(runs, bus, run_id, after_seq),
+        _counted(run_events(runs, bus, run_id, after_seq), open_streams),
         ping=ping,
         headers={**SSE_HEADERS, **(headers or {})},
     )

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
         description="How long pause/cancel requests wait for the run to reach a safe point.",
     )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
+    metrics_public: bool = Field(
+        default=False, description="Serve GET /metrics without credentials."
+    )
     metrics_max_buckets: int = Field(
         default=1000, ge=1, le=100_000, description="Most timeseries buckets one request gets."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -112,6 +113,8 @@ class RunManager:
         self.writer = writer
         self.bus = bus
         self.options = options
+        #: called with (run id, snapshot) as a run starts executing in this process
+        self.on_execute: list[Callable[[str, AgentSnapshot], None]] = []
         self.owner_id = f"proc_{uuid.uuid4().hex[:16]}"
         self.models = ModelCache()
         self._tasks: dict[str, asyncio.Task[RunOutcome]] = {}
@@ -304,6 +307,8 @@ class RunManager:
         last_seq: int,
         resumed: dict[str, Any] | None,
     ) -> RunOutcome:
+        for hook in self.on_execute:
+            hook(run_id, snapshot)
         with structlog.contextvars.bound_contextvars(run_id=run_id, agent_id=snapshot.agent_id):
             try:
                 live = await go_live(

@@ -227,6 +227,19 @@ class RunRepository:
             )
             return int(count or 0)
 
+    async def unfinished_by_status(self) -> dict[str, int]:
+        """How many runs are pending, running and paused (each status present)."""
+        unfinished = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.PAUSED.value)
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(RunRow.status, func.count())
+                .where(RunRow.status.in_(unfinished))
+                .group_by(RunRow.status)
+            )
+            counts = dict.fromkeys(unfinished, 0)
+            counts.update({status: int(n) for status, n in rows})
+            return counts
+
     async def tokens_of(self, user_id: str, since: datetime) -> int:
         """Tokens used by the user's runs created since `since`."""
         async with self._db.sessions() as s:

@@ -74,6 +74,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor, reques
             run.id,
             0,
             ping=container.settings.sse_ping_seconds,
+            open_streams=container.telemetry.sse_streams,
             headers={"X-Run-ID": run.id, "X-Session-ID": run.session_id},
         )
     outcome = await manager.wait(run.id)

@@ -117,6 +117,7 @@ async def run_events(
             run_id,
             after,
             ping=container.settings.sse_ping_seconds,
+            open_streams=container.telemetry.sse_streams,
         )
     events = await container.run_repo.events(run_id, offset=offset, limit=limit)
     total = await container.run_repo.count_events(run_id)

@@ -1,0 +1,166 @@
+"""Prometheus metrics (prometheus-client): HTTP requests, runs, tokens, tool calls, open
+SSE streams and event-log lag.
+
+Each app has its own registry (so that several apps in one process, as in tests, do not
+collide). With several worker processes (`agio serve --workers N` sets
+`PROMETHEUS_MULTIPROC_DIR`), prometheus-client's multiprocess mode keeps every process's
+values in files and `/metrics` adds them up, whichever process answers.
+
+Run figures come from the events the run writer has committed (`RunWriter.on_stored`), so
+they count what is in the event log, wherever the run executed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as prometheus_multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from agio.domain import events as ev
+from agio.domain.events import Event
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_TERMINAL_STATUS = {
+    ev.RUN_COMPLETED: "completed",
+    ev.RUN_FAILED: "failed",
+    ev.RUN_CANCELLED: "cancelled",
+}
+UNKNOWN = "unknown"
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+class _Static(Collector):
+    """Gauges read from the database at scrape time, added to one exposition."""
+
+    def __init__(self, families: Sequence[GaugeMetricFamily]) -> None:
+        self._families = families
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield from self._families
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess_enabled()
+        # multiprocess mode: values live in files, collected at scrape time; otherwise in
+        # this app's own registry
+        registry = None if self.multiprocess else CollectorRegistry()
+        self.registry = registry
+        self.http_requests = Counter(
+            "agio_http_requests",
+            "HTTP requests, by route template, method and status code.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_duration = Histogram(
+            "agio_http_request_duration_seconds",
+            "Time to the end of the response (for SSE: to the end of the stream).",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.runs_started = Counter(
+            "agio_runs_started", "Runs that started, by agent.", ["agent"], registry=registry
+        )
+        self.runs_finished = Counter(
+            "agio_runs_finished",
+            "Runs that ended, by agent and status (completed, failed, cancelled).",
+            ["agent", "status"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "agio_tokens",
+            "Model tokens, by agent, model and kind (prompt, completion).",
+            ["agent", "model", "kind"],
+            registry=registry,
+        )
+        self.tool_calls = Counter(
+            "agio_tool_calls", "Tool calls, by tool.", ["tool"], registry=registry
+        )
+        self.tool_errors = Counter(
+            "agio_tool_errors",
+            "Tool calls that failed or timed out, by tool.",
+            ["tool"],
+            registry=registry,
+        )
+        self.sse_streams = Gauge(
+            "agio_sse_streams_open",
+            "SSE streams being served.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.event_lag = Histogram(
+            "agio_event_log_lag_seconds",
+            "Time from a run event's creation to its commit to the event log.",
+            buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        # run -> (agent, model), for the labels of its later events
+        self._labels: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    # ------------------------------------------------------------------ hooks
+
+    def label_run(self, run_id: str, agent: str, model: str) -> None:
+        self._labels[run_id] = (agent, model)
+        self._labels.move_to_end(run_id)
+        while len(self._labels) > 10_000:
+            self._labels.popitem(last=False)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(method, route).observe(seconds)
+
+    def observe_events(self, events: Sequence[Event]) -> None:
+        """Called with each batch of committed events."""
+        now = time.time()
+        for event in events:
+            self.event_lag.observe(max(0.0, now - event.timestamp.timestamp()))
+            agent, model = self._labels.get(event.run_id, (UNKNOWN, UNKNOWN))
+            data = event.data
+            if event.type == ev.RUN_STARTED:
+                self.runs_started.labels(agent).inc()
+            elif event.type in _TERMINAL_STATUS:
+                self.runs_finished.labels(agent, _TERMINAL_STATUS[event.type]).inc()
+                self._labels.pop(event.run_id, None)
+            elif event.type == ev.STEP_COMPLETED:
+                metrics = data.get("metrics") or {}
+                for kind in ("prompt", "completion"):
+                    count = int(metrics.get(f"{kind}_tokens") or 0)
+                    if count:
+                        self.tokens.labels(agent, model, kind).inc(count)
+            elif event.type == ev.TOOL_CALL_COMPLETED:
+                tool = str(data.get("tool", UNKNOWN))
+                self.tool_calls.labels(tool).inc()
+                if data.get("error"):
+                    self.tool_errors.labels(tool).inc()
+
+    # ------------------------------------------------------------------ exposition
+
+    def exposition(self, active_runs: dict[str, int]) -> bytes:
+        """The text format: this app's metrics (or every process's), and the runs by
+        status as the database has them now (exact for the whole server)."""
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        else:
+            assert self.registry is not None
+            registry = self.registry
+        family = GaugeMetricFamily(
+            "agio_runs_active", "Unfinished runs by status, from the database.", labels=["status"]
+        )
+        for status, count in sorted(active_runs.items()):
+            family.add_metric([status], count)
+        static = CollectorRegistry()
+        static.register(_Static([family]))
+        return generate_latest(registry) + generate_latest(static)
