@@ -40,7 +40,7 @@ steer their runs. Every error has the same envelope: `{"error": {"type", "messag
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build an app for `settings` (read from the environment when not given)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.resolved_log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

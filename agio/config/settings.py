@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cors_allow_credentials: bool = False
     log_level: LogLevel = "INFO"
-    log_format: LogFormat = "console"
+    log_format: LogFormat | None = Field(
+        default=None, description="Default: `json` in production, `console` elsewhere."
+    )
     # ---- security (docs/security.md)
     jwt_secret: str | None = Field(
         default=None,
@@ -186,6 +188,12 @@ class Settings(BaseSettings):
                 "any site send credentialed requests; list the allowed origins instead"
             )
         return self
+
+    @property
+    def resolved_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "console"
 
     @property
     def resolved_database_url(self) -> str:

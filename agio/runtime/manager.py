@@ -256,7 +256,15 @@ class RunManager:
         )
         try:
             await self.writer.flush()  # stored (group commit) before anyone is told its id
-            self._launch(run.id, run.session_id, snapshot, state, last_seq=0, resumed=None)
+            self._launch(
+                run.id,
+                run.session_id,
+                snapshot,
+                state,
+                last_seq=0,
+                resumed=None,
+                user_id=run.user_id,
+            )
         finally:
             self._starting.discard(run.id)
 
@@ -280,9 +288,10 @@ class RunManager:
         *,
         last_seq: int,
         resumed: dict[str, Any] | None,
+        user_id: str | None,
     ) -> None:
         task = asyncio.create_task(
-            self._execute(run_id, session_id, snapshot, state, last_seq, resumed),
+            self._execute(run_id, session_id, snapshot, state, last_seq, resumed, user_id),
             name=f"run-{run_id}",
         )
         self._tasks[run_id] = task
@@ -306,10 +315,14 @@ class RunManager:
         state: RunState,
         last_seq: int,
         resumed: dict[str, Any] | None,
+        user_id: str | None,
     ) -> RunOutcome:
         for hook in self.on_execute:
             hook(run_id, snapshot)
-        with structlog.contextvars.bound_contextvars(run_id=run_id, agent_id=snapshot.agent_id):
+        # every log line of the run carries these (the task's own copy of the context)
+        with structlog.contextvars.bound_contextvars(
+            run_id=run_id, agent_id=snapshot.agent_id, user_id=user_id
+        ):
             try:
                 live = await go_live(
                     self.components.repo,
@@ -516,6 +529,7 @@ class RunManager:
             state,
             last_seq=last_seq,
             resumed=resumed if run.started_at is not None else None,
+            user_id=run.user_id,
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -613,6 +627,7 @@ class RunManager:
                 state,
                 last_seq=await self.runs.max_seq(source.id),
                 resumed={"checkpoint_id": checkpoint.id, "restored": True},
+                user_id=source.user_id,
             )
         finally:
             self._starting.discard(source.id)
