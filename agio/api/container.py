@@ -13,6 +13,7 @@ from agio.bus.base import EventBus
 from agio.bus.memory import InProcessBus
 from agio.config.settings import Settings
 from agio.observability.prometheus import Telemetry
+from agio.observability.tracing import Tracing
 from agio.runtime.manager import RunManager, RuntimeOptions
 from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
@@ -44,6 +45,7 @@ class Container:
     rate_limits: RateLimits
     metrics: MetricsRepository
     telemetry: Telemetry
+    tracing: Tracing
 
     @classmethod
     async def start(cls, settings: Settings) -> Container:
@@ -93,6 +95,8 @@ class Container:
                 max_tokens_per_run=settings.max_tokens_per_run,
             ),
         )
+        tracing = Tracing(settings)
+        runs.tracer = tracing.tracer
         runs.on_execute.append(
             lambda run_id, snapshot: telemetry.label_run(
                 run_id, snapshot.agent.name, snapshot.model.name
@@ -133,6 +137,7 @@ class Container:
             rate_limits,
             MetricsRepository(db),
             telemetry,
+            tracing,
         )
 
     async def close(self) -> None:
@@ -142,6 +147,7 @@ class Container:
         await self.bus.close()
         await self.rate_limits.close()
         await self.db.dispose()
+        self.tracing.shutdown()
         log.info("agio_stopped")
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agio.api.errors import envelope
 from agio.observability.prometheus import Telemetry
+from agio.observability.tracing import Tracing
 
 log = structlog.get_logger("agio.http")
 
@@ -74,6 +78,20 @@ class RequestContextMiddleware:
                 return
             receive = _limited(receive, limit)
 
+        tracer = _tracer(scope)
+        span = None
+        token = None
+        if tracer is not None:
+            span = tracer.start_span(
+                scope["method"],
+                kind=trace.SpanKind.SERVER,
+                attributes={
+                    "http.request.method": scope["method"],
+                    "url.path": scope["path"],
+                    "agio.request_id": request_id,
+                },
+            )
+            token = otel_context.attach(trace.set_span_in_context(span))
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_headers)
@@ -103,6 +121,15 @@ class RequestContextMiddleware:
                 telemetry = _telemetry(scope)
                 if telemetry is not None:
                     telemetry.observe_request(scope["method"], template, status, elapsed)
+                if span is not None:
+                    span.update_name(f"{scope['method']} {template}")
+                    span.set_attribute("http.route", template)
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(trace.StatusCode.ERROR)
+                    span.end()
+                if token is not None:
+                    otel_context.detach(token)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -123,8 +150,15 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return receive_limited
 
 
+def _container(scope: Scope) -> Any:
+    return getattr(getattr(scope.get("app"), "state", None), "agio", None)
+
+
 def _telemetry(scope: Scope) -> Telemetry | None:
-    app = scope.get("app")
-    container = getattr(getattr(app, "state", None), "agio", None)
-    telemetry = getattr(container, "telemetry", None)
+    telemetry = getattr(_container(scope), "telemetry", None)
     return telemetry if isinstance(telemetry, Telemetry) else None
+
+
+def _tracer(scope: Scope) -> trace.Tracer | None:
+    tracing = getattr(_container(scope), "tracing", None)
+    return tracing.tracer if isinstance(tracing, Tracing) and tracing.enabled else None

@@ -123,6 +123,15 @@ class Settings(BaseSettings):
         description="How long pause/cancel requests wait for the run to reach a safe point.",
     )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
+    tracing_enabled: bool = Field(default=False, description="OpenTelemetry tracing.")
+    tracing_exporter: Literal["otlp", "console"] = "otlp"
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (e.g. http://collector:4318/v1/traces); "
+        "unset: the OTEL_EXPORTER_OTLP_* variables, else the exporter's default.",
+    )
+    tracing_service_name: str = "agio"
+    tracing_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     metrics_public: bool = Field(
         default=False, description="Serve GET /metrics without credentials."
     )

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from agio.domain import events as ev
 from agio.domain.events import Event
@@ -100,8 +102,10 @@ class AgentRun:
         run_status: RunStatus = RunStatus.RUNNING,
         max_steps_ceiling: int | None = None,
         max_tokens: int | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.run_id = run_id
+        self.tracer = tracer or trace.NoOpTracer()
         #: the server's ceiling on an agent's `max_steps`, and its token budget per run
         self.max_steps_ceiling = max_steps_ceiling
         self.max_tokens = max_tokens
@@ -165,6 +169,33 @@ class AgentRun:
     # ------------------------------------------------------------------ the loop
 
     async def execute(self, *, resumed: dict[str, Any] | None = None) -> RunOutcome:
+        """Run until the answer, a failure, a pause or a cancel (traced as one span: a root
+        of its own, linked to whatever span started it, since a run outlives requests)."""
+        agent = self.snapshot.agent
+        started_by = trace.get_current_span().get_span_context()
+        links = [trace.Link(started_by)] if started_by.is_valid else []
+        with self.tracer.start_as_current_span(
+            f"invoke_agent {agent.name}",
+            context=otel_context.Context(),
+            links=links,
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": agent.name,
+                "gen_ai.agent.id": self.snapshot.agent_id,
+                "gen_ai.conversation.id": self.session_id,
+                "agio.run.id": self.run_id,
+                "agio.run.resumed": resumed is not None,
+            },
+        ) as span:
+            outcome = await self._execute(resumed=resumed)
+            span.set_attribute("agio.run.status", outcome.status.value)
+            span.set_attribute("gen_ai.usage.input_tokens", self.metrics.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", self.metrics.completion_tokens)
+            if outcome.status is RunStatus.FAILED:
+                span.set_status(trace.StatusCode.ERROR, (outcome.error or {}).get("type", ""))
+            return outcome
+
+    async def _execute(self, *, resumed: dict[str, Any] | None = None) -> RunOutcome:
         """Run until the run ends or pauses. `resumed` (the `run_resumed` data) when it
         continues from a checkpoint rather than starting."""
         try:
@@ -205,7 +236,8 @@ class AgentRun:
         try:
             while True:
                 if self.state.phase == "tools":
-                    await self._tool_step()
+                    with self._step_span("tool_call"):
+                        await self._tool_step()
                     continue
                 if self.state.phase == "done":
                     return await self._complete()
@@ -227,7 +259,8 @@ class AgentRun:
                         f"use (AGIO_MAX_TOKENS_PER_RUN={self.max_tokens}), before giving a "
                         "final answer",
                     )
-                await self._model_step()
+                with self._step_span("llm_call"):
+                    await self._model_step()
         except PauseRequested:
             return await self._pause()
         except ModelError as exc:
@@ -275,6 +308,21 @@ class AgentRun:
         produced = ""
         calls: dict[int, _Assembling] = {}
         usage = Usage(0, 0)
+        model = self.snapshot.model
+        model_span = self.tracer.start_span(
+            f"chat {model.model}",
+            kind=trace.SpanKind.CLIENT,
+            attributes=_without_none(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": model.provider,
+                    "gen_ai.request.model": model.model,
+                    "gen_ai.request.temperature": request.temperature,
+                    "gen_ai.request.max_tokens": request.max_tokens,
+                    "agio.model.component": model.name,
+                }
+            ),
+        )
         stream = self.model.stream(request)
         try:
             async for item in stream:
@@ -307,7 +355,18 @@ class AgentRun:
                             },
                         },
                     )
+        except Exception as exc:
+            if not isinstance(exc, PauseRequested):  # a pause is not a failure
+                model_span.record_exception(exc)
+                model_span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+            raise
         finally:
+            model_span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+            model_span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+            model_span.set_attribute(
+                "gen_ai.response.finish_reasons", ["tool_calls" if calls else "stop"]
+            )
+            model_span.end()
             closer = getattr(stream, "aclose", None)
             if closer is not None:  # release the model connection now, not at GC
                 await closer()
@@ -481,6 +540,26 @@ class AgentRun:
         self.checkpoint("step")
 
     async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
+        with self.tracer.start_as_current_span(
+            f"execute_tool {call.name}",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": call.name,
+                "gen_ai.tool.call.id": call.id,
+            },
+        ) as span:
+            result, error = await self._run_tool(call)
+            if error is not None:
+                span.set_status(trace.StatusCode.ERROR, error[:200])
+            return result, error
+
+    def _step_span(self, kind: str) -> Any:
+        return self.tracer.start_as_current_span(
+            f"agio.step {kind}",
+            attributes={"agio.step.number": self.state.step_num + 1, "agio.step.type": kind},
+        )
+
+    async def _run_tool(self, call: ToolCall) -> tuple[Any, str | None]:
         """(result, error): a failing tool is reported to the model, never fatal."""
         tool = self.tools.get(call.name)
         if tool is None:
@@ -599,3 +678,7 @@ class AgentRun:
         await self.writer.flush()
         self.log.info("run_paused", checkpoint_id=checkpoint_id)
         return RunOutcome(RunStatus.PAUSED, self._response_so_far(), metrics)
+
+
+def _without_none(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attributes.items() if v is not None}

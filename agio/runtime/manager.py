@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import structlog
+from opentelemetry import trace
 
 from agio.bus.base import EventBus
 from agio.config.components import ModelComponent
@@ -115,6 +116,8 @@ class RunManager:
         self.options = options
         #: called with (run id, snapshot) as a run starts executing in this process
         self.on_execute: list[Callable[[str, AgentSnapshot], None]] = []
+        #: OpenTelemetry tracer for runs (a no-op one unless tracing is on)
+        self.tracer: trace.Tracer = trace.NoOpTracer()
         self.owner_id = f"proc_{uuid.uuid4().hex[:16]}"
         self.models = ModelCache()
         self._tasks: dict[str, asyncio.Task[RunOutcome]] = {}
@@ -348,6 +351,7 @@ class RunManager:
                 last_seq=last_seq,
                 max_steps_ceiling=self.options.max_steps_ceiling,
                 max_tokens=self.options.max_tokens_per_run,
+                tracer=self.tracer,
             )
             self._live[run_id] = agent_run
             self._went_live[run_id].set()
