@@ -105,12 +105,17 @@ def bucket_floor(moment: datetime, granularity: str) -> datetime:
     return floor - timedelta(days=floor.weekday())
 
 
+def bucket_count(start: datetime, end: datetime, granularity: str) -> int:
+    """How many buckets overlap [start, end) (computed, not listed: a period may be huge)."""
+    first = bucket_floor(start, granularity)
+    return max(1, math.ceil((end - first) / STEP[granularity]))
+
+
 def bucket_starts(start: datetime, end: datetime, granularity: str) -> list[datetime]:
     """Every bucket that overlaps [start, end), in order."""
     step = STEP[granularity]
     first = bucket_floor(start, granularity)
-    count = max(1, math.ceil((end - first) / step))
-    return [first + i * step for i in range(count)]
+    return [first + i * step for i in range(bucket_count(start, end, granularity))]
 
 
 class MetricsRepository:

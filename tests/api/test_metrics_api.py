@@ -278,5 +278,9 @@ async def test_bad_periods_are_422(client: httpx.AsyncClient) -> None:
     )
     assert too_many.status_code == 422
     assert "AGIO_METRICS_MAX_BUCKETS" in too_many.json()["error"]["message"]
+    huge = {"start_time": "0001-01-01T00:00:00Z", "end_time": "9999-12-31T00:00:00Z"}
+    for granularity in ("hour", "day", "week"):  # refused at once, not listed first
+        response = await client.get(url, params={**huge, "granularity": granularity})
+        assert response.status_code == 422
     assert (await client.get(url, params={"granularity": "minute"})).status_code == 422
     assert (await client.get("/api/metrics/agents/ghost")).status_code == 404

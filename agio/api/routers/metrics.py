@@ -24,7 +24,7 @@ from agio.api.schemas.metrics import (
 )
 from agio.domain.errors import ValidationFailed
 from agio.domain.security import Permission, Principal
-from agio.storage.metrics import bucket_starts
+from agio.storage.metrics import bucket_count
 
 router = APIRouter(
     prefix="/api/metrics", tags=["metrics"], responses=error_responses(401, 403, 429)
@@ -66,7 +66,7 @@ async def agent_metrics(
         raise _bad("end_time", "end_time must be after start_time")
     limit = container.settings.metrics_max_buckets
     try:
-        buckets = len(bucket_starts(start, end, granularity))
+        buckets = bucket_count(start, end, granularity)
     except (OverflowError, ValueError) as exc:
         raise _bad("start_time", "the period is out of range") from exc
     if buckets > limit:
