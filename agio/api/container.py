@@ -11,6 +11,7 @@ from agio import __version__
 from agio.api.ratelimit import RateLimits
 from agio.bus.base import EventBus
 from agio.bus.memory import InProcessBus
+from agio.bus.redis import RedisBus
 from agio.config.settings import Settings
 from agio.observability.prometheus import Telemetry
 from agio.observability.tracing import Tracing
@@ -73,7 +74,18 @@ class Container:
             await db.dispose()
             raise
         rate_limits = RateLimits(settings)
-        bus = InProcessBus()
+        bus: EventBus
+        if settings.redis_url:
+            redis_bus = RedisBus(settings.redis_url, settings.redis_prefix)
+            try:
+                await redis_bus.start()
+            except BaseException:
+                await redis_bus.close()
+                await db.dispose()
+                raise
+            bus = redis_bus
+        else:
+            bus = InProcessBus()
         telemetry = Telemetry()
         writer = RunWriter(db, bus)
         writer.on_stored.append(telemetry.observe_events)
@@ -97,6 +109,8 @@ class Container:
         )
         tracing = Tracing(settings)
         runs.tracer = tracing.tracer
+        writer.owner_id = runs.owner_id
+        writer.on_fenced.append(runs.stop_fenced)
         runs.on_execute.append(
             lambda run_id, snapshot: telemetry.label_run(
                 run_id, snapshot.agent.name, snapshot.model.name

@@ -29,7 +29,7 @@ class MemorySubscription:
 
 
 class InProcessBus:
-    """Fan-out inside one process. Several processes need the Redis bus (issue 7)."""
+    """Fan-out inside one process (across processes: `agio.bus.redis.RedisBus`)."""
 
     def __init__(self, queue_size: int = 10_000) -> None:
         self._subs: dict[str, set[MemorySubscription]] = {}
@@ -51,6 +51,12 @@ class InProcessBus:
         if run_id is not None:
             return len(self._subs.get(run_id, ()))
         return sum(len(s) for s in self._subs.values())
+
+    def mark_all_lagged(self) -> None:
+        """Tell every subscriber to re-read the event log (events may have been lost)."""
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.lagged = True
 
     async def publish(self, run_id: str, events: Sequence[Event]) -> None:
         for sub in tuple(self._subs.get(run_id, ())):

@@ -745,6 +745,15 @@ class RunManager:
             except Exception as exc:
                 log.warning("run_maintenance_failed", error_type=type(exc).__name__)
 
+    def stop_fenced(self, run_ids: set[str]) -> None:
+        """The writer dropped writes for these runs: another process owns them now. Stop
+        this process's copies at once, writing nothing more (`RunWriter.on_fenced`)."""
+        for run_id in run_ids:
+            task = self._tasks.get(run_id)
+            if task is not None and not task.done():
+                log.warning("run_lease_lost", run_id=run_id, noticed_by="writer")
+                task.cancel()
+
     async def _heartbeat(self) -> None:
         """Renew the leases; a run whose lease another process took over (this process was
         too slow to heartbeat) is stopped here at once, so that two never execute it."""

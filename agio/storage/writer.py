@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agio.bus.base import EventBus
 from agio.domain.events import Event
@@ -68,6 +69,11 @@ class RunWriter:
         self._closed = False
         #: called with every batch of stored events (metrics hooks, tests)
         self.on_stored: list[Callable[[Sequence[Event]], None]] = []
+        #: this process's owner id (`RunManager.owner_id`): with it, writes for a run that
+        #: another process owns are dropped (fencing, on the SQLAlchemy path)
+        self.owner_id: str | None = None
+        #: called with the runs whose writes were dropped because another process owns them
+        self.on_fenced: list[Callable[[set[str]], None]] = []
         # SQLite: each batch in one hop to a connection of the writer's own (see
         # `agio.storage.sqlite_batch`); PostgreSQL, and SQLite when told, through SQLAlchemy
         self._sqlite: _SQLiteStatements | None = None
@@ -186,10 +192,11 @@ class RunWriter:
                 supersede,
             )
             statements: list[Statement] | None = None
+            fenced: set[str] = set()
             for attempt in range(_RETRIES):
                 try:
                     if self._sqlite is None:
-                        await self._commit(batch)
+                        fenced = await self._commit(batch)
                     else:
                         if statements is None:
                             statements = self._sqlite.prepare(batch)
@@ -210,6 +217,9 @@ class RunWriter:
                     error_type=type(error).__name__,
                 )
             else:
+                if fenced:
+                    events = [e for e in events if e.run_id not in fenced]
+                    self._fenced(fenced)
                 await self._publish(events)
         for barrier in barriers:
             if not barrier.done():
@@ -218,8 +228,51 @@ class RunWriter:
                 else:
                     barrier.set_exception(error)
 
-    async def _commit(self, b: _Batch) -> None:
+    def _fenced(self, run_ids: set[str]) -> None:
+        log.warning("run_writes_fenced", runs=sorted(run_ids))
+        for hook in self.on_fenced:
+            try:
+                hook(run_ids)
+            except Exception as exc:  # a hook must never stop the writer
+                log.warning("run_writer_hook_failed", error_type=type(exc).__name__)
+
+    async def _fence(self, s: AsyncConnection, b: _Batch) -> set[str]:
+        """Lock the rows of the runs this batch writes for (PostgreSQL: `FOR UPDATE`, so a
+        claim by another process waits for this commit) and drop the writes for those that
+        another process owns now: a process that lost a run's lease never writes to it
+        again, however late it notices. Returns the runs dropped."""
+        if self.owner_id is None:
+            return set()
+        created = {row["id"] for row in b.new_runs}
+        touched = (
+            {e.run_id for e in b.events}
+            | {row["run_id"] for row in b.steps}
+            | {row["run_id"] for row in b.checkpoints}
+            | {row["run_id"] for row in b.session_messages}
+            | {run_id for run_id, _ in b.supersede}
+            | set(b.run_updates)
+        ) - created
+        if not touched:
+            return set()
+        rows = await s.execute(
+            select(RunRow.id, RunRow.owner_id)
+            .where(RunRow.id.in_(sorted(touched)))
+            .order_by(RunRow.id)  # one lock order for every writer: no deadlocks
+            .with_for_update()
+        )
+        fenced = {run_id for run_id, owner in rows if owner is not None and owner != self.owner_id}
+        if fenced:
+            b.events = [e for e in b.events if e.run_id not in fenced]
+            b.steps = [r for r in b.steps if r["run_id"] not in fenced]
+            b.checkpoints = [r for r in b.checkpoints if r["run_id"] not in fenced]
+            b.session_messages = [r for r in b.session_messages if r["run_id"] not in fenced]
+            b.supersede = [(r, n) for r, n in b.supersede if r not in fenced]
+            b.run_updates = {r: v for r, v in b.run_updates.items() if r not in fenced}
+        return fenced
+
+    async def _commit(self, b: _Batch) -> set[str]:
         async with self._db.write_engine.begin() as s:
+            fenced = await self._fence(s, b)
             if b.new_sessions:
                 await s.execute(insert(SessionRow), b.new_sessions)
             if b.new_runs:
@@ -261,6 +314,7 @@ class RunWriter:
                     .where(RunRow.id == run_id, RunRow.status.not_in(_TERMINAL))
                     .values(**values)
                 )
+        return fenced
 
     async def _publish(self, events: list[Event]) -> None:
         if not events:

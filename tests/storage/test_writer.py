@@ -233,3 +233,46 @@ async def test_a_failed_batch_stores_nothing_and_fails_its_barrier(db: Database)
     async with db.sessions() as s:
         rows = (await s.execute(select(RunEventRow))).scalars().all()
     assert [(r.run_id, r.seq, r.data) for r in rows] == [("run_1", 1, {"again": True})]
+
+
+async def test_writes_for_a_run_another_process_owns_are_fenced(db: Database) -> None:
+    """Fencing: once another process has claimed a run, this writer drops everything it
+    still has for it (events, steps, run updates), tells the runtime, and writes the rest."""
+    from sqlalchemy import update
+
+    bus = _CheckingBus(db)
+    writer = RunWriter(db, bus, sqlite_fast_path=False)
+    writer.owner_id = "me"
+    fenced: list[set[str]] = []
+    writer.on_fenced.append(fenced.append)
+    writer.start()
+    try:
+        writer.create_run(new_run_rows(_run("run_1", "ses_1"), new_session=True, owner_id="me"))
+        writer.create_run(new_run_rows(_run("run_2", "ses_1"), new_session=False, owner_id="me"))
+        writer.append(Event("run_1", 1, "run_started", utcnow(), {}))
+        await writer.flush()
+        async with db.sessions() as s, s.begin():  # another process takes run_1 over
+            await s.execute(update(RunRow).where(RunRow.id == "run_1").values(owner_id="other"))
+        writer.append(Event("run_1", 2, "content_delta", utcnow(), {"delta": "stale"}))
+        writer.update_run("run_1", status="failed")
+        writer.append(Event("run_2", 1, "run_started", utcnow(), {}))
+        await writer.flush()
+        # a run that nobody owns (handed back, or paused) may still be written for
+        async with db.sessions() as s, s.begin():
+            await s.execute(update(RunRow).where(RunRow.id == "run_2").values(owner_id=None))
+        writer.append(Event("run_2", 2, "run_cancelled", utcnow(), {}))
+        await writer.flush()
+    finally:
+        await writer.close()
+    assert fenced == [{"run_1"}]
+    assert [(e.run_id, e.seq) for e in bus.published] == [
+        ("run_1", 1),
+        ("run_2", 1),
+        ("run_2", 2),
+    ]
+    async with db.sessions() as s:
+        events = (await s.execute(select(RunEventRow.run_id, RunEventRow.seq))).all()
+        run_1 = (await s.execute(select(RunRow).where(RunRow.id == "run_1"))).scalar_one()
+    assert sorted(events) == [("run_1", 1), ("run_2", 1), ("run_2", 2)]
+    assert run_1.status == "pending"
+    assert run_1.owner_id == "other"

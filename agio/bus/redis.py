@@ -1,0 +1,133 @@
+"""Event bus across processes: Redis pub/sub, with local delivery in the publishing process.
+
+`publish` hands the events to this process's own subscribers at once (as the in-process
+bus does) and publishes them, as one JSON message per batch, on the run's channel
+`<prefix>:events:<run_id>`. Every process keeps one pattern subscription on
+`<prefix>:events:*` (made before the bus is used, so nothing published later is missed)
+and passes what other processes published to its local subscribers.
+
+Pub/sub is at-most-once: a message lost while Redis or the connection is down is not
+replayed. That is safe because the event log is the source of truth: a subscriber that
+sees a gap in `seq`, or nothing for a second, reads the log (`agio.api.sse`), and the
+listener marks every subscription lagged after it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+
+from agio.bus.memory import InProcessBus, MemorySubscription
+from agio.domain.events import Event
+
+log = structlog.get_logger(__name__)
+
+
+def _encode(origin: str, run_id: str, events: Sequence[Event]) -> str:
+    return json.dumps(
+        {
+            "origin": origin,
+            "run_id": run_id,
+            "events": [[e.seq, e.type, e.timestamp.isoformat(), e.data] for e in events],
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _decode(raw: bytes | str) -> tuple[str, str, list[Event]]:
+    message: dict[str, Any] = json.loads(raw)
+    run_id = message["run_id"]
+    events = [
+        Event(run_id=run_id, seq=seq, type=type_, timestamp=datetime.fromisoformat(ts), data=data)
+        for seq, type_, ts, data in message["events"]
+    ]
+    return message["origin"], run_id, events
+
+
+class RedisBus:
+    def __init__(self, url: str, prefix: str, *, queue_size: int = 10_000) -> None:
+        self._local = InProcessBus(queue_size)
+        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+        self._prefix = prefix
+        self._origin = uuid.uuid4().hex
+        self._listener: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def _channel(self, run_id: str) -> str:
+        return f"{self._prefix}:events:{run_id}"
+
+    async def start(self) -> None:
+        """Subscribe (and wait until Redis confirms it), then listen in the background."""
+        self._listener = asyncio.create_task(self._listen(), name="agio-redis-bus")
+        waiter = asyncio.create_task(self._ready.wait())
+        done, _ = await asyncio.wait({waiter, self._listener}, timeout=10)
+        if self._listener in done:
+            waiter.cancel()
+            self._listener.result()  # raises what stopped it
+        if not self._ready.is_set():
+            waiter.cancel()
+            raise ConnectionError("Redis did not confirm the event subscription in 10 s")
+
+    async def _listen(self) -> None:
+        pattern = f"{self._prefix}:events:*"
+        first = True
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.psubscribe(pattern)
+                if not first:
+                    # messages may have been lost while disconnected: readers re-read the log
+                    self._local.mark_all_lagged()
+                    log.info("redis_bus_reconnected")
+                first = False
+                self._ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "pmessage":
+                        continue
+                    try:
+                        origin, run_id, events = _decode(message["data"])
+                    except (ValueError, KeyError, TypeError):
+                        log.warning("redis_bus_bad_message")
+                        continue
+                    if origin != self._origin:
+                        await self._local.publish(run_id, events)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if first:
+                    raise
+                log.warning("redis_bus_disconnected", error=type(exc).__name__)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def subscribe(self, run_id: str) -> MemorySubscription:
+        return self._local.subscribe(run_id)
+
+    async def publish(self, run_id: str, events: Sequence[Event]) -> None:
+        await self._local.publish(run_id, events)
+        try:
+            await self._redis.publish(self._channel(run_id), _encode(self._origin, run_id, events))
+        except Exception as exc:  # other processes fall back to reading the event log
+            log.warning("redis_publish_failed", run_id=run_id, error=type(exc).__name__)
+
+    def subscriber_count(self, run_id: str | None = None) -> int:
+        return self._local.subscriber_count(run_id)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        await self._local.close()
+        await self._redis.aclose()
