@@ -10,6 +10,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,10 +128,8 @@ def postgres_url() -> Iterator[str]:
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """The test Redis (AGIO_TEST_REDIS_URL), with a key prefix of this test's own
-    (`redis_url` + "#" + prefix is split by `redis_settings`); its keys are deleted after."""
+@contextmanager
+def _redis_prefix() -> Iterator[str]:
     import redis
 
     url = os.environ.get("AGIO_TEST_REDIS_URL", DEFAULT_REDIS_URL)
@@ -153,6 +152,28 @@ def redis_url() -> Iterator[str]:
         for key in client.scan_iter(match=f"{prefix}*"):
             client.delete(key)
         client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The test Redis (AGIO_TEST_REDIS_URL), with a key prefix of this test's own
+    (`redis_url` + "#" + prefix is split by `redis_settings`); its keys are deleted after."""
+    with _redis_prefix() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_redis_url() -> Iterator[str]:
+    """`redis_url` for a whole module."""
+    with _redis_prefix() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_database_url(postgres_url: str) -> str:
+    """The test run's PostgreSQL database, emptied for a module that keeps it throughout."""
+    asyncio.run(_reset_postgres(postgres_url))
+    return postgres_url
 
 
 def redis_settings(redis_url: str) -> dict[str, str]:

@@ -69,7 +69,9 @@ class RedisBus:
         """Subscribe (and wait until Redis confirms it), then listen in the background."""
         self._listener = asyncio.create_task(self._listen(), name="agio-redis-bus")
         waiter = asyncio.create_task(self._ready.wait())
-        done, _ = await asyncio.wait({waiter, self._listener}, timeout=10)
+        done, _ = await asyncio.wait(
+            {waiter, self._listener}, timeout=10, return_when=asyncio.FIRST_COMPLETED
+        )
         if self._listener in done:
             waiter.cancel()
             self._listener.result()  # raises what stopped it
