@@ -127,7 +127,7 @@ def serve(
         access_log=False,
         log_level=settings.log_level.lower(),
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
 
 

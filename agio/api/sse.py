@@ -131,17 +131,21 @@ async def run_events(
         subscription.close()
 
 
-async def _counted(stream: AsyncIterator[bytes], gauge: Gauge | None) -> AsyncIterator[bytes]:
-    if gauge is None:
-        async for chunk in stream:
-            yield chunk
-        return
-    gauge.inc()
+async def _counted(
+    stream: AsyncIterator[bytes], gauge: Gauge | None, retry_ms: int | None
+) -> AsyncIterator[bytes]:
+    if retry_ms is not None:
+        # first, how long to wait before reconnecting if the stream ends early (a server
+        # shutting down lets its streams go; the client comes back with Last-Event-ID)
+        yield f"retry: {retry_ms}\r\n\r\n".encode()
+    if gauge is not None:
+        gauge.inc()
     try:
         async for chunk in stream:
             yield chunk
     finally:
-        gauge.dec()
+        if gauge is not None:
+            gauge.dec()
 
 
 def event_stream_response(
@@ -153,10 +157,12 @@ def event_stream_response(
     ping: float,
     headers: dict[str, str] | None = None,
     open_streams: Gauge | None = None,
+    retry_ms: int | None = None,
 ) -> EventSourceResponse:
-    """`open_streams`: a gauge that counts the streams being served."""
+    """`open_streams`: a gauge that counts the streams being served; `retry_ms`: the
+    reconnection hint the stream starts with."""
     return EventSourceResponse(
-        _counted(run_events(runs, bus, run_id, after_seq), open_streams),
+        _counted(run_events(runs, bus, run_id, after_seq), open_streams, retry_ms),
         ping=ping,
         headers={**SSE_HEADERS, **(headers or {})},
     )

@@ -123,6 +123,20 @@ class Settings(BaseSettings):
         description="How long pause/cancel requests wait for the run to reach a safe point.",
     )
     sse_ping_seconds: float = Field(default=15.0, gt=0, le=300)
+    sse_retry_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=600_000,
+        description="The `retry:` hint every SSE stream starts with: how long a client waits "
+        "before reconnecting (with Last-Event-ID) when the stream ends early.",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM, how long open requests and streams may take to finish "
+        "before running runs are handed back and the process exits.",
+    )
     tracing_enabled: bool = Field(default=False, description="OpenTelemetry tracing.")
     tracing_exporter: Literal["otlp", "console"] = "otlp"
     otlp_endpoint: str | None = Field(

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,9 @@ COMPONENTS = [
 ]
 
 
-def start_server(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.Popen[bytes], Path]:
+def start_server(
+    tmp_path: Path, port: int, log_name: str, **extra: str
+) -> tuple[subprocess.Popen[bytes], Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGIO_", "OPENAI_"))}
     env.update(
         {
@@ -56,6 +59,7 @@ def start_server(tmp_path: Path, port: int, log_name: str) -> tuple[subprocess.P
             "AGIO_AUTH_DISABLED": "true",  # loopback only: the development switch applies
             "AGIO_TEST_LEDGER": str(tmp_path / "ledger.txt"),
             "PYTHONPATH": str(ROOT),
+            **extra,
         }
     )
     log = tmp_path / log_name
@@ -146,3 +150,71 @@ def test_sigkill_mid_run_then_restart(tmp_path: Path) -> None:
     # the text streamed after the restart continues the answer instead of repeating it
     text = "".join(e["data"]["content"] for e in stored if e["type"] == "content_delta")
     assert text == ANSWER
+
+
+def test_sigterm_lets_streams_go_and_hands_the_run_back(tmp_path: Path) -> None:
+    """A graceful stop: the SSE stream (which began with a `retry:` hint) ends, the process
+    exits within its grace period, and the run is continued by the next process."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "crash.yaml").write_text(yaml.safe_dump(COMPONENTS))
+    port = free_port()
+    first, log = start_server(tmp_path, port, "first.log", AGIO_SHUTDOWN_GRACE_SECONDS="2")
+    lines: list[str] = []
+    seen: list[tuple[int, str, dict[str, Any]]] = []
+    try:
+        wait_for_health(port, first, log, 15)
+        with httpx.stream(
+            "POST",
+            f"http://127.0.0.1:{port}/api/chat",
+            timeout=30,
+            json={"agent_id": "crash_agent", "message": "pay"},
+        ) as response:
+            run_id = response.headers["x-run-id"]
+            fields: dict[str, str] = {}
+            stopped_at = None
+            try:
+                for line in response.iter_lines():
+                    lines.append(line)
+                    if line == "":
+                        if "event" in fields:
+                            seen.append(
+                                (int(fields["id"]), fields["event"], json.loads(fields["data"]))
+                            )
+                        fields = {}
+                    elif not line.startswith(":"):
+                        key, _, value = line.partition(":")
+                        fields[key] = value.lstrip(" ")
+                    deltas = sum(m[1] == "content_delta" for m in seen)
+                    if deltas >= 2 and stopped_at is None:
+                        stopped_at = time.monotonic()
+                        first.send_signal(signal.SIGTERM)
+            except httpx.HTTPError:
+                pass
+        assert stopped_at is not None
+        first.wait(15)
+        exited_in = time.monotonic() - stopped_at
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(10)
+    assert lines[0] == "retry: 1000"
+    # uvicorn re-raises the signal once it has shut down cleanly
+    assert first.returncode in (0, -signal.SIGTERM), log.read_text()[-3000:]
+    assert "Application shutdown complete" in log.read_text()
+    assert exited_in < 2 + 5, exited_in  # the grace period, then hand-back and exit
+    assert not any(m[1] == "run_completed" for m in seen)
+    second, log2 = start_server(tmp_path, port, "second.log")
+    try:
+        wait_for_health(port, second, log2, 15)
+        deadline = time.monotonic() + 20
+        while True:
+            run = httpx.get(f"http://127.0.0.1:{port}/api/runs/{run_id}").json()
+            if run["status"] == "completed" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        second.terminate()
+        second.wait(15)
+    assert run["status"] == "completed", log2.read_text()[-3000:]
+    assert run["response_content"] == ANSWER
+    assert (tmp_path / "ledger.txt").read_text() == "paid\n"

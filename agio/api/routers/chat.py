@@ -75,6 +75,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor, reques
             0,
             ping=container.settings.sse_ping_seconds,
             open_streams=container.telemetry.sse_streams,
+            retry_ms=container.settings.sse_retry_ms,
             headers={"X-Run-ID": run.id, "X-Session-ID": run.session_id},
         )
     outcome = await manager.wait(run.id)

@@ -118,6 +118,7 @@ async def run_events(
             after,
             ping=container.settings.sse_ping_seconds,
             open_streams=container.telemetry.sse_streams,
+            retry_ms=container.settings.sse_retry_ms,
         )
     events = await container.run_repo.events(run_id, offset=offset, limit=limit)
     total = await container.run_repo.count_events(run_id)
