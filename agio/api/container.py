@@ -113,7 +113,10 @@ class Container:
         writer.on_fenced.append(runs.stop_fenced)
         runs.on_execute.append(
             lambda run_id, snapshot: telemetry.label_run(
-                run_id, snapshot.agent.name, snapshot.model.name
+                run_id,
+                snapshot.agent.name,
+                snapshot.model.name,
+                frozenset(tool.name for tool in snapshot.tools),
             )
         )
         await runs.start()

@@ -56,10 +56,19 @@ def _decode(raw: bytes | str) -> tuple[str, str, list[Event]]:
 class RedisBus:
     def __init__(self, url: str, prefix: str, *, queue_size: int = 10_000) -> None:
         self._local = InProcessBus(queue_size)
-        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+        # publishing: a timeout on every command, so a hung Redis costs remote readers their
+        # live events (they read the log), never this process's writes
+        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        # listening: no read timeout (quiet is normal) but a health check, so that a
+        # half-open connection is noticed and replaced
+        self._listen_redis = aioredis.Redis.from_url(
+            url, socket_connect_timeout=5, health_check_interval=15
+        )
         self._prefix = prefix
         self._origin = uuid.uuid4().hex
         self._listener: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(queue_size)
         self._ready = asyncio.Event()
 
     def _channel(self, run_id: str) -> str:
@@ -67,6 +76,7 @@ class RedisBus:
 
     async def start(self) -> None:
         """Subscribe (and wait until Redis confirms it), then listen in the background."""
+        self._sender = asyncio.create_task(self._send(), name="agio-redis-bus-sender")
         self._listener = asyncio.create_task(self._listen(), name="agio-redis-bus")
         waiter = asyncio.create_task(self._ready.wait())
         done, _ = await asyncio.wait(
@@ -83,7 +93,7 @@ class RedisBus:
         pattern = f"{self._prefix}:events:*"
         first = True
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = self._listen_redis.pubsub()
             try:
                 await pubsub.psubscribe(pattern)
                 if not first:
@@ -117,19 +127,38 @@ class RedisBus:
         return self._local.subscribe(run_id)
 
     async def publish(self, run_id: str, events: Sequence[Event]) -> None:
+        """Deliver to this process's subscribers now; queue for Redis (sent in order by
+        one task, so that the run writer never waits for Redis)."""
         await self._local.publish(run_id, events)
         try:
-            await self._redis.publish(self._channel(run_id), _encode(self._origin, run_id, events))
-        except Exception as exc:  # other processes fall back to reading the event log
-            log.warning("redis_publish_failed", run_id=run_id, error=type(exc).__name__)
+            self._outbox.put_nowait((self._channel(run_id), _encode(self._origin, run_id, events)))
+        except asyncio.QueueFull:  # Redis is far behind: remote readers use the event log
+            log.warning("redis_publish_dropped", run_id=run_id)
+
+    async def _send(self) -> None:
+        while True:
+            channel, message = await self._outbox.get()
+            try:
+                await self._redis.publish(channel, message)
+            except Exception as exc:  # other processes fall back to reading the event log
+                log.warning("redis_publish_failed", error=type(exc).__name__)
+            finally:
+                self._outbox.task_done()
 
     def subscriber_count(self, run_id: str | None = None) -> int:
         return self._local.subscriber_count(run_id)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+        # what is queued for Redis goes out first (briefly: Redis may be the problem)
+        if self._sender is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await self._outbox.join()
+        for task in (self._listener, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         await self._local.close()
         await self._redis.aclose()
+        await self._listen_redis.aclose()

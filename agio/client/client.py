@@ -198,6 +198,8 @@ class AgioClient:
             if source.response.status_code >= 400:
                 raise _error(source.response, source.response.read())
             for sse in source.iter_sse():
+                if not sse.id:  # not a run event (a `retry:` hint, say)
+                    continue
                 event = _event(sse)
                 yield event
                 if event.terminal:
@@ -294,6 +296,8 @@ class AsyncAgioClient:
             if source.response.status_code >= 400:
                 raise _error(source.response, await source.response.aread())
             async for sse in source.aiter_sse():
+                if not sse.id:  # not a run event (a `retry:` hint, say)
+                    continue
                 event = _event(sse)
                 yield event
                 if event.terminal:

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     READ_KEY = "read:key"
     WRITE_KEY = "write:key"
     READ_SYSTEM = "read:system"
+    READ_METRICS = "read:metrics"  # the whole server's Prometheus figures: admins only
 
 
 _READ = frozenset(

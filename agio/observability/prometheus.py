@@ -106,13 +106,15 @@ class Telemetry:
             buckets=_LAG_BUCKETS,
             registry=registry,
         )
-        # run -> (agent, model), for the labels of its later events
-        self._labels: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        # run -> (agent, model, its tools), for the labels of its later events
+        self._labels: OrderedDict[str, tuple[str, str, frozenset[str]]] = OrderedDict()
 
     # ------------------------------------------------------------------ hooks
 
-    def label_run(self, run_id: str, agent: str, model: str) -> None:
-        self._labels[run_id] = (agent, model)
+    def label_run(
+        self, run_id: str, agent: str, model: str, tools: frozenset[str] = frozenset()
+    ) -> None:
+        self._labels[run_id] = (agent, model, tools)
         self._labels.move_to_end(run_id)
         while len(self._labels) > 10_000:
             self._labels.popitem(last=False)
@@ -126,7 +128,7 @@ class Telemetry:
         now = time.time()
         for event in events:
             self.event_lag.observe(max(0.0, now - event.timestamp.timestamp()))
-            agent, model = self._labels.get(event.run_id, (UNKNOWN, UNKNOWN))
+            agent, model, tools = self._labels.get(event.run_id, (UNKNOWN, UNKNOWN, frozenset()))
             data = event.data
             if event.type == ev.RUN_STARTED:
                 self.runs_started.labels(agent).inc()
@@ -140,7 +142,10 @@ class Telemetry:
                     if count:
                         self.tokens.labels(agent, model, kind).inc(count)
             elif event.type == ev.TOOL_CALL_COMPLETED:
+                # a name the model made up is not a label value (series must stay bounded)
                 tool = str(data.get("tool", UNKNOWN))
+                if tool not in tools:
+                    tool = UNKNOWN
                 self.tool_calls.labels(tool).inc()
                 if data.get("error"):
                     self.tool_errors.labels(tool).inc()

@@ -540,8 +540,9 @@ class AgentRun:
         self.checkpoint("step")
 
     async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
+        known = call.name in self.tools
         with self.tracer.start_as_current_span(
-            f"execute_tool {call.name}",
+            f"execute_tool {call.name if known else 'unknown'}",
             attributes={
                 "gen_ai.operation.name": "execute_tool",
                 "gen_ai.tool.name": call.name,
@@ -554,9 +555,12 @@ class AgentRun:
             return result, error
 
     def _step_span(self, kind: str) -> Any:
+        # a pause ends a step by an exception; it is not an error (a failure is the run's)
         return self.tracer.start_as_current_span(
             f"agio.step {kind}",
             attributes={"agio.step.number": self.state.step_num + 1, "agio.step.type": kind},
+            record_exception=False,
+            set_status_on_exception=False,
         )
 
     async def _run_tool(self, call: ToolCall) -> tuple[Any, str | None]:

@@ -231,7 +231,10 @@ class AuthService:
             raise Unauthorized("This API key has expired")
         if user.disabled:
             raise Unauthorized("Invalid API key")
-        await self.users.touch_key(key)
+        try:
+            await self.users.touch_key(key)
+        except Exception as exc:  # bookkeeping: never the reason a request fails
+            log.warning("api_key_touch_failed", key_id=key.id, error_type=type(exc).__name__)
         return Principal(user.id, user.username, user.role, via="api_key", key_id=key.id)
 
     # ------------------------------------------------------------------ first start

@@ -149,12 +149,16 @@ class UserRepository:
                 )
             )
             if loses_admin:
-                admins = await session.scalar(
-                    select(func.count())
-                    .select_from(UserRow)
-                    .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
-                )
-                if (admins or 0) <= 1:
+                # locked (PostgreSQL): two admins demoted at once cannot both see the other
+                admins = (
+                    await session.scalars(
+                        select(UserRow.id)
+                        .where(UserRow.role == Role.ADMIN.value, UserRow.disabled.is_(False))
+                        .order_by(UserRow.id)
+                        .with_for_update()
+                    )
+                ).all()
+                if len(admins) <= 1:
                     raise Conflict("This is the last enabled admin; make another admin first")
             if delete:
                 await session.delete(row)

@@ -196,7 +196,9 @@ class RunWriter:
             for attempt in range(_RETRIES):
                 try:
                     if self._sqlite is None:
-                        fenced = await self._commit(batch)
+                        # `_commit` drops fenced writes from the batch itself: a retry finds
+                        # nothing more to drop, so what the first attempt found is kept
+                        fenced |= await self._commit(batch)
                     else:
                         if statements is None:
                             statements = self._sqlite.prepare(batch)
@@ -239,8 +241,8 @@ class RunWriter:
     async def _fence(self, s: AsyncConnection, b: _Batch) -> set[str]:
         """Lock the rows of the runs this batch writes for (PostgreSQL: `FOR UPDATE`, so a
         claim by another process waits for this commit) and drop the writes for those that
-        another process owns now: a process that lost a run's lease never writes to it
-        again, however late it notices. Returns the runs dropped."""
+        another process owns now, or that have ended: a process that lost a run's lease
+        never writes to it again, however late it notices. Returns the runs dropped."""
         if self.owner_id is None:
             return set()
         created = {row["id"] for row in b.new_runs}
@@ -255,12 +257,18 @@ class RunWriter:
         if not touched:
             return set()
         rows = await s.execute(
-            select(RunRow.id, RunRow.owner_id)
+            select(RunRow.id, RunRow.owner_id, RunRow.status)
             .where(RunRow.id.in_(sorted(touched)))
             .order_by(RunRow.id)  # one lock order for every writer: no deadlocks
             .with_for_update()
         )
-        fenced = {run_id for run_id, owner in rows if owner is not None and owner != self.owner_id}
+        # another process's run, or one that has already ended (failed as an orphan, say,
+        # while this process stalled): nothing more of this process's may land there
+        fenced = {
+            run_id
+            for run_id, owner, status in rows
+            if (owner is not None and owner != self.owner_id) or status in _TERMINAL
+        }
         if fenced:
             b.events = [e for e in b.events if e.run_id not in fenced]
             b.steps = [r for r in b.steps if r["run_id"] not in fenced]

@@ -262,9 +262,15 @@ async def test_writes_for_a_run_another_process_owns_are_fenced(db: Database) ->
             await s.execute(update(RunRow).where(RunRow.id == "run_2").values(owner_id=None))
         writer.append(Event("run_2", 2, "run_cancelled", utcnow(), {}))
         await writer.flush()
+        # a run that has ended (failed as an orphan while this process stalled, say) takes
+        # nothing more from this process either
+        async with db.sessions() as s, s.begin():
+            await s.execute(update(RunRow).where(RunRow.id == "run_2").values(status="failed"))
+        writer.append(Event("run_2", 3, "content_delta", utcnow(), {"delta": "late"}))
+        await writer.flush()
     finally:
         await writer.close()
-    assert fenced == [{"run_1"}]
+    assert fenced == [{"run_1"}, {"run_2"}]
     assert [(e.run_id, e.seq) for e in bus.published] == [
         ("run_1", 1),
         ("run_2", 1),

@@ -1,6 +1,7 @@
 """`GET /metrics`: Prometheus text format (outside `/api`).
 
-Protected by `read:system` unless `AGIO_METRICS_PUBLIC=true`. Prometheus can send an API
+Protected by `read:metrics` (admins: the figures cover every user) unless
+`AGIO_METRICS_PUBLIC=true`. Prometheus can send an API
 key as `Authorization: Bearer agio_…` (its `authorization` scrape setting).
 """
 
@@ -26,7 +27,7 @@ DOC: dict[int | str, dict[str, Any]] = {
 
 def make_router(*, public_metrics: bool) -> APIRouter:
     router = APIRouter(tags=["metrics"])
-    guard = public() if public_metrics else allow(Permission.READ_SYSTEM)
+    guard = public() if public_metrics else allow(Permission.READ_METRICS)
     codes = (429,) if public_metrics else (401, 403, 429)
 
     @router.get(
