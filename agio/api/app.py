@@ -21,6 +21,7 @@ from agio.api.routers import (
     control,
     health,
     keys,
+    knowledge,
     metrics,
     prometheus,
     runs,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(control.router)
     app.include_router(metrics.router)
+    app.include_router(knowledge.router)
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     if settings.cors_origins:
         app.add_middleware(

@@ -20,9 +20,11 @@ from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
+from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
 from agio.storage import migrate
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
+from agio.storage.knowledge import KnowledgeRepository
 from agio.storage.metrics import MetricsRepository
 from agio.storage.runs import RunRepository
 from agio.storage.users import UserRepository
@@ -47,6 +49,7 @@ class Container:
     metrics: MetricsRepository
     telemetry: Telemetry
     tracing: Tracing
+    knowledge: KnowledgeService
 
     @classmethod
     async def start(cls, settings: Settings) -> Container:
@@ -66,7 +69,9 @@ class Container:
             bootstrap_key = await auth.bootstrap()
             if bootstrap_key is not None:
                 _announce(bootstrap_key, settings)
+            knowledge = KnowledgeService(KnowledgeRepository(db), repo, settings.configs_dir)
             config_files = ConfigFiles(settings.configs_dir, components)
+            config_files.after_reload.append(knowledge.sync_all)
             await config_files.reload()
             if settings.watch_configs:
                 config_files.start_watching()
@@ -109,6 +114,9 @@ class Container:
         )
         tracing = Tracing(settings)
         runs.tracer = tracing.tracer
+        runs.knowledge_tool = lambda component: KnowledgeSearchTool(
+            knowledge, component.name, component.top_k
+        )
         writer.owner_id = runs.owner_id
         writer.on_fenced.append(runs.stop_fenced)
         runs.on_execute.append(
@@ -155,6 +163,7 @@ class Container:
             MetricsRepository(db),
             telemetry,
             tracing,
+            knowledge,
         )
 
     async def close(self) -> None:

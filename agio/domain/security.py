@@ -36,6 +36,8 @@ class Permission(StrEnum):
     WRITE_KEY = "write:key"
     READ_SYSTEM = "read:system"
     READ_METRICS = "read:metrics"  # the whole server's Prometheus figures: admins only
+    READ_KNOWLEDGE = "read:knowledge"  # list and search knowledge bases
+    WRITE_KNOWLEDGE = "write:knowledge"  # add, remove, re-index documents
 
 
 _READ = frozenset(
@@ -45,6 +47,7 @@ _READ = frozenset(
         Permission.READ_RUN,
         Permission.READ_CHECKPOINT,
         Permission.READ_SYSTEM,
+        Permission.READ_KNOWLEDGE,
         # one's own API keys: a viewer needs a key to read with, and gains nothing by it
         Permission.READ_KEY,
         Permission.WRITE_KEY,

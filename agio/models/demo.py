@@ -67,6 +67,7 @@ def choose_calls(text: str, tools: list[ToolSpec]) -> list[tuple[str, dict[str, 
     """The tool calls that fit `text`, in the order the tools are listed."""
     calls: list[tuple[str, dict[str, Any]]] = []
     message_words = _words(text)
+    search: tuple[str, dict[str, Any]] | None = None
     for spec in tools:
         props = spec.parameters.get("properties", {})
         about = f"{spec.name} {spec.description}"
@@ -76,10 +77,13 @@ def choose_calls(text: str, tools: list[ToolSpec]) -> list[tuple[str, dict[str, 
                 calls.append((spec.name, {"expression": expression}))
         elif "time" in about.lower() and _TIME_WORDS.search(text) and not _string_params(spec):
             calls.append((spec.name, {}))
-        elif (strings := _string_params(spec)) and (
-            spec.name == "search_knowledge" or message_words & _words(about.replace("_", " "))
-        ):
+        elif spec.name == "search_knowledge" and (strings := _string_params(spec)):
+            search = (spec.name, dict.fromkeys(strings, text))
+        elif (strings := _string_params(spec)) and message_words & _words(about.replace("_", " ")):
             calls.append((spec.name, dict.fromkeys(strings, text)))
+    # the knowledge base answers what no other tool does
+    if not calls and search is not None:
+        calls.append(search)
     return calls
 
 
@@ -96,6 +100,12 @@ def _describe(message: Message) -> str:
             return f"{result['expression']} = {result['result']}"
         if "iso" in result:
             return f"the current time is {result['iso']} ({result.get('timezone', 'UTC')})"
+        if "results" in result and "query" in result:  # search_knowledge
+            hits = result["results"]
+            if not hits:
+                return "the knowledge base has nothing about that"
+            best = hits[0]
+            return f"from {best['document']}:\n\n{str(best['content'])[:1200]}"
     text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
     return f"{name} returned: {text[:400]}"
 

@@ -17,7 +17,7 @@ import structlog
 from opentelemetry import trace
 
 from agio.bus.base import EventBus
-from agio.config.components import ModelComponent
+from agio.config.components import KnowledgeComponent, ModelComponent
 from agio.domain import events as ev
 from agio.domain.errors import (
     CheckpointNotFound,
@@ -39,6 +39,7 @@ from agio.runtime.state import RunState, ToolResult
 from agio.services.components import ComponentService
 from agio.storage.runs import RunRepository, new_run_rows
 from agio.storage.writer import RunWriter
+from agio.tools.base import Tool
 
 log = structlog.get_logger(__name__)
 
@@ -116,6 +117,8 @@ class RunManager:
         self.options = options
         #: called with (run id, snapshot) as a run starts executing in this process
         self.on_execute: list[Callable[[str, AgentSnapshot], None]] = []
+        #: builds the `search_knowledge` tool of agents that name a knowledge component
+        self.knowledge_tool: Callable[[KnowledgeComponent], Tool] | None = None
         #: OpenTelemetry tracer for runs (a no-op one unless tracing is on)
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.owner_id = f"proc_{uuid.uuid4().hex[:16]}"
@@ -332,6 +335,7 @@ class RunManager:
                     snapshot,
                     self.models,
                     enable_http_request=self.options.enable_http_request_tool,
+                    knowledge_tool=self.knowledge_tool,
                 )
             except asyncio.CancelledError:
                 if run_id in self._cancel_early:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,10 +175,16 @@ async def go_live(
     models: ModelCache,
     *,
     enable_http_request: bool,
+    knowledge_tool: Callable[[KnowledgeComponent], Tool] | None = None,
 ) -> LiveAgent:
+    """The model and tools of a run; an agent that names a knowledge component also gets
+    its `search_knowledge` tool (from `knowledge_tool`)."""
     model = await models.get(await _with_secrets(repo, snapshot.model, "model"))
     tools: dict[str, Tool] = {}
     for component in snapshot.tools:
         live = await _with_secrets(repo, component, "tool")
         tools[component.name] = models.tool(live, enable_http_request=enable_http_request)
+    if snapshot.knowledge is not None and knowledge_tool is not None:
+        search = knowledge_tool(snapshot.knowledge)
+        tools.setdefault(search.name, search)
     return LiveAgent(model=model, tools=tools)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -12,6 +13,8 @@ from agio.config.loader import ConfigProblem, load_directory
 from agio.services.components import ComponentService
 
 log = structlog.get_logger(__name__)
+
+WATCHED = (".yaml", ".yml", ".md", ".txt", ".html", ".htm")
 
 
 class ConfigFiles:
@@ -24,6 +27,8 @@ class ConfigFiles:
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: run after every reload (knowledge files are indexed from here)
+        self.after_reload: list[Callable[[], Awaitable[None]]] = []
 
     async def reload(self) -> list[ConfigProblem]:
         """Load every file, apply what is valid, and report the rest."""
@@ -43,7 +48,12 @@ class ConfigFiles:
                 components=len(result.components),
                 problems=len(problems),
             )
-            return problems
+        for hook in self.after_reload:
+            try:
+                await hook()
+            except Exception:
+                log.exception("config_reload_hook_failed")
+        return problems
 
     def start_watching(self) -> None:
         if self.directory.is_dir():
@@ -56,7 +66,8 @@ class ConfigFiles:
             async for changes in awatch(
                 self.directory, stop_event=self._stop, debounce=300, recursive=True
             ):
-                if any(path.endswith((".yaml", ".yml")) for _, path in changes):
+                # YAML: components; the others: documents of knowledge components
+                if any(path.endswith(WATCHED) for _, path in changes):
                     log.info("configs_changed", files=sorted({p for _, p in changes}))
                     try:
                         await self.reload()

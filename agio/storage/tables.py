@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -244,3 +245,55 @@ class ApiKeyRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class KnowledgeDocumentRow(Base):
+    """A document of a knowledge component: a file from its folder, or one added through
+    the API. `digest` (SHA-256 of the text) says whether it needs indexing again."""
+
+    __tablename__ = "knowledge_documents"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    knowledge: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(512))
+    source: Mapped[str] = mapped_column(String(8))  # "file" or "api"
+    content_type: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("knowledge", "name"),)
+
+
+class KnowledgeChunkRow(Base):
+    """A searchable piece of a document. The full-text index is the database's own and is
+    not described here (migration 0005): SQLite's FTS5 table `knowledge_fts`, kept by
+    triggers; PostgreSQL's generated column `tsv` with a GIN index."""
+
+    __tablename__ = "knowledge_chunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_documents.id", ondelete="CASCADE"), index=True
+    )
+    knowledge: Mapped[str] = mapped_column(String(64), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+
+
+#: database objects of the full-text index that the table definitions leave out (for the
+#: migrations-versus-tables comparison)
+SEARCH_INDEX_OBJECTS = frozenset(
+    {
+        "knowledge_fts",
+        "knowledge_fts_data",
+        "knowledge_fts_idx",
+        "knowledge_fts_docsize",
+        "knowledge_fts_config",
+        "knowledge_fts_content",
+        "tsv",
+        "ix_knowledge_chunks_tsv",
+    }
+)

@@ -127,6 +127,7 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
         "checkpoint_id": "ckpt_missing",
         "user_id": "usr_missing",
         "key_id": "key_missing",
+        "document_id": "doc_missing",
     }
     checked = 0
     for route in ROUTES:
@@ -147,7 +148,8 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
 
 
 OWNED = {"run_id", "checkpoint_id", "key_id"}
-SHARED = {"agent_id", "component_name"}  # the agent catalogue: readable by every role
+# the agent catalogue and knowledge bases: readable by every role, changed by admins
+SHARED = {"agent_id", "component_name", "document_id"}
 ADMIN_ONLY = {"user_id"}
 
 
@@ -173,6 +175,7 @@ async def test_bola_matrix(client: httpx.AsyncClient) -> None:
         "user_id": owner_id,
         "agent_id": "customer_support",
         "component_name": "calculator",
+        "document_id": "doc_missing",
     }
     for role in ("user", "viewer"):
         _, intruder = await add_user(client, role)

@@ -1,0 +1,87 @@
+"""Knowledge bases, their documents, and search."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agio.storage.knowledge import Document
+
+
+class KnowledgeBase(BaseModel):
+    name: str
+    description: str
+    paths: list[str]
+    documents: int
+    chunks: int
+    chunk_size: int
+    chunk_overlap: int
+    top_k: int
+
+
+class KnowledgeList(BaseModel):
+    items: list[KnowledgeBase]
+
+
+class DocumentOut(BaseModel):
+    id: str
+    knowledge: str
+    name: str
+    source: Literal["file", "api"]
+    content_type: str
+    size: int = Field(description="Bytes of the document as given.")
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, d: Document) -> DocumentOut:
+        return cls(
+            id=d.id,
+            knowledge=d.knowledge,
+            name=d.name,
+            source=d.source,
+            content_type=d.content_type,
+            size=d.size,
+            chunk_count=d.chunk_count,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
+
+
+class DocumentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1, max_length=512, pattern=r"^[^\x00-\x1f]+$", description="Unique in the base."
+    )
+    content: str = Field(min_length=1, max_length=2_000_000)
+    content_type: Literal["markdown", "text", "html"] = "markdown"
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=2000)
+    top_k: int | None = Field(default=None, ge=1, le=50)
+
+
+class SearchHit(BaseModel):
+    document_id: str
+    document: str
+    ordinal: int = Field(description="The chunk's position in its document.")
+    content: str
+    score: float = Field(description="Higher is better (BM25 on SQLite, ts_rank on PostgreSQL).")
+
+
+class SearchResponse(BaseModel):
+    knowledge: str
+    query: str
+    results: list[SearchHit]
+
+
+class ReindexResponse(BaseModel):
+    knowledge: str
+    documents: int = Field(description="Files indexed again (or dropped, if gone).")
