@@ -216,11 +216,25 @@ class ToolComponent(ComponentBase):
 
 
 class MemoryComponent(ComponentBase):
-    """Conversation memory for a session: which earlier messages go to the model."""
+    """Conversation memory for a session: which earlier messages go to the model.
+
+    - `buffer`: the last `max_messages` messages;
+    - `token_window`: the most recent messages that fit in `max_tokens` (estimated), never
+      separating a tool call from its results;
+    - `summary`: the last `max_messages` messages as they are, and everything older as a
+      summary written by `summary_model` (default: the agent's own model), kept with the
+      session and extended as the conversation grows.
+    """
 
     type: Literal["memory"] = "memory"
-    strategy: Literal["buffer"] = "buffer"
+    strategy: Literal["buffer", "token_window", "summary"] = "buffer"
     max_messages: int = Field(default=20, ge=0, le=10_000)
+    max_tokens: int = Field(
+        default=2000, ge=1, le=1_000_000, description="token_window: the budget of history."
+    )
+    summary_model: str | None = Field(
+        default=None, pattern=SLUG_PATTERN, description="summary: a model component's name."
+    )
 
 
 # --------------------------------------------------------------------------- knowledge
@@ -317,7 +331,11 @@ def dump_component(component: BaseModel, *, reveal_secrets: bool = False) -> dic
 
 
 def references(component: BaseModel) -> list[tuple[str, str]]:
-    return component.references() if isinstance(component, AgentComponent) else []
+    if isinstance(component, AgentComponent):
+        return component.references()
+    if isinstance(component, MemoryComponent) and component.summary_model:
+        return [("model", component.summary_model)]
+    return []
 
 
 def secret_paths(component: BaseModel) -> list[tuple[str, ...]]:

@@ -17,7 +17,7 @@ import structlog
 from opentelemetry import trace
 
 from agio.bus.base import EventBus
-from agio.config.components import KnowledgeComponent, ModelComponent
+from agio.config.components import KnowledgeComponent, MemoryComponent, ModelComponent
 from agio.domain import events as ev
 from agio.domain.errors import (
     CheckpointNotFound,
@@ -32,9 +32,16 @@ from agio.domain.ids import new_id
 from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, Run, RunStatus, can_transition
 from agio.domain.time import utcnow
+from agio.models.base import ModelRequest, TextDelta
 from agio.runtime.loop import AgentRun, RunOutcome
-from agio.runtime.memory import buffer_window
-from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live, take_snapshot
+from agio.runtime.memory import (
+    buffer_window,
+    split_for_summary,
+    summary_message,
+    summary_request,
+    token_window,
+)
+from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live, take_snapshot, with_secrets
 from agio.runtime.state import RunState, ToolResult
 from agio.services.components import ComponentService
 from agio.storage.runs import RunRepository, new_run_rows
@@ -275,15 +282,49 @@ class RunManager:
             self._starting.discard(run.id)
 
     async def _history(self, session_id: str, snapshot: AgentSnapshot) -> list[Message]:
-        limit = (
-            snapshot.memory.max_messages
-            if snapshot.memory
-            else self.options.default_memory_messages
+        """The earlier messages of the session that go to the model, by the agent's memory
+        strategy (`agio.runtime.memory`)."""
+        memory = snapshot.memory
+        limit = memory.max_messages if memory else self.options.default_memory_messages
+        stored = [Message.model_validate(m) for m in await self.runs.session_messages(session_id)]
+        if memory is None or memory.strategy == "buffer":
+            return buffer_window(stored, limit)
+        if memory.strategy == "token_window":
+            return token_window(stored, memory.max_tokens, limit)
+        older, recent = split_for_summary(stored, limit)
+        summary, upto = await self.runs.session_summary(session_id)
+        if len(older) > upto:
+            try:
+                summary = await self._summarise(snapshot, memory, summary, older[upto:])
+                await self.runs.save_summary(session_id, summary, len(older))
+            except Exception as exc:  # the conversation goes on with the summary it had
+                log.warning("memory_summary_failed", error_type=type(exc).__name__)
+        return ([summary_message(summary)] if summary else []) + recent
+
+    async def _summarise(
+        self,
+        snapshot: AgentSnapshot,
+        memory: MemoryComponent,
+        previous: str | None,
+        messages: list[Message],
+    ) -> str:
+        component = snapshot.model
+        if memory.summary_model:
+            stored = await self.components.repo.get(memory.summary_model, "model")
+            if stored is None:
+                raise LookupError(f"summary model '{memory.summary_model}' is gone")
+            component = ModelComponent.model_validate(stored.config)
+        model = await self.models.get(await with_secrets(self.components.repo, component, "model"))
+        request = ModelRequest(
+            messages=summary_request(previous, messages), tools=[], temperature=0.0
         )
-        if limit <= 0:
-            return []
-        stored = await self.runs.session_messages(session_id)
-        return buffer_window([Message.model_validate(m) for m in stored], limit)
+        parts = [
+            item.content async for item in model.stream(request) if isinstance(item, TextDelta)
+        ]
+        text = "".join(parts).strip()
+        if not text:
+            raise ValueError("the summary model returned no text")
+        return text
 
     def _launch(
         self,

@@ -92,7 +92,7 @@ async def take_snapshot(repo: ComponentRepository, agent: StoredComponent) -> Ag
     )
 
 
-async def _with_secrets(repo: ComponentRepository, component: Any, kind: str) -> Any:
+async def with_secrets(repo: ComponentRepository, component: Any, kind: str) -> Any:
     """Put the current secret values back where the snapshot holds the mask."""
     data = dump_component(component, reveal_secrets=True)
     if data.get("api_key") != MASK and MASK not in (data.get("headers") or {}).values():
@@ -179,10 +179,10 @@ async def go_live(
 ) -> LiveAgent:
     """The model and tools of a run; an agent that names a knowledge component also gets
     its `search_knowledge` tool (from `knowledge_tool`)."""
-    model = await models.get(await _with_secrets(repo, snapshot.model, "model"))
+    model = await models.get(await with_secrets(repo, snapshot.model, "model"))
     tools: dict[str, Tool] = {}
     for component in snapshot.tools:
-        live = await _with_secrets(repo, component, "tool")
+        live = await with_secrets(repo, component, "tool")
         tools[component.name] = models.tool(live, enable_http_request=enable_http_request)
     if snapshot.knowledge is not None and knowledge_tool is not None:
         search = knowledge_tool(snapshot.knowledge)

@@ -162,6 +162,25 @@ class RunRepository:
                 updated_at=row.updated_at,
             )
 
+    async def session_summary(self, session_id: str) -> tuple[str | None, int]:
+        async with self._db.sessions() as s:
+            row = (
+                await s.execute(
+                    select(SessionRow.summary, SessionRow.summary_upto).where(
+                        SessionRow.id == session_id
+                    )
+                )
+            ).first()
+            return (row[0], int(row[1])) if row else (None, 0)
+
+    async def save_summary(self, session_id: str, summary: str, upto: int) -> None:
+        async with self._db.sessions() as s, s.begin():
+            await s.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id)
+                .values(summary=summary, summary_upto=upto)
+            )
+
     async def session_messages(self, session_id: str) -> list[dict[str, Any]]:
         async with self._db.sessions() as s:
             rows = await s.execute(

@@ -109,6 +109,9 @@ class SessionRow(Base):
     user_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: `summary` memory: the summary of the first `summary_upto` messages of the history
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    summary_upto: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SessionMessageRow(Base):

@@ -32,10 +32,11 @@ async def test_list_and_type_filter(client: httpx.AsyncClient) -> None:
         "calculator": "tool",
         "current_time": "tool",
         "conversation": "memory",
+        "product_docs": "knowledge",
         "customer_support": "agent",
         "assistant": "agent",
     }
-    assert body["total"] == 7
+    assert body["total"] == 8
     for entry in body["configs"]:
         assert set(entry) >= {"name", "type", "description", "enabled", "tags"}
         assert entry["source"].startswith("file:")
