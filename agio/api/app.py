@@ -25,6 +25,7 @@ from agio.api.routers import (
     metrics,
     prometheus,
     runs,
+    sessions,
     users,
 )
 from agio.api.schemas.common import error_responses
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(control.router)
     app.include_router(metrics.router)
     app.include_router(knowledge.router)
+    app.include_router(sessions.router)
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     if settings.cors_origins:
         app.add_middleware(

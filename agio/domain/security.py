@@ -36,6 +36,8 @@ class Permission(StrEnum):
     WRITE_KEY = "write:key"
     READ_SYSTEM = "read:system"
     READ_METRICS = "read:metrics"  # the whole server's Prometheus figures: admins only
+    READ_SESSION = "read:session"
+    DELETE_SESSION = "delete:session"
     READ_KNOWLEDGE = "read:knowledge"  # list and search knowledge bases
     WRITE_KNOWLEDGE = "write:knowledge"  # add, remove, re-index documents
 
@@ -48,6 +50,7 @@ _READ = frozenset(
         Permission.READ_CHECKPOINT,
         Permission.READ_SYSTEM,
         Permission.READ_KNOWLEDGE,
+        Permission.READ_SESSION,
         # one's own API keys: a viewer needs a key to read with, and gains nothing by it
         Permission.READ_KEY,
         Permission.WRITE_KEY,
@@ -57,7 +60,12 @@ _READ = frozenset(
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: _READ,
     Role.USER: _READ
-    | {Permission.EXECUTE_AGENT, Permission.EXECUTE_RUN, Permission.WRITE_CHECKPOINT},
+    | {
+        Permission.EXECUTE_AGENT,
+        Permission.EXECUTE_RUN,
+        Permission.WRITE_CHECKPOINT,
+        Permission.DELETE_SESSION,
+    },
     Role.ADMIN: frozenset(Permission),
 }
 

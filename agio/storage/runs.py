@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from agio.domain.events import Event
 from agio.domain.runs import Checkpoint, Run, RunStatus, Session, Step
@@ -161,6 +161,63 @@ class RunRepository:
                 created_at=row.created_at,
                 updated_at=row.updated_at,
             )
+
+    async def list_sessions(
+        self, *, user_id: str | None, agent_id: str | None, limit: int, offset: int
+    ) -> Page[tuple[Session, int]]:
+        """Sessions (of `user_id` / `agent_id` when given), most recently active first, each
+        with its number of runs."""
+        where = []
+        if user_id is not None:
+            where.append(SessionRow.user_id == user_id)
+        if agent_id is not None:
+            where.append(SessionRow.agent_id == agent_id)
+        runs = (
+            select(func.count())
+            .select_from(RunRow)
+            .where(RunRow.session_id == SessionRow.id)
+            .scalar_subquery()
+        )
+        async with self._db.sessions() as s:
+            total = await s.scalar(select(func.count()).select_from(SessionRow).where(*where))
+            rows = await s.execute(
+                select(SessionRow, runs)
+                .where(*where)
+                .order_by(SessionRow.updated_at.desc(), SessionRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+            items = [
+                (
+                    Session(
+                        id=r.id,
+                        agent_id=r.agent_id,
+                        user_id=r.user_id,
+                        created_at=r.created_at,
+                        updated_at=r.updated_at,
+                    ),
+                    int(n),
+                )
+                for r, n in rows
+            ]
+            return Page(total=int(total or 0), items=items)
+
+    async def session_run_ids(self, session_id: str) -> list[tuple[str, str]]:
+        """(run id, status) of the session's runs, oldest first."""
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(RunRow.id, RunRow.status)
+                .where(RunRow.session_id == session_id)
+                .order_by(RunRow.created_at, RunRow.id)
+            )
+            return [(i, st) for i, st in rows]
+
+    async def delete_session(self, session_id: str) -> None:
+        """The session, its messages and its runs (their events, steps and checkpoints
+        go with them)."""
+        async with self._db.write_sessions() as s, s.begin():
+            await s.execute(delete(RunRow).where(RunRow.session_id == session_id))
+            await s.execute(delete(SessionRow).where(SessionRow.id == session_id))
 
     async def session_summary(self, session_id: str) -> tuple[str | None, int]:
         async with self._db.sessions() as s:
