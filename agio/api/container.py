@@ -16,6 +16,7 @@ from agio.config.settings import Settings
 from agio.observability.prometheus import Telemetry
 from agio.observability.tracing import Tracing
 from agio.runtime.manager import RunManager, RuntimeOptions
+from agio.runtime.redis_memory import RedisMemoryStore
 from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
@@ -117,6 +118,8 @@ class Container:
         runs.knowledge_tool = lambda component: KnowledgeSearchTool(
             knowledge, component.name, component.top_k
         )
+        if settings.redis_url:
+            runs.redis_memory = RedisMemoryStore(settings.redis_url, settings.redis_prefix)
         writer.owner_id = runs.owner_id
         writer.on_fenced.append(runs.stop_fenced)
         runs.on_execute.append(
@@ -169,6 +172,8 @@ class Container:
     async def close(self) -> None:
         await self.config_files.close()
         await self.runs.close()
+        if self.runs.redis_memory is not None:
+            await self.runs.redis_memory.close()
         await self.writer.close()
         await self.bus.close()
         await self.rate_limits.close()

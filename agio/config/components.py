@@ -235,6 +235,17 @@ class MemoryComponent(ComponentBase):
     summary_model: str | None = Field(
         default=None, pattern=SLUG_PATTERN, description="summary: a model component's name."
     )
+    backend: Literal["database", "redis"] = Field(
+        default="database",
+        description="Where the history is read from: the database, or Redis (a copy kept "
+        "in Redis when AGIO_REDIS_URL is set; the database keeps the durable one).",
+    )
+    ttl_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        le=365 * 24 * 3600,
+        description="redis: how long an idle session's history stays in Redis.",
+    )
 
 
 # --------------------------------------------------------------------------- knowledge

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,9 +104,12 @@ class AgentRun:
         max_steps_ceiling: int | None = None,
         max_tokens: int | None = None,
         tracer: trace.Tracer | None = None,
+        on_session_messages: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
     ) -> None:
         self.run_id = run_id
         self.tracer = tracer or trace.NoOpTracer()
+        #: called with the messages a completed run adds to its session, once stored
+        self.on_session_messages = on_session_messages
         #: the server's ceiling on an agent's `max_steps`, and its token budget per run
         self.max_steps_ceiling = max_steps_ceiling
         self.max_tokens = max_tokens
@@ -618,16 +622,20 @@ class AgentRun:
         self.writer.update_run(
             self.run_id, response_content=response, **self._run_values(RunStatus.COMPLETED, metrics)
         )
+        new_messages = [
+            m.model_dump(mode="json")
+            for m in self.state.messages[self.state.new_from :]
+            if m.role != "system"
+        ]
         self.writer.add_session_messages(
             [
                 {
                     "session_id": self.session_id,
                     "run_id": self.run_id,
-                    "message": m.model_dump(mode="json"),
+                    "message": message,
                     "created_at": utcnow(),
                 }
-                for m in self.state.messages[self.state.new_from :]
-                if m.role != "system"
+                for message in new_messages
             ]
         )
         self.outcome = RunOutcome(RunStatus.COMPLETED, response, metrics)
@@ -635,6 +643,11 @@ class AgentRun:
             ev.RUN_COMPLETED, {"run_id": self.run_id, "response": response, "metrics": metrics}
         )
         await self.writer.flush()
+        if self.on_session_messages is not None:  # a memory kept elsewhere (Redis)
+            try:
+                await self.on_session_messages(self.session_id, new_messages)
+            except Exception as exc:  # the database has them: the copy is refilled from it
+                self.log.warning("memory_copy_failed", error_type=type(exc).__name__)
         self.log.info(
             "run_completed", total_tokens=metrics["total_tokens"], duration=metrics["duration"]
         )

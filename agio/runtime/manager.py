@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -41,6 +41,7 @@ from agio.runtime.memory import (
     summary_request,
     token_window,
 )
+from agio.runtime.redis_memory import RedisMemoryStore
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live, take_snapshot, with_secrets
 from agio.runtime.state import RunState, ToolResult
 from agio.services.components import ComponentService
@@ -126,6 +127,8 @@ class RunManager:
         self.on_execute: list[Callable[[str, AgentSnapshot], None]] = []
         #: builds the `search_knowledge` tool of agents that name a knowledge component
         self.knowledge_tool: Callable[[KnowledgeComponent], Tool] | None = None
+        #: session histories in Redis, for memories with `backend: redis` (when configured)
+        self.redis_memory: RedisMemoryStore | None = None
         #: OpenTelemetry tracer for runs (a no-op one unless tracing is on)
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.owner_id = f"proc_{uuid.uuid4().hex[:16]}"
@@ -281,12 +284,45 @@ class RunManager:
         finally:
             self._starting.discard(run.id)
 
+    def _memory_copy(
+        self, snapshot: AgentSnapshot
+    ) -> Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None:
+        memory, store = snapshot.memory, self.redis_memory
+        if memory is None or memory.backend != "redis" or store is None:
+            return None
+        ttl = memory.ttl_seconds
+
+        async def append(session_id: str, messages: list[dict[str, Any]]) -> None:
+            await store.append(session_id, messages, ttl)
+
+        return append
+
+    async def _stored_history(
+        self, session_id: str, memory: MemoryComponent | None
+    ) -> list[Message]:
+        store = self.redis_memory
+        if memory is not None and memory.backend == "redis" and store is not None:
+            try:
+                cached = await store.read(session_id, memory.ttl_seconds)
+                if cached is None:
+                    cached = await self.runs.session_messages(session_id)
+                    await store.fill(session_id, cached, memory.ttl_seconds)
+                return [Message.model_validate(m) for m in cached]
+            except Exception as exc:  # Redis trouble: the database has the history too
+                log.warning("memory_redis_failed", error_type=type(exc).__name__)
+        return [Message.model_validate(m) for m in await self.runs.session_messages(session_id)]
+
+    async def forget_session(self, session_id: str) -> None:
+        """A deleted session's copy in Redis goes too."""
+        if self.redis_memory is not None:
+            await self.redis_memory.forget(session_id)
+
     async def _history(self, session_id: str, snapshot: AgentSnapshot) -> list[Message]:
         """The earlier messages of the session that go to the model, by the agent's memory
-        strategy (`agio.runtime.memory`)."""
+        strategy (`agio.runtime.memory`), read from its backend."""
         memory = snapshot.memory
         limit = memory.max_messages if memory else self.options.default_memory_messages
-        stored = [Message.model_validate(m) for m in await self.runs.session_messages(session_id)]
+        stored = await self._stored_history(session_id, memory)
         if memory is None or memory.strategy == "buffer":
             return buffer_window(stored, limit)
         if memory.strategy == "token_window":
@@ -397,6 +433,7 @@ class RunManager:
                 max_steps_ceiling=self.options.max_steps_ceiling,
                 max_tokens=self.options.max_tokens_per_run,
                 tracer=self.tracer,
+                on_session_messages=self._memory_copy(snapshot),
             )
             self._live[run_id] = agent_run
             self._went_live[run_id].set()

@@ -225,3 +225,83 @@ async def test_a_failing_summary_model_leaves_the_conversation_going(
     )
     assert _shape(sent)[0] == ("system", SYSTEM)
     assert not any("Summary" in (c or "") for _, c in _shape(sent))
+
+
+async def test_redis_backend_keeps_a_copy_refilled_from_the_database(
+    make_settings: Callable[..., Any],
+    database_url: str,
+    configs_dir: Any,
+    add_components: Callable[[str, list[dict[str, Any]]], None],
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    import redis
+
+    from agio.api.app import create_app
+    from tests.conftest import redis_settings
+
+    add_components(
+        "mem.yaml",
+        _components({"strategy": "buffer", "max_messages": 50, "backend": "redis"}),
+    )
+    config = redis_settings(redis_url)
+    app = create_app(make_settings(database_url=database_url, configs_dir=configs_dir, **config))
+    recorder = Recorder()
+    client, lifespan = await start_client(app)
+    monkeypatch.setattr(app.state.agio.runs.models, "get", _fixed(recorder.agent))
+    r = redis.Redis.from_url(config["redis_url"])
+    try:
+        first = (
+            await client.post(
+                "/api/chat", json={"agent_id": "mem_agent", "message": "one", "stream": False}
+            )
+        ).json()
+        session = first["session_id"]
+        key = f"{config['redis_prefix']}:memory:{session}"
+
+        async def say(text: str) -> None:
+            answer = await client.post(
+                "/api/chat",
+                json={
+                    "agent_id": "mem_agent",
+                    "message": text,
+                    "session_id": session,
+                    "stream": False,
+                },
+            )
+            assert answer.json()["status"] == "completed"
+
+        await say("two")  # its history was read (and copied) from the database
+        copied = [json.loads(x) for x in r.lrange(key, 0, -1)]
+        assert [(m["role"], m["content"]) for m in copied] == [
+            ("user", "one"),
+            ("assistant", "answer to one"),
+            ("user", "two"),
+            ("assistant", "answer to two"),
+        ]
+        assert 0 < r.ttl(key) <= 7 * 24 * 3600
+        # what the model gets comes from Redis: change the copy, and the model sees it
+        r.lset(key, 0, json.dumps({"role": "user", "content": "ONE (from redis)"}))
+        await say("three")
+        sent = recorder.agent.requests[-1].messages
+        assert sent[1].content == "ONE (from redis)"
+        # a lost copy is filled again from the database
+        r.delete(key)
+        await say("four")
+        assert recorder.agent.requests[-1].messages[1].content == "one"
+        assert r.llen(key) == 8
+        assert (await client.delete(f"/api/sessions/{session}")).status_code == 204
+        assert not r.exists(key)
+    finally:
+        r.close()
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+def _fixed(model: Any) -> Callable[[Any], Any]:
+    async def get(component: Any) -> Any:
+        return model
+
+    return get
