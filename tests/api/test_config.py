@@ -32,11 +32,12 @@ async def test_list_and_type_filter(client: httpx.AsyncClient) -> None:
         "calculator": "tool",
         "current_time": "tool",
         "conversation": "memory",
+        "redis_memory": "memory",
         "product_docs": "knowledge",
         "customer_support": "agent",
         "assistant": "agent",
     }
-    assert body["total"] == 8
+    assert body["total"] == 9
     for entry in body["configs"]:
         assert set(entry) >= {"name", "type", "description", "enabled", "tags"}
         assert entry["source"].startswith("file:")
