@@ -12,7 +12,7 @@ from agio.api.auth import allow
 from agio.api.deps import ContainerDep, Limit, Offset
 from agio.api.schemas.common import Paginated, error_responses
 from agio.api.schemas.runs import ID_PATTERN
-from agio.domain.errors import Conflict, SessionNotFound
+from agio.domain.errors import AgentNotFound, Conflict, SessionNotFound
 from agio.domain.runs import RunStatus, Session
 from agio.domain.security import Permission, Principal
 
@@ -72,7 +72,10 @@ async def list_sessions(
 ) -> Paginated[SessionSummary]:
     agent = None
     if agent_id is not None:
-        agent = (await container.components.get_agent(agent_id)).id
+        try:
+            agent = (await container.components.get_agent(agent_id)).id
+        except AgentNotFound:  # like the runs list: an unknown agent has no sessions
+            return Paginated[SessionSummary].of([], 0, limit, offset)
     page = await container.run_repo.list_sessions(
         user_id=None if who.is_admin else who.user_id, agent_id=agent, limit=limit, offset=offset
     )
