@@ -118,10 +118,17 @@ async def test_counters_move_by_exactly_what_was_done(client: httpx.AsyncClient)
         assert expected > 0
         got = moved("agio_tokens_total", agent="customer_support", model=model, kind=kind)
         assert got == expected, kind
-    tool_calls = sum(r["metrics"]["tool_calls"] for r in runs)
-    assert tool_calls >= 2
-    assert moved("agio_tool_calls_total", tool="calculator") == tool_calls
-    assert moved("agio_tool_errors_total", tool="calculator") == 0
+    per_tool: dict[str, int] = {}
+    for r in runs:
+        events = (await client.get(f"/api/runs/{r['id']}/events")).json()["events"]
+        for e in events:
+            if e["type"] == "tool_call_completed":
+                per_tool[e["data"]["tool"]] = per_tool.get(e["data"]["tool"], 0) + 1
+    assert sum(per_tool.values()) == sum(r["metrics"]["tool_calls"] for r in runs)
+    assert per_tool["calculator"] >= 2
+    for tool, count in per_tool.items():
+        assert moved("agio_tool_calls_total", tool=tool) == count, tool
+        assert moved("agio_tool_errors_total", tool=tool) == 0, tool
     events = sum(r["last_seq"] for r in runs)
     assert moved("agio_event_log_lag_seconds_count") == events
     assert value(after, "agio_sse_streams_open") == 0
