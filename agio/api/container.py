@@ -127,7 +127,8 @@ class Container:
                 run_id,
                 snapshot.agent.name,
                 snapshot.model.name,
-                frozenset(tool.name for tool in snapshot.tools),
+                frozenset(tool.name for tool in snapshot.tools)
+                | ({"search_knowledge"} if snapshot.knowledge else set()),
             )
         )
         await runs.start()
