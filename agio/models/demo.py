@@ -125,6 +125,26 @@ def answer_text(messages: list[Message]) -> str:
     return f"[demo model] Here is what the tools found:\n{lines}"
 
 
+def _only_empty_searches(messages: list[Message]) -> bool:
+    """The tool results of this turn are all knowledge searches that found nothing."""
+    results = []
+    for message in reversed(messages):
+        if message.role == "user":
+            break
+        if message.role == "tool":
+            results.append(message)
+    if not results:
+        return False
+    for message in results:
+        try:
+            data = json.loads(message.content or "")
+        except ValueError:
+            return False
+        if not (isinstance(data, dict) and data.get("results") == [] and "query" in data):
+            return False
+    return True
+
+
 def fallback_text(question: str) -> str:
     shown = question if len(question) <= 120 else question[:117] + "..."
     return (
@@ -158,6 +178,12 @@ class DemoModel:
                 yield Usage(prompt_tokens(messages), completion)
                 return
             answer = fallback_text(question)
+        elif _only_empty_searches(messages):
+            # the knowledge base had nothing: say so, and how a real model would do better
+            answer = (
+                "[demo model] The knowledge base has nothing about that, and I am Agio's "
+                f"offline demo model, so I cannot answer it myself. {HOW_TO_PLUG_IN}"
+            )
         else:
             answer = answer_text(messages)
         for word in re.findall(r"\S+\s*", answer):
