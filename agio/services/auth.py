@@ -65,7 +65,7 @@ MIN_SECRET_LENGTH = 32
 
 
 class WeakSecret(ValueError):
-    pass
+    """The JWT secret is missing or guessable where that is not allowed."""
 
 
 def check_jwt_secret(secret: str | None, environment: str) -> None:

@@ -206,10 +206,10 @@ class SQLiteCursor:
         return rows
 
     def setinputsizes(self, *inputsizes: Any) -> None:
-        pass
+        """Part of the DBAPI; sqlite3 ignores it too."""
 
     def setoutputsize(self, size: Any, column: Any = None) -> None:
-        pass
+        """Part of the DBAPI; sqlite3 ignores it too."""
 
     def __iter__(self) -> Any:
         while self._rows:
