@@ -73,9 +73,12 @@ def start_server(
     return process, log
 
 
-def sse_messages(response: httpx.Response):  # type: ignore[no-untyped-def]
+def sse_messages(response: httpx.Response, lines: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """(id, event, data) of each SSE message; every raw line is also kept in `lines`."""
     fields: dict[str, str] = {}
     for line in response.iter_lines():
+        if lines is not None:
+            lines.append(line)
         if line == "":
             if "event" in fields:
                 yield int(fields["id"]), fields["event"], json.loads(fields["data"])
@@ -170,20 +173,10 @@ def test_sigterm_lets_streams_go_and_hands_the_run_back(tmp_path: Path) -> None:
             json={"agent_id": "crash_agent", "message": "pay"},
         ) as response:
             run_id = response.headers["x-run-id"]
-            fields: dict[str, str] = {}
             stopped_at = None
             try:
-                for line in response.iter_lines():
-                    lines.append(line)
-                    if line == "":
-                        if "event" in fields:
-                            seen.append(
-                                (int(fields["id"]), fields["event"], json.loads(fields["data"]))
-                            )
-                        fields = {}
-                    elif not line.startswith(":"):
-                        key, _, value = line.partition(":")
-                        fields[key] = value.lstrip(" ")
+                for message in sse_messages(response, lines):
+                    seen.append(message)
                     deltas = sum(m[1] == "content_delta" for m in seen)
                     if deltas >= 2 and stopped_at is None:
                         stopped_at = time.monotonic()
