@@ -60,15 +60,15 @@ async def agent_metrics(
     end_time: Annotated[datetime | None, Query(description="Default: now. No zone: UTC.")] = None,
     granularity: Granularity = "hour",
 ) -> AgentMetrics:
-    end = _utc(end_time) if end_time else datetime.now(UTC)
-    start = _utc(start_time) if start_time else end - DEFAULT_PERIOD
-    if end <= start:
-        raise _bad("end_time", "end_time must be after start_time")
-    limit = container.settings.metrics_max_buckets
-    try:
+    try:  # near the ends of the calendar, moving a time by a zone or a period overflows
+        end = _utc(end_time) if end_time else datetime.now(UTC)
+        start = _utc(start_time) if start_time else end - DEFAULT_PERIOD
+        if end <= start:
+            raise _bad("end_time", "end_time must be after start_time")
         buckets = bucket_count(start, end, granularity)
     except (OverflowError, ValueError) as exc:
         raise _bad("start_time", "the period is out of range") from exc
+    limit = container.settings.metrics_max_buckets
     if buckets > limit:
         raise _bad(
             "granularity",
