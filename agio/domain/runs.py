@@ -40,6 +40,17 @@ def can_transition(current: RunStatus, target: RunStatus) -> bool:
     return target in TRANSITIONS[current]
 
 
+#: the control request that moves a run into a state, as a verb for messages
+ACTIONS: dict[RunStatus, str] = {
+    RunStatus.RUNNING: "resume",
+    RunStatus.PAUSED: "pause",
+    RunStatus.CANCELLED: "cancel",
+    RunStatus.FAILED: "fail",
+    RunStatus.COMPLETED: "complete",
+    RunStatus.PENDING: "start",
+}
+
+
 @dataclass
 class RunMetrics:
     """Accounting of one run (or one step): tokens, steps, tool calls, seconds."""

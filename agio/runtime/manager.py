@@ -30,7 +30,7 @@ from agio.domain.errors import (
 from agio.domain.events import Event
 from agio.domain.ids import new_id
 from agio.domain.messages import Message
-from agio.domain.runs import Checkpoint, Run, RunStatus, can_transition
+from agio.domain.runs import ACTIONS, Checkpoint, Run, RunStatus, can_transition
 from agio.domain.time import utcnow
 from agio.models.base import ModelRequest, TextDelta
 from agio.runtime.loop import AgentRun, RunOutcome
@@ -575,7 +575,7 @@ class RunManager:
                 return target
             run = await self._get(run.id)
             if not can_transition(run.status, target):
-                raise _illegal(run, target.value.removesuffix("ed").removesuffix("l"))
+                raise _illegal(run, ACTIONS[target])
         raise Conflict(f"Run '{run.id}' keeps changing; retry")
 
     async def resume(self, run_id: str) -> RunStatus:

@@ -359,3 +359,36 @@ async def test_restore_in_place_supersedes_later_steps(
         f"/api/checkpoints/{step_1['id']}/restore", json={"create_new_run": False}
     )
     assert completed.status_code == 409
+
+
+def test_control_messages_name_the_request() -> None:
+    """Regression: messages were built by cutting suffixes off status names."""
+    from agio.api.routers.control import _control
+    from agio.domain.runs import RunStatus
+
+    recorded = _control("run_x", RunStatus.RUNNING, RunStatus.CANCELLED)
+    assert recorded.message == "Run is running; the cancel request is recorded"
+    assert _control("run_x", RunStatus.RUNNING, RunStatus.PAUSED).message == (
+        "Run is running; the pause request is recorded"
+    )
+    assert _control("run_x", RunStatus.PAUSED, RunStatus.PAUSED).message == "Run paused"
+
+
+async def test_a_lost_race_names_the_refused_action(
+    client: httpx.AsyncClient, slow_agent: str
+) -> None:
+    """An idle transition that loses its race to a terminal state says what was refused."""
+    from dataclasses import replace
+
+    from agio.domain import events as ev
+    from agio.domain.errors import InvalidStateTransition
+    from agio.domain.runs import RunStatus
+
+    task, run_id = await start(client, slow_agent)
+    await task
+    manager = client._transport.app.state.agio.runs  # type: ignore[attr-defined]
+    stored = await manager.runs.get_run(run_id)
+    assert stored is not None and stored.status is RunStatus.COMPLETED
+    stale = replace(stored, status=RunStatus.RUNNING)  # what a racing request had read
+    with pytest.raises(InvalidStateTransition, match="Cannot pause run"):
+        await manager._transition_idle(stale, RunStatus.PAUSED, ev.RUN_PAUSED)

@@ -21,7 +21,7 @@ from agio.api.schemas.runs import (
 )
 from agio.domain.errors import ValidationFailed
 from agio.domain.messages import Message
-from agio.domain.runs import RunStatus
+from agio.domain.runs import ACTIONS, RunStatus
 from agio.domain.security import Permission, Principal
 from agio.runtime.manager import ForkChanges
 
@@ -35,11 +35,11 @@ IdPath = RunIdPath
 CONTROL_ERRORS = error_responses(404, 409)
 
 
-def _control(run_id: str, state: RunStatus, done: str) -> ControlResponse:
-    if state.value == done:
-        message = f"Run {done}"
+def _control(run_id: str, state: RunStatus, done: RunStatus) -> ControlResponse:
+    if state is done:
+        message = f"Run {done.value}"
     else:
-        message = f"Run is {state.value}; the {done.removesuffix('d')} request is recorded"
+        message = f"Run is {state.value}; the {ACTIONS[done]} request is recorded"
     return ControlResponse(run_id=run_id, status=state, message=message)
 
 
@@ -52,7 +52,7 @@ def _control(run_id: str, state: RunStatus, done: str) -> ControlResponse:
 async def pause_run(run_id: RunIdPath, container: ContainerDep, who: Controller) -> ControlResponse:
     await owned_run(container, who, run_id)
     state = await container.runs.pause(run_id)
-    return _control(run_id, state, "paused")
+    return _control(run_id, state, RunStatus.PAUSED)
 
 
 @router.post(
@@ -80,7 +80,7 @@ async def cancel_run(
 ) -> ControlResponse:
     await owned_run(container, who, run_id)
     state = await container.runs.cancel(run_id)
-    return _control(run_id, state, "cancelled")
+    return _control(run_id, state, RunStatus.CANCELLED)
 
 
 @router.get(
