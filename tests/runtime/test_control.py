@@ -388,7 +388,8 @@ async def test_a_lost_race_names_the_refused_action(
     await task
     manager = client._transport.app.state.agio.runs  # type: ignore[attr-defined]
     stored = await manager.runs.get_run(run_id)
-    assert stored is not None and stored.status is RunStatus.COMPLETED
+    assert stored is not None
+    assert stored.status is RunStatus.COMPLETED
     stale = replace(stored, status=RunStatus.RUNNING)  # what a racing request had read
     with pytest.raises(InvalidStateTransition, match="Cannot pause run"):
         await manager._transition_idle(stale, RunStatus.PAUSED, ev.RUN_PAUSED)
