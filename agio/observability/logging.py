@@ -2,6 +2,8 @@
 
 Standard-library loggers (uvicorn, SQLAlchemy, Alembic) go through the same renderer,
 and a redaction step masks any value whose key looks secret, wherever it comes from.
+Tracebacks are plain in every format: never with local variables (which hold keys,
+passwords and request bodies).
 """
 
 from __future__ import annotations
@@ -66,7 +68,12 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         renderer = structlog.processors.JSONRenderer()
         shared.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # a plain traceback: the rich and better-exceptions formatters that structlog picks
+        # by default print each frame's local variables, which hold API keys, passwords
+        # and request bodies
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
