@@ -262,7 +262,8 @@ def test_agio_chat_cli(server: str) -> None:
     assert "AgentNotFound" in unknown.output
 
 
-def test_reconnect_after_the_end_closes_the_stream(server: str) -> None:
+def test_reconnect_after_the_end_is_204_so_eventsource_stops(server: str) -> None:
+    """An EventSource reconnects whenever a stream ends; only a 204 stops it (WHATWG)."""
     result = httpx.post(
         f"{server}/api/chat",
         timeout=30,
@@ -270,12 +271,20 @@ def test_reconnect_after_the_end_closes_the_stream(server: str) -> None:
     )
     run_id = result.json()["run_id"]
     last = httpx.get(f"{server}/api/runs/{run_id}").json()["last_seq"]
-    started = time.monotonic()
+    for seen in (last, last + 5):
+        response = httpx.get(
+            f"{server}/api/runs/{run_id}/events",
+            timeout=30,
+            headers={"Accept": "text/event-stream", "Last-Event-ID": str(seen)},
+        )
+        assert response.status_code == 204
+        assert response.content == b""
+    # one event short of the end: that event, then the stream ends
     with httpx.stream(
         "GET",
         f"{server}/api/runs/{run_id}/events",
         timeout=30,
-        headers={"Accept": "text/event-stream", "Last-Event-ID": str(last)},
+        headers={"Accept": "text/event-stream", "Last-Event-ID": str(last - 1)},
     ) as response:
-        assert list(read_sse(response)) == []
-    assert time.monotonic() - started < 5
+        assert response.status_code == 200
+        assert [(seq, kind) for seq, kind, _, _ in read_sse(response)] == [(last, "run_completed")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from agio.api.auth import allow
 from agio.api.deps import ContainerDep, Limit, Offset, RunIdPath, owned_run
@@ -82,7 +82,16 @@ EVENTS_DOC = {
     "/{run_id}/events",
     response_model=RunEvents,
     summary="A run's event log",
-    responses={200: EVENTS_DOC, **error_responses(404)},
+    responses={
+        200: EVENTS_DOC,
+        204: {
+            "description": (
+                "SSE only: `Last-Event-ID` is at or past the last event of an ended run, "
+                "so there is nothing more to send (an EventSource stops reconnecting)."
+            )
+        },
+        **error_responses(404),
+    },
 )
 async def run_events(
     run_id: RunIdPath,
@@ -95,7 +104,7 @@ async def run_events(
         str | None, Header(description="SSE only: resume after this sequence number.")
     ] = None,
 ) -> Any:
-    await owned_run(container, who, run_id)
+    run = await owned_run(container, who, run_id)
     if "text/event-stream" in request.headers.get("accept", ""):
         after = 0
         if last_event_id:
@@ -111,6 +120,10 @@ async def run_events(
                     ],
                 )
             after = int(last_event_id)
+            if run.status.terminal and after >= run.last_seq:
+                # the client has seen the whole log of an ended run: 204 is what tells an
+                # EventSource to stop reconnecting (WHATWG HTML, server-sent events)
+                return Response(status_code=204)
         return event_stream_response(
             container.run_repo,
             container.bus,
