@@ -19,6 +19,7 @@ from agio.api.routers import (
     chat,
     config,
     control,
+    docs,
     health,
     keys,
     knowledge,
@@ -58,10 +59,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by routers/docs.py
+        redoc_url=None,
         responses=error_responses(422, 500),
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(users.router)
