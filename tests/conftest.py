@@ -8,6 +8,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
@@ -81,6 +82,47 @@ def _clean_agio_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("AGIO_", "OPENAI_")) and not name.startswith("AGIO_TEST_"):
             monkeypatch.delenv(name)
+
+
+# --------------------------------------------------------------------- the user's data dir
+# `./.agio` (beside the checkout and in the working directory) belongs to the developer's
+# own server (`./scripts/serve`): no test may read or write it. Every test gets a data dir
+# of its own in AGIO_DATA_DIR, and an audit hook refuses any file operation in `./.agio`
+# (from this process's threads; subprocesses get AGIO_DATA_DIR).
+
+_USER_DATA_DIRS = tuple({str(ROOT / ".agio"), os.path.abspath(".agio")})
+_FILE_EVENTS = frozenset(
+    {"open", "os.mkdir", "os.listdir", "os.scandir", "os.remove", "os.rename", "sqlite3.connect"}
+)
+_user_data_dir_touched: list[str] = []
+
+
+class UserDataDirTouched(RuntimeError):
+    """A test reached into the developer's `./.agio`."""
+
+
+def _guard_user_data_dir(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _FILE_EVENTS or not args or not isinstance(args[0], str | bytes | os.PathLike):
+        return
+    path = os.path.abspath(os.fsdecode(args[0]))
+    if any(path == d or path.startswith(d + os.sep) for d in _USER_DATA_DIRS):
+        _user_data_dir_touched.append(f"{event} {path}")
+        raise UserDataDirTouched(f"tests may not touch the user's data dir ({event} {path})")
+
+
+sys.addaudithook(_guard_user_data_dir)
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dir(
+    _clean_agio_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """AGIO_DATA_DIR is a fresh folder; a test that touched `./.agio` fails."""
+    monkeypatch.setenv("AGIO_DATA_DIR", str(tmp_path / "user-data"))
+    yield
+    touched, _user_data_dir_touched[:] = list(_user_data_dir_touched), []
+    if touched:
+        pytest.fail("the test touched the user's data dir: " + "; ".join(touched))
 
 
 # --------------------------------------------------------------------- PostgreSQL

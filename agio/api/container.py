@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
@@ -185,15 +186,17 @@ class Container:
 
 def _announce(key: str, settings: Settings) -> None:
     """Print the bootstrap admin key once, to the terminal that started the server (not to
-    the log, which may be shipped elsewhere)."""
+    the log, which may be shipped elsewhere). The example URL is where `agio serve`
+    listens (it says so in AGIO_SERVE_URL; another server shows a placeholder)."""
     path = settings.data_dir / ADMIN_KEY_FILE
+    base = os.environ.get("AGIO_SERVE_URL") or "http://<host>:<port>"
     print(
         "\n"
         "  Agio created the first user, 'admin', and an API key for it:\n\n"
         f"      {key}\n\n"
         f"  It is shown only this once, and saved (readable by you only) in {path}.\n"
         "  Use it as the X-API-Key header, for example:\n\n"
-        f'      curl -H "X-API-Key: $(cat {path})" http://127.0.0.1:8000/api/agents\n',
+        f'      curl -H "X-API-Key: $(cat {path})" {base}/api/agents\n',
         file=sys.stderr,
         flush=True,
     )

@@ -181,6 +181,10 @@ class AgioClient:
     def list_runs(self, **filters: Any) -> dict[str, Any]:
         return self._call("GET", "/api/runs", params=_clean(filters))
 
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        """Cancel a run: `{run_id, status, message}` (a run that already ended is a 409)."""
+        return self._call("POST", f"/api/runs/{run_id}/cancel")
+
     def events(self, run_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
         return self._call(
             "GET",
@@ -278,6 +282,9 @@ class AsyncAgioClient:
 
     async def list_runs(self, **filters: Any) -> dict[str, Any]:
         return await self._call("GET", "/api/runs", params=_clean(filters))
+
+    async def cancel_run(self, run_id: str) -> dict[str, Any]:
+        return await self._call("POST", f"/api/runs/{run_id}/cancel")
 
     async def events(self, run_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
         return await self._call(
