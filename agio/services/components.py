@@ -39,6 +39,7 @@ from agio.domain.errors import (
     ValidationFailed,
 )
 from agio.domain.ids import COMPONENT_ID_PREFIXES, new_id
+from agio.services.merge_patch import merge_patch
 from agio.storage.components import (
     ComponentRepository,
     ComponentWrite,
@@ -299,7 +300,33 @@ class ComponentService:
         return stored
 
     async def replace_agent(self, key: str, spec: AgentSpec, *, actor: str) -> StoredComponent:
+        return await self._replace_agent(await self.get_agent(key), spec, actor)
+
+    async def patch_agent(self, key: str, patch: dict[str, Any], *, actor: str) -> StoredComponent:
+        """Apply a JSON merge patch (RFC 7386) to the stored agent, then validate and
+        store the result exactly as a `PUT` of it would be.
+
+        The base is the stored configuration itself (secrets included), and the write is
+        conditional on the revision read here, so a concurrent change is a 409, never
+        silently overwritten.
+        """
         current = await self.get_agent(key)
+        base = {k: v for k, v in current.config.items() if k != "type"}
+        merged = merge_patch(base, patch)
+        try:
+            spec = AgentSpec.model_validate(merged)
+        except ValidationError as exc:
+            problems = validation_problems(exc)
+            raise ValidationFailed(
+                "Invalid agent after the patch: "
+                + "; ".join(f"{fld}: {msg}" for fld, msg in problems),
+                details=_details(problems, ("body",)),
+            ) from exc
+        return await self._replace_agent(current, spec, actor)
+
+    async def _replace_agent(
+        self, current: StoredComponent, spec: AgentSpec, actor: str
+    ) -> StoredComponent:
         if spec.name != current.name:
             raise ValidationFailed(
                 f"An agent's name cannot change ('{current.name}' → '{spec.name}'); "

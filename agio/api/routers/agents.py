@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from agio.api.auth import allow
 from agio.api.deps import AgentKey, ComponentsDep, Limit, Offset
-from agio.api.schemas.agents import Agent, AgentCreate, AgentSummary
+from agio.api.schemas.agents import MERGE_PATCH, Agent, AgentCreate, AgentPatch, AgentSummary
 from agio.api.schemas.common import Paginated, error_responses
 from agio.domain.security import Permission, Principal
 
@@ -69,6 +69,32 @@ async def replace_agent(
     agent_id: AgentKey, body: AgentCreate, components: ComponentsDep, who: Writer
 ) -> Agent:
     return Agent.from_stored(await components.replace_agent(agent_id, body, actor=who.subject))
+
+
+@router.patch(
+    "/{agent_id}",
+    response_model=Agent,
+    summary="Change some fields of an agent (JSON merge patch)",
+    description=(
+        "A JSON merge patch (RFC 7386), sent as `application/merge-patch+json` or "
+        "`application/json`: only the fields given change, `null` resets a field to its "
+        "default, `config` is merged setting by setting, lists are replaced. The result is "
+        "validated and recorded like a `PUT`; a concurrent change is a 409."
+    ),
+    responses=error_responses(404, 409),
+    openapi_extra={
+        "requestBody": {
+            "content": {MERGE_PATCH: {"schema": {"$ref": "#/components/schemas/AgentPatch"}}}
+        }
+    },
+)
+async def patch_agent(
+    agent_id: AgentKey, body: AgentPatch, request: Request, components: ComponentsDep, who: Writer
+) -> Agent:
+    # `body` has checked the shape; the merge uses the JSON exactly as sent, so that the
+    # merged agent is validated by the same rules as a PUT body (no value coerced twice)
+    patch = await request.json()
+    return Agent.from_stored(await components.patch_agent(agent_id, patch, actor=who.subject))
 
 
 @router.delete(

@@ -3,13 +3,75 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agio.config.components import AgentRunConfig, AgentSpec
+from agio.config.components import AgentRunConfig, AgentSpec, Slug
 from agio.storage.components import StoredComponent
 
 AgentCreate = AgentSpec
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Absent is not `null` for a field that cannot be removed: document no default."""
+    schema.pop("default", None)
+
+
+class AgentRunConfigPatch(BaseModel):
+    """`config` in a merge patch: only the settings given change; `null` resets one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int | None = Field(default=None, ge=1, le=100)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    tool_timeout: float | None = Field(default=None, gt=0, le=3600)
+    max_parallel_tool_calls: int | None = Field(default=None, ge=1, le=64)
+
+
+class AgentPatch(BaseModel):
+    """The body of `PATCH /api/agents/{agent_id}`: a JSON merge patch (RFC 7386) of the
+    agent. Only the fields given change; `null` resets a field to its default; `config`
+    is merged setting by setting; lists are replaced whole. `name` and `model` cannot be
+    removed. The patched agent is then validated exactly like a `PUT` body.
+    """
+
+    # This model documents the body and refuses what no agent could have early; the
+    # authoritative check is `AgentSpec` on the merged result, so the two must list the
+    # same fields (a test asserts it).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"model": "openai"}, {"tools": [], "config": {"temperature": 0.2}}]
+        },
+    )
+
+    name: Slug = Field(  # type: ignore[assignment]
+        default=None, description="Must stay the agent's name.", json_schema_extra=_no_default
+    )
+    description: str | None = Field(default=None, max_length=2000)
+    model: Slug = Field(  # type: ignore[assignment]
+        default=None, description="Name of a model component.", json_schema_extra=_no_default
+    )
+    tools: list[Slug] | None = Field(default=None, max_length=64)
+    memory: Slug | None = None
+    knowledge: Slug | None = None
+    system_prompt: str | None = Field(default=None, max_length=100_000)
+    config: AgentRunConfigPatch | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=32
+    )
+    enabled: bool | None = None
+
+    @field_validator("name", "model", mode="before")
+    @classmethod
+    def _required(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("is required and cannot be removed")
+        return value
 
 
 class AgentSummary(BaseModel):
