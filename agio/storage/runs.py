@@ -18,13 +18,18 @@ from agio.domain.time import utcnow
 from agio.storage.components import Page
 from agio.storage.database import Database
 from agio.storage.tables import (
+    UNFINISHED_STATUSES,
     CheckpointRow,
     RunEventRow,
     RunRow,
     RunStepRow,
     SessionMessageRow,
     SessionRow,
+    unfinished_runs,
 )
+
+#: the runs that count against a user's quota and that a process executes
+_ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 
 
 @dataclass(frozen=True)
@@ -290,29 +295,28 @@ class RunRepository:
     # ------------------------------------------------------------------ quotas
 
     async def active_runs_of(self, user_id: str) -> int:
-        """The user's runs that are pending or running (served by the status index: few
-        runs are active at a time, however many a user has made)."""
+        """The user's runs that are pending or running: on every chat (the quota), so it
+        reads the partial index of unfinished runs by user, never the user's history."""
         async with self._db.sessions() as s:
             count = await s.scalar(
                 select(func.count())
                 .select_from(RunRow)
                 .where(
-                    RunRow.status.in_((RunStatus.PENDING.value, RunStatus.RUNNING.value)),
+                    unfinished_runs(),
                     RunRow.user_id == user_id,
+                    RunRow.status.in_(_ACTIVE),
                 )
             )
             return int(count or 0)
 
     async def unfinished_by_status(self) -> dict[str, int]:
-        """How many runs are pending, running and paused (each status present)."""
-        unfinished = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.PAUSED.value)
+        """How many runs are pending, running and paused (each status present), from the
+        partial index of unfinished runs (Prometheus asks at every scrape)."""
         async with self._db.sessions() as s:
             rows = await s.execute(
-                select(RunRow.status, func.count())
-                .where(RunRow.status.in_(unfinished))
-                .group_by(RunRow.status)
+                select(RunRow.status, func.count()).where(unfinished_runs()).group_by(RunRow.status)
             )
-            counts = dict.fromkeys(unfinished, 0)
+            counts = dict.fromkeys(UNFINISHED_STATUSES, 0)
             counts.update({status: int(n) for status, n in rows})
             return counts
 
@@ -375,11 +379,13 @@ class RunRepository:
             return set(result.scalars())
 
     async def orphaned_runs(self, stale_before: datetime) -> list[Run]:
-        """Unfinished runs whose owner stopped heartbeating or handed them back."""
+        """Pending and running runs whose owner stopped heartbeating or handed them back
+        (every heartbeat period: from the partial index of unfinished runs)."""
         async with self._db.sessions() as s:
             rows = await s.execute(
                 select(RunRow).where(
-                    RunRow.status.in_([RunStatus.PENDING.value, RunStatus.RUNNING.value]),
+                    unfinished_runs(),
+                    RunRow.status.in_(_ACTIVE),
                     or_(RunRow.heartbeat_at < stale_before, RunRow.heartbeat_at.is_(None)),
                 )
             )
@@ -440,11 +446,13 @@ class RunRepository:
             await s.execute(update(RunRow).where(RunRow.id == run_id).values(control=control))
 
     async def controls_for(self, owner_id: str) -> dict[str, str]:
-        """{run_id: control} for the runs this process owns that were asked to change."""
+        """{run_id: control} for the runs this process owns that were asked to change
+        (polled several times a second: from the partial index of unfinished runs by
+        owner; an ended run has no owner)."""
         async with self._db.sessions() as s:
             rows = await s.execute(
                 select(RunRow.id, RunRow.control).where(
-                    RunRow.owner_id == owner_id, RunRow.control.is_not(None)
+                    unfinished_runs(), RunRow.owner_id == owner_id, RunRow.control.is_not(None)
                 )
             )
             return {run_id: control for run_id, control in rows if control}

@@ -15,8 +15,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from agio.storage.types import JSONType, UTCDateTime
 
@@ -128,6 +131,20 @@ class SessionMessageRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+#: The statuses of a run that has not ended. An ended run is history: the queries of the
+#: hot and periodic paths (quota, control polling, orphan search, active-run gauges) read
+#: only unfinished runs, through partial indexes over them (`RunRow.__table_args__`), so
+#: they cost as much as there are unfinished runs, however many have ended.
+UNFINISHED_STATUSES = ("pending", "running", "paused")
+#: The predicate of those partial indexes, as SQL (migration 0007 holds the same text).
+UNFINISHED_SQL = "status IN ('pending', 'running', 'paused')"
+
+
+def _unfinished_index(name: str, *columns: str) -> Index:
+    where = text(UNFINISHED_SQL)
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
+
+
 class RunRow(Base):
     __tablename__ = "runs"
 
@@ -164,7 +181,22 @@ class RunRow(Base):
         Index("ix_runs_agent_id_created_at", "agent_id", "created_at"),
         Index("ix_runs_user_id_created_at", "user_id", "created_at"),
         Index("ix_runs_status", "status"),
+        # partial: unfinished runs only (see `UNFINISHED_STATUSES`, `unfinished_runs`)
+        _unfinished_index("ix_runs_unfinished_user_id_status", "user_id", "status"),
+        _unfinished_index("ix_runs_unfinished_owner_id", "owner_id"),
+        _unfinished_index("ix_runs_unfinished_status_heartbeat_at", "status", "heartbeat_at"),
     )
+
+
+def unfinished_runs() -> ColumnElement[bool]:
+    """`runs.status IN ('pending', 'running', 'paused')`, the partial indexes' predicate, for
+    a query's WHERE: a database plans a query on a partial index only when the query's
+    WHERE implies the index's, and neither does algebra with bound parameters. SQLite looks
+    for this very term, literals included; PostgreSQL's generic plan of a prepared
+    statement (asyncpg prepares every statement) knows nothing of a parameter's value. So
+    the statuses are literals in the SQL, never parameters, and a query that wants fewer
+    statuses adds its own condition next to this one."""
+    return RunRow.status.in_([literal_column(f"'{status}'") for status in UNFINISHED_STATUSES])
 
 
 class RunStepRow(Base):
