@@ -1,12 +1,26 @@
-"""`python` tools: a callable at `package.module:function`, wrapped by `function_tool`."""
+"""`python` tools: a callable at `package.module:function`, wrapped by `function_tool`.
+
+Wrapping a callable builds a pydantic model of its signature and that model's JSON schema,
+which costs far more than the rest of setting a run up, so the tools are cached: keyed by
+the component's whole configuration (any change to the component, in a new revision, gives
+a new key) and by the callable found at the import path (looked up on every load, so a
+module that is reloaded or patched gives a new tool too). The cache is bounded (least
+recently used first out). A `FunctionTool` keeps no state between calls, so runs share it.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
+from collections.abc import Callable
+from typing import Any
 
-from agio.config.components import ToolComponent
+from agio.config.components import ToolComponent, dump_component
 from agio.tools.function import FunctionTool, function_tool
 from agio.tools.registry import ToolLoadError
+
+CACHE_SIZE = 256
 
 
 def import_callable(import_path: str) -> object:
@@ -26,14 +40,7 @@ def import_callable(import_path: str) -> object:
         raise ToolLoadError(f"module {module_name!r} has no attribute {attribute!r}") from None
 
 
-def load_python_tool(component: ToolComponent) -> FunctionTool:
-    """The tool a `python` component describes: the callable at its `import_path`, named
-    after the component, with the component's description, schema and timeout when set."""
-    if component.import_path is None:
-        raise ToolLoadError(f"tool {component.name!r} has no `import_path`")
-    target = import_callable(component.import_path)
-    if not callable(target):
-        raise ToolLoadError(f"{component.import_path!r} is not callable")
+def _wrap(component: ToolComponent, target: Callable[..., Any]) -> FunctionTool:
     try:
         return function_tool(
             target,
@@ -44,3 +51,25 @@ def load_python_tool(component: ToolComponent) -> FunctionTool:
         )
     except (TypeError, ValueError) as exc:
         raise ToolLoadError(f"cannot make a tool of {component.import_path!r}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _cached(config: str, target: Callable[..., Any]) -> FunctionTool:
+    return _wrap(ToolComponent.model_validate_json(config), target)
+
+
+def load_python_tool(component: ToolComponent) -> FunctionTool:
+    """The tool a `python` component describes: the callable at its `import_path`, named
+    after the component, with the component's description, schema and timeout when set
+    (from the cache when the same component and callable were loaded before)."""
+    if component.import_path is None:
+        raise ToolLoadError(f"tool {component.name!r} has no `import_path`")
+    target = import_callable(component.import_path)
+    if not callable(target):
+        raise ToolLoadError(f"{component.import_path!r} is not callable")
+    config = json.dumps(dump_component(component, reveal_secrets=True), sort_keys=True)
+    try:
+        hash(target)
+    except TypeError:  # an unhashable callable object cannot be a cache key
+        return _wrap(component, target)
+    return _cached(config, target)
