@@ -41,7 +41,8 @@ pip_progress() {
         ;;
       Installing\ collected\ packages:*)
         [ "$tty" = 1 ] && printf '\r\033[K' >&2
-        echo "  $count packages resolved; installing them ..." >&2
+        line="${line#*:}"
+        echo "  installing $(($(tr -cd , <<<"$line" | wc -c) + 1)) packages ..." >&2
         ;;
       Successfully\ installed\ *)
         [ "$tty" = 1 ] && printf '\r\033[K' >&2
@@ -56,7 +57,7 @@ pip_progress() {
 run_pip() {  # $1: the log file; the rest: pip's arguments
   local log="$1"
   shift
-  "$VENV/bin/python" -m pip --disable-pip-version-check --progress-bar off "$@" 2>&1 |
+  "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 |
     tee -a "$log" | pip_progress
   return "${PIPESTATUS[0]}"
 }
@@ -84,9 +85,9 @@ ensure_venv() {  # $1: "run" or "dev"
     : >"$log"
     say "installing the pinned dependencies ($extra) into $VENV; pip's output: $log"
     say "[2/3] updating pip"
-    if ! run_pip "$log" install --upgrade pip ||
+    if ! run_pip "$log" install --progress-bar off --upgrade pip ||
        ! { say "[3/3] installing Agio and its dependencies (the first time takes a minute)";
-           run_pip "$log" install -c "$ROOT/requirements.lock" -e "$spec"; }; then
+           run_pip "$log" install --progress-bar off -c "$ROOT/requirements.lock" -e "$spec"; }; then
       say "dependency installation failed; the log follows ($log)"
       cat "$log" >&2
       return 1

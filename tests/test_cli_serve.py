@@ -62,6 +62,7 @@ def fake_venv(tmp_path: Path) -> Path:
     python.write_text(
         "#!/usr/bin/env bash\n"
         'if [ "$1" = -m ] && [ "$2" = pip ]; then\n'
+        f'  echo "${{*:3}}" >>"{tmp_path / "pip-calls.txt"}"\n'
         f'  cat "{tmp_path / "pip-output.txt"}"\n'
         '  if [ -n "${FAKE_PIP_FAILS:-}" ]; then echo "ERROR: no matching distribution" >&2; '
         "exit 1; fi\n"
@@ -110,16 +111,22 @@ def test_an_install_reports_each_stage_and_keeps_pips_output_in_a_log(fake_venv:
         f"pip's output: {fake_venv / 'install.log'}",
         "agio: [2/3] updating pip",
         "  resolving and downloading packages ...",
-        "  3 packages resolved; installing them ...",
+        "  installing 2 packages ...",
         "  installed 2 packages",
         "agio: [3/3] installing Agio and its dependencies (the first time takes a minute)",
         "  resolving and downloading packages ...",
-        "  3 packages resolved; installing them ...",
+        "  installing 2 packages ...",
         "  installed 2 packages",
         lines[-1],
     ]
     assert lines[-1].startswith("agio: dependencies ready in ")
     assert (fake_venv / "install.log").read_text() == FAKE_PIP_OUTPUT * 2
+    calls = (fake_venv.parent / "pip-calls.txt").read_text().splitlines()
+    assert calls == [  # options after the command they belong to
+        "--disable-pip-version-check install --progress-bar off --upgrade pip",
+        f"--disable-pip-version-check install --progress-bar off -c {ROOT}/requirements.lock "
+        f"-e {ROOT}",
+    ]
     # up to date: nothing to do, nothing said
     assert _ensure_venv(fake_venv) == (0, "")
 
