@@ -123,6 +123,7 @@ class Container:
             runs.redis_memory = RedisMemoryStore(settings.redis_url, settings.redis_prefix)
         writer.owner_id = runs.owner_id
         writer.on_fenced.append(runs.stop_fenced)
+        writer.on_write_failed.append(runs.stop_failed)
         runs.on_execute.append(
             lambda run_id, snapshot: telemetry.label_run(
                 run_id,

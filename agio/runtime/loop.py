@@ -287,6 +287,16 @@ class AgentRun:
                 f"run_id={self.run_id}",
             )
 
+    def storage_failed(self, error: dict[str, Any]) -> None:
+        """The writer could not store this run's writes and has ended it `failed` (see
+        `RunWriter.on_write_failed`): this is its outcome now, whatever it was about to
+        become. The manager then cancels the task, which stops at once and writes nothing
+        more (the writer drops it anyway)."""
+        self.status = RunStatus.FAILED
+        self.outcome = RunOutcome(
+            RunStatus.FAILED, self._response_so_far(), self._sync_metrics(), error
+        )
+
     def _safe_point(self) -> None:
         if self.control.pause.is_set():
             raise PauseRequested
@@ -651,7 +661,7 @@ class AgentRun:
         self.log.info(
             "run_completed", total_tokens=metrics["total_tokens"], duration=metrics["duration"]
         )
-        return RunOutcome(RunStatus.COMPLETED, response, metrics)
+        return self.outcome
 
     async def _fail(self, type_: str, message: str) -> RunOutcome:
         metrics = self._sync_metrics()
@@ -668,7 +678,7 @@ class AgentRun:
         self.emit(ev.RUN_FAILED, {"run_id": self.run_id, "error": error})
         await self.writer.flush()
         self.log.warning("run_failed", error_type=type_)
-        return RunOutcome(RunStatus.FAILED, response, metrics, error)
+        return self.outcome
 
     async def _cancelled(self) -> RunOutcome:
         metrics = self._sync_metrics()
@@ -681,7 +691,7 @@ class AgentRun:
         self.emit(ev.RUN_CANCELLED, {"run_id": self.run_id})
         await self.writer.flush()
         self.log.info("run_cancelled")
-        return RunOutcome(RunStatus.CANCELLED, response, metrics)
+        return self.outcome
 
     async def _pause(self) -> RunOutcome:
         metrics = self._sync_metrics()
@@ -694,7 +704,7 @@ class AgentRun:
         self.emit(ev.RUN_PAUSED, {"run_id": self.run_id, "checkpoint_id": checkpoint_id})
         await self.writer.flush()
         self.log.info("run_paused", checkpoint_id=checkpoint_id)
-        return RunOutcome(RunStatus.PAUSED, self._response_so_far(), metrics)
+        return self.outcome
 
 
 def _without_none(attributes: dict[str, Any]) -> dict[str, Any]:

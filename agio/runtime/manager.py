@@ -136,6 +136,8 @@ class RunManager:
         self._tasks: dict[str, asyncio.Task[RunOutcome]] = {}
         self._live: dict[str, AgentRun] = {}
         self._cancel_early: set[str] = set()  # cancelled before its AgentRun existed
+        # ended by the writer (its writes could not be stored) before its AgentRun existed
+        self._failed_early: dict[str, dict[str, Any]] = {}
         self._pause_early: set[str] = set()  # paused before its AgentRun existed
         self._starting: set[str] = set()  # claimed or created here, task not yet running
         self._went_live: dict[str, asyncio.Event] = {}  # set once its AgentRun exists
@@ -271,7 +273,8 @@ class RunManager:
             )
         )
         try:
-            await self.writer.flush()  # stored (group commit) before anyone is told its id
+            # stored (group commit) before anyone is told its id
+            await self.writer.flush(run.id)
             self._launch(
                 run.id,
                 run.session_id,
@@ -417,6 +420,10 @@ class RunManager:
             except asyncio.CancelledError:
                 if run_id in self._cancel_early:
                     return await self._cancel_unstarted(run_id)
+                failed = self._failed_early.pop(run_id, None)
+                if failed is not None:  # the writer ended it: nothing more to write
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    return RunOutcome(RunStatus.FAILED, None, {}, failed)
                 raise
             except Exception as exc:
                 log.warning("run_setup_failed", error_type=type(exc).__name__)
@@ -835,6 +842,20 @@ class RunManager:
             if task is not None and not task.done():
                 log.warning("run_lease_lost", run_id=run_id, noticed_by="writer")
                 task.cancel()
+
+    def stop_failed(self, errors: dict[str, dict[str, Any]]) -> None:
+        """The writer could not store these runs' writes and ended them `failed`
+        (`RunWriter.on_write_failed`): stop them at once, with that outcome."""
+        for run_id, error in errors.items():
+            task = self._tasks.get(run_id)
+            if task is None or task.done():
+                continue
+            live = self._live.get(run_id)
+            if live is not None:
+                live.storage_failed(error)
+            else:
+                self._failed_early[run_id] = error
+            task.cancel()
 
     async def _heartbeat(self) -> None:
         """Renew the leases; a run whose lease another process took over (this process was

@@ -23,7 +23,17 @@ from sqlalchemy import Dialect, Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from agio.storage.database import Database
 from agio.storage.sqlite_driver import SQLiteThread
+from agio.storage.tables import (
+    CheckpointRow,
+    RunEventRow,
+    RunRow,
+    RunStepRow,
+    SessionMessageRow,
+    SessionRow,
+)
+from agio.storage.write_batch import TERMINAL, Batch
 
 #: One statement and the parameter rows to execute it with (`executemany` for several).
 Statement = tuple[str, list[tuple[Any, ...]]]
@@ -208,3 +218,79 @@ class SQLiteBatchConnection:
                 await thread.run(self._close)
             finally:
                 thread.stop()
+
+
+_EVENT_COLUMNS = ("run_id", "seq", "type", "data", "created_at")
+
+
+class WriterStatements:
+    """A batch as the statements `_commit` would execute, in the same order, bound for
+    `SQLiteBatchConnection` (see `agio.storage.sqlite_batch`)."""
+
+    def __init__(self, db: Database) -> None:
+        dialect = db.engine.dialect
+        self.connection = SQLiteBatchConnection(db.sqlite_connect)
+        self._sessions = TableStatements(SessionRow, dialect)
+        self._runs = TableStatements(RunRow, dialect)
+        self._events = TableStatements(RunEventRow, dialect)
+        self._steps = TableStatements(RunStepRow, dialect)
+        self._checkpoints = TableStatements(CheckpointRow, dialect)
+        self._messages = TableStatements(SessionMessageRow, dialect)
+        self._touch_sql = self._sessions.update_sql(("updated_at",), '"id" = ?')
+        self._supersede_sql = self._steps.update_sql(
+            ("superseded",), '"run_id" = ? AND "step_num" > ?'
+        )
+        self._superseded = self._steps.bind("superseded", True)
+        self._terminal = tuple(self._runs.bind("status", status) for status in TERMINAL)
+        self._run_where = '"id" = ? AND "status" NOT IN ({})'.format(
+            ", ".join("?" for _ in TERMINAL)
+        )
+
+    def prepare(self, b: Batch) -> list[Statement]:
+        out: list[Statement] = []
+        if b.new_sessions:
+            out += self._sessions.insert(b.new_sessions)
+        if b.new_runs:
+            out += self._runs.insert(b.new_runs)
+        if b.touched_sessions:
+            bind = self._sessions.bind
+            out.append(
+                (
+                    self._touch_sql,
+                    [(bind("updated_at", w), s) for s, w in b.touched_sessions.items()],
+                )
+            )
+        if b.events:
+            out += self._events.insert_values(
+                _EVENT_COLUMNS, [(e.run_id, e.seq, e.type, e.data, e.timestamp) for e in b.events]
+            )
+        if b.supersede:
+            out.append(
+                (
+                    self._supersede_sql,
+                    [(self._superseded, run_id, after) for run_id, after in b.supersede],
+                )
+            )
+        if b.steps:
+            out += self._steps.insert(b.steps)
+        if b.checkpoints:
+            out += self._checkpoints.insert(b.checkpoints)
+        if b.session_messages:
+            out += self._messages.insert(b.session_messages)
+        bind = self._runs.bind
+        for run_id, values in b.run_updates.items():
+            # a terminal state is final, whoever writes late
+            keys = tuple(values)
+            out.append(
+                (
+                    self._runs.update_sql(keys, self._run_where),
+                    [
+                        (
+                            *(bind(key, values[key]) for key in keys),
+                            bind("id", run_id),
+                            *self._terminal,
+                        )
+                    ],
+                )
+            )
+        return out

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agio.bus.base import EventBus
-from agio.domain.events import Event
+from agio.domain.events import RUN_FAILED, Event
 from agio.domain.runs import Step
+from agio.domain.time import utcnow
 from agio.storage.database import Database
-from agio.storage.sqlite_batch import SQLiteBatchConnection, Statement, TableStatements
+from agio.storage.sqlite_batch import WriterStatements
 from agio.storage.tables import (
     CheckpointRow,
     RunEventRow,
@@ -31,11 +31,21 @@ from agio.storage.tables import (
     SessionMessageRow,
     SessionRow,
 )
+from agio.storage.write_batch import (
+    TERMINAL,
+    Batch,
+    Op,
+    by_run,
+    collect,
+    reason,
+    run_of,
+    transient,
+)
 
 log = structlog.get_logger(__name__)
 
 _RETRIES = 5
-_TERMINAL = ("completed", "failed", "cancelled")
+_FAILED_KEPT = 10_000
 _GATHER_ROUNDS = 2
 
 
@@ -43,17 +53,13 @@ class WriterClosed(RuntimeError):
     pass
 
 
-@dataclass
-class _Batch:
-    new_sessions: list[dict[str, Any]]
-    new_runs: list[dict[str, Any]]
-    touched_sessions: dict[str, Any]
-    events: list[Event]
-    steps: list[dict[str, Any]]
-    run_updates: dict[str, dict[str, Any]]
-    session_messages: list[dict[str, Any]]
-    checkpoints: list[dict[str, Any]]
-    supersede: list[tuple[str, int]]
+class RunWriteFailed(RuntimeError):
+    """The run's writes could not be stored; the writer ended it `failed`."""
+
+    def __init__(self, run_id: str, error: dict[str, Any]) -> None:
+        super().__init__(f"run {run_id}: {error['message']}")
+        self.run_id = run_id
+        self.error = error
 
 
 class RunWriter:
@@ -63,7 +69,7 @@ class RunWriter:
         self._db = db
         self._bus = bus
         self._max_batch = max_batch
-        self._ops: list[tuple[str, Any]] = []
+        self._ops: list[Op] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -74,11 +80,15 @@ class RunWriter:
         self.owner_id: str | None = None
         #: called with the runs whose writes were dropped because another process owns them
         self.on_fenced: list[Callable[[set[str]], None]] = []
+        #: called with the runs (and their `error`) that the writer ended `failed` because
+        #: their writes could not be stored; their later writes are dropped
+        self.on_write_failed: list[Callable[[dict[str, dict[str, Any]]], None]] = []
+        self._failed: dict[str, dict[str, Any]] = {}
         # SQLite: each batch in one hop to a connection of the writer's own (see
         # `agio.storage.sqlite_batch`); PostgreSQL, and SQLite when told, through SQLAlchemy
-        self._sqlite: _SQLiteStatements | None = None
+        self._sqlite: WriterStatements | None = None
         if sqlite_fast_path and db.sqlite_file is not None:
-            self._sqlite = _SQLiteStatements(db)
+            self._sqlite = WriterStatements(db)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="agio-run-writer")
@@ -114,10 +124,11 @@ class RunWriter:
     def add_session_messages(self, rows: list[dict[str, Any]]) -> None:
         self._push("session_messages", rows)
 
-    async def flush(self) -> None:
-        """Return once everything handed over so far is stored and published."""
+    async def flush(self, run_id: str | None = None) -> None:
+        """Return once everything handed over so far is stored and published. With
+        `run_id`: raise `RunWriteFailed` if that run's writes were refused."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._push("barrier", future)
+        self._push("barrier", (future, run_id))
         await future
 
     @property
@@ -142,93 +153,161 @@ class RunWriter:
             if self._closed:
                 return
 
-    async def _write(self, ops: list[tuple[str, Any]]) -> None:
-        events: list[Event] = []
-        steps: list[dict[str, Any]] = []
-        runs: dict[str, dict[str, Any]] = {}
-        session_rows: list[dict[str, Any]] = []
-        new_sessions: list[dict[str, Any]] = []
-        new_runs: list[dict[str, Any]] = []
-        touched: dict[str, Any] = {}
-        checkpoints: list[dict[str, Any]] = []
-        supersede: list[tuple[str, int]] = []
-        barriers: list[asyncio.Future[None]] = []
-        for kind, payload in ops:
-            if kind == "event":
-                events.append(payload)
-                runs.setdefault(payload.run_id, {})["last_seq"] = payload.seq
-            elif kind == "step":
-                # the SQLAlchemy path binds values after awaits: it gets a deep copy; the
-                # SQLite fast path binds them before this method next awaits
-                steps.append(asdict(payload) if self._sqlite is None else _shallow(payload))
-            elif kind == "run":
-                run_id, values = payload
-                runs.setdefault(run_id, {}).update(values)
-            elif kind == "new_run":
-                if payload["session"] is not None:
-                    new_sessions.append(payload["session"])
-                else:
-                    touched[payload["run"]["session_id"]] = payload["run"]["created_at"]
-                new_runs.append(payload["run"])
-            elif kind == "checkpoint":
-                checkpoints.append(payload)
-            elif kind == "supersede":
-                supersede.append(payload)
-            elif kind == "session_messages":
-                session_rows.extend(payload)
-            else:
-                barriers.append(payload)
+    async def _write(self, ops: list[Op]) -> None:
+        barriers = [payload for kind, payload in ops if kind == "barrier"]
+        ops = [op for op in ops if op[0] != "barrier" and run_of(op) not in self._failed]
         error: BaseException | None = None
-        if events or steps or runs or session_rows or new_runs or checkpoints or supersede:
-            batch = _Batch(
-                new_sessions,
-                new_runs,
-                touched,
-                events,
-                steps,
-                runs,
-                session_rows,
-                checkpoints,
-                supersede,
-            )
-            statements: list[Statement] | None = None
-            fenced: set[str] = set()
-            for attempt in range(_RETRIES):
-                try:
-                    if self._sqlite is None:
-                        # `_commit` drops fenced writes from the batch itself: a retry finds
-                        # nothing more to drop, so what the first attempt found is kept
-                        fenced |= await self._commit(batch)
-                    else:
-                        if statements is None:
-                            statements = self._sqlite.prepare(batch)
-                        await self._sqlite.connection.run(statements)
-                    error = None
-                    break
-                except Exception as exc:  # storage hiccup: retry, then give up loudly
-                    error = exc
-                    log.warning(
-                        "run_writer_retry", attempt=attempt + 1, error_type=type(exc).__name__
-                    )
-                    await asyncio.sleep(0.05 * 2**attempt)
+        if ops:
+            error = await self._store(ops)
+        for future, run_id in barriers:
+            if future.done():
+                continue
             if error is not None:
-                log.error(
-                    "run_writer_failed",
-                    events=len(events),
-                    steps=len(steps),
-                    error_type=type(error).__name__,
-                )
+                future.set_exception(error)
+            elif run_id is not None and run_id in self._failed:
+                future.set_exception(RunWriteFailed(run_id, self._failed[run_id]))
             else:
-                if fenced:
-                    events = [e for e in events if e.run_id not in fenced]
-                    self._fenced(fenced)
-                await self._publish(events)
-        for barrier in barriers:
-            if not barrier.done():
-                if error is None:
-                    barrier.set_result(None)
+                future.set_result(None)
+
+    async def _store(self, ops: list[Op]) -> BaseException | None:
+        """Store and publish `ops` in one transaction. A write that cannot be stored (a
+        NUL character on PostgreSQL, text that is not Unicode) fails only its own run: the
+        batch is split by run, every other run's writes are stored and published at once,
+        and the run whose writes were refused ends `failed` (`_fail_runs`)."""
+        error = await self._attempt(ops)
+        if error is None or transient(error):
+            return error  # stored, or storage is unavailable: nothing to single out
+        refused: dict[str, str] = {}
+        for run_id, run_ops in by_run(ops).items():
+            run_error = await self._attempt(run_ops)
+            if run_error is None:
+                continue
+            if transient(run_error):
+                return run_error
+            run_error = await self._store_prefix(run_ops)
+            if run_error is not None:
+                if transient(run_error):
+                    return run_error
+                refused[run_id] = reason(run_error)
+        if refused:
+            return await self._fail_runs(refused)
+        return None
+
+    async def _store_prefix(self, ops: list[Op]) -> BaseException | None:
+        """One run's `ops`, which fail together: store the longest part before the write
+        that fails (by halves, a transaction for each), so that the run keeps everything
+        up to it. Returns the error of that write."""
+        rest = ops
+        error: BaseException | None = None
+        while len(rest) > 1:
+            half = len(rest) // 2
+            error = await self._attempt(rest[:half])
+            if error is None:
+                rest = rest[half:]  # stored; what fails is in the rest
+            elif transient(error):
+                return error
+            else:
+                rest = rest[:half]  # what fails is here; the rest comes after it anyway
+        if len(rest) == 1:
+            error = await self._attempt(rest)
+        return error
+
+    async def _attempt(self, ops: list[Op]) -> BaseException | None:
+        """One transaction for `ops` (retried while the failure looks transient); on
+        success their events are published. Returns the error that stopped it."""
+        error: BaseException | None = None
+        for attempt in range(_RETRIES):
+            batch = collect(ops, copy_steps=self._sqlite is None)
+            try:
+                if self._sqlite is None:
+                    # `_commit` drops fenced writes from the batch itself
+                    fenced = await self._commit(batch)
                 else:
-                    barrier.set_exception(error)
+                    fenced = set()
+                    await self._sqlite.connection.run(self._sqlite.prepare(batch))
+            except Exception as exc:
+                if not transient(exc):
+                    return exc  # the same writes would fail the same way
+                error = exc
+                log.warning("run_writer_retry", attempt=attempt + 1, error_type=type(exc).__name__)
+                await asyncio.sleep(0.05 * 2**attempt)
+                continue
+            events = batch.events
+            if fenced:
+                events = [e for e in events if e.run_id not in fenced]
+                self._fenced(fenced)
+            await self._publish(events)
+            return None
+        log.error("run_writer_failed", ops=len(ops), error_type=type(error).__name__)
+        return error
+
+    async def _fail_runs(self, refused: dict[str, str]) -> BaseException | None:
+        """End each run whose writes were refused: `failed`, with a `run_failed` event after
+        the last one stored, in a transaction of its own; its later writes are dropped and
+        its task is stopped (`on_write_failed`)."""
+        failed: list[Event] = []
+        try:
+            async with self._db.write_engine.begin() as s:
+                for run_id, reason in refused.items():
+                    error = {
+                        "type": "StorageFailed",
+                        "message": f"A write of this run could not be stored ({reason}); "
+                        "what it produced before that is kept",
+                    }
+                    seq = (
+                        await s.execute(
+                            select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run_id)
+                        )
+                    ).scalar_one_or_none() or 0
+                    now = utcnow()
+                    ended = await s.execute(
+                        update(RunRow)
+                        .where(RunRow.id == run_id, RunRow.status.not_in(TERMINAL))
+                        .values(
+                            status="failed",
+                            error=error,
+                            ended_at=now,
+                            last_seq=seq + 1,
+                            owner_id=None,
+                            control=None,
+                        )
+                    )
+                    self._remember_failed(run_id, error)
+                    if ended.rowcount != 1:
+                        continue  # never stored, or it had ended: nothing to record
+                    event = Event(
+                        run_id, seq + 1, RUN_FAILED, now, {"run_id": run_id, "error": error}
+                    )
+                    await s.execute(
+                        insert(RunEventRow),
+                        [
+                            {
+                                "run_id": run_id,
+                                "seq": event.seq,
+                                "type": event.type,
+                                "data": event.data,
+                                "created_at": now,
+                            }
+                        ],
+                    )
+                    failed.append(event)
+        except Exception as exc:
+            log.error("run_writer_failed", runs=sorted(refused), error_type=type(exc).__name__)
+            return exc
+        for run_id, reason in refused.items():
+            log.error("run_write_refused", run_id=run_id, reason=reason)
+        for hook in self.on_write_failed:
+            try:
+                hook({run_id: self._failed[run_id] for run_id in refused})
+            except Exception as exc:  # a hook must never stop the writer
+                log.warning("run_writer_hook_failed", error_type=type(exc).__name__)
+        await self._publish(failed)
+        return None
+
+    def _remember_failed(self, run_id: str, error: dict[str, Any]) -> None:
+        self._failed[run_id] = error
+        while len(self._failed) > _FAILED_KEPT:
+            self._failed.pop(next(iter(self._failed)))
 
     def _fenced(self, run_ids: set[str]) -> None:
         log.warning("run_writes_fenced", runs=sorted(run_ids))
@@ -238,7 +317,7 @@ class RunWriter:
             except Exception as exc:  # a hook must never stop the writer
                 log.warning("run_writer_hook_failed", error_type=type(exc).__name__)
 
-    async def _fence(self, s: AsyncConnection, b: _Batch) -> set[str]:
+    async def _fence(self, s: AsyncConnection, b: Batch) -> set[str]:
         """Lock the rows of the runs this batch writes for (PostgreSQL: `FOR UPDATE`, so a
         claim by another process waits for this commit) and drop the writes for those that
         another process owns now, or that have ended: a process that lost a run's lease
@@ -267,7 +346,7 @@ class RunWriter:
         fenced = {
             run_id
             for run_id, owner, status in rows
-            if (owner is not None and owner != self.owner_id) or status in _TERMINAL
+            if (owner is not None and owner != self.owner_id) or status in TERMINAL
         }
         if fenced:
             b.events = [e for e in b.events if e.run_id not in fenced]
@@ -278,7 +357,7 @@ class RunWriter:
             b.run_updates = {r: v for r, v in b.run_updates.items() if r not in fenced}
         return fenced
 
-    async def _commit(self, b: _Batch) -> set[str]:
+    async def _commit(self, b: Batch) -> set[str]:
         async with self._db.write_engine.begin() as s:
             fenced = await self._fence(s, b)
             if b.new_sessions:
@@ -319,7 +398,7 @@ class RunWriter:
                 # a terminal state is final, whoever writes late
                 await s.execute(
                     update(RunRow)
-                    .where(RunRow.id == run_id, RunRow.status.not_in(_TERMINAL))
+                    .where(RunRow.id == run_id, RunRow.status.not_in(TERMINAL))
                     .values(**values)
                 )
         return fenced
@@ -351,84 +430,3 @@ class RunWriter:
         self._task = None
         if self._sqlite is not None:
             await self._sqlite.connection.close()
-
-
-_EVENT_COLUMNS = ("run_id", "seq", "type", "data", "created_at")
-_STEP_FIELDS = tuple(f.name for f in fields(Step))
-
-
-def _shallow(step: Step) -> dict[str, Any]:
-    return {name: getattr(step, name) for name in _STEP_FIELDS}
-
-
-class _SQLiteStatements:
-    """A batch as the statements `_commit` would execute, in the same order, bound for
-    `SQLiteBatchConnection` (see `agio.storage.sqlite_batch`)."""
-
-    def __init__(self, db: Database) -> None:
-        dialect = db.engine.dialect
-        self.connection = SQLiteBatchConnection(db.sqlite_connect)
-        self._sessions = TableStatements(SessionRow, dialect)
-        self._runs = TableStatements(RunRow, dialect)
-        self._events = TableStatements(RunEventRow, dialect)
-        self._steps = TableStatements(RunStepRow, dialect)
-        self._checkpoints = TableStatements(CheckpointRow, dialect)
-        self._messages = TableStatements(SessionMessageRow, dialect)
-        self._touch_sql = self._sessions.update_sql(("updated_at",), '"id" = ?')
-        self._supersede_sql = self._steps.update_sql(
-            ("superseded",), '"run_id" = ? AND "step_num" > ?'
-        )
-        self._superseded = self._steps.bind("superseded", True)
-        self._terminal = tuple(self._runs.bind("status", status) for status in _TERMINAL)
-        self._run_where = '"id" = ? AND "status" NOT IN ({})'.format(
-            ", ".join("?" for _ in _TERMINAL)
-        )
-
-    def prepare(self, b: _Batch) -> list[Statement]:
-        out: list[Statement] = []
-        if b.new_sessions:
-            out += self._sessions.insert(b.new_sessions)
-        if b.new_runs:
-            out += self._runs.insert(b.new_runs)
-        if b.touched_sessions:
-            bind = self._sessions.bind
-            out.append(
-                (
-                    self._touch_sql,
-                    [(bind("updated_at", w), s) for s, w in b.touched_sessions.items()],
-                )
-            )
-        if b.events:
-            out += self._events.insert_values(
-                _EVENT_COLUMNS, [(e.run_id, e.seq, e.type, e.data, e.timestamp) for e in b.events]
-            )
-        if b.supersede:
-            out.append(
-                (
-                    self._supersede_sql,
-                    [(self._superseded, run_id, after) for run_id, after in b.supersede],
-                )
-            )
-        if b.steps:
-            out += self._steps.insert(b.steps)
-        if b.checkpoints:
-            out += self._checkpoints.insert(b.checkpoints)
-        if b.session_messages:
-            out += self._messages.insert(b.session_messages)
-        bind = self._runs.bind
-        for run_id, values in b.run_updates.items():
-            # a terminal state is final, whoever writes late
-            keys = tuple(values)
-            out.append(
-                (
-                    self._runs.update_sql(keys, self._run_where),
-                    [
-                        (
-                            *(bind(key, values[key]) for key in keys),
-                            bind("id", run_id),
-                            *self._terminal,
-                        )
-                    ],
-                )
-            )
-        return out

@@ -31,3 +31,8 @@ def ledger(note: str) -> dict[str, str]:
     with open(os.environ["AGIO_TEST_LEDGER"], "a", encoding="utf-8") as handle:
         handle.write(note + "\n")
     return {"recorded": note}
+
+
+def unstorable(text: str = "evil") -> str:
+    """A tool whose result holds a NUL character (PostgreSQL cannot store it)."""
+    return text + "\x00"

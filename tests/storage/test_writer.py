@@ -21,7 +21,7 @@ from agio.storage import migrate
 from agio.storage.database import Database
 from agio.storage.runs import new_run_rows
 from agio.storage.tables import RunEventRow, RunRow
-from agio.storage.writer import RunWriter
+from agio.storage.writer import RunWriteFailed, RunWriter
 
 # fixed, so that two databases written at different times hold the same rows
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -213,26 +213,69 @@ async def test_events_are_published_after_their_commit_in_order(db: Database) ->
     assert run.last_seq == 200
 
 
-async def test_a_failed_batch_stores_nothing_and_fails_its_barrier(db: Database) -> None:
+# text the database cannot store: a lone surrogate on both, a NUL on PostgreSQL too
+UNSTORABLE = "half a character: \udc80"
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_a_refused_write_fails_only_its_own_run(db: Database, fast_path: bool) -> None:
+    """Runs share a batch; one run's write cannot be stored. The others' writes are stored
+    and published at once, the refused run ends `failed` with a `run_failed` event right
+    after its last stored one (a fresh transaction), and its later writes are dropped."""
     bus = _CheckingBus(db)
-    writer = RunWriter(db, bus)
+    writer = RunWriter(db, bus, sqlite_fast_path=fast_path)
+    refused: list[dict[str, dict[str, Any]]] = []
+    writer.on_write_failed.append(refused.append)
     writer.start()
     try:
-        writer.create_run(new_run_rows(_run("run_1", "ses_1"), new_session=True, owner_id="me"))
+        for run_id in ("run_1", "run_2", "run_3"):
+            writer.create_run(new_run_rows(_run(run_id, run_id), new_session=True, owner_id="me"))
         await writer.flush()
-        writer.append(Event("run_1", 1, "run_started", utcnow(), {}))
-        writer.append(Event("run_missing", 1, "run_started", utcnow(), {}))  # foreign key
-        with pytest.raises(Exception, match=r"(?i)foreign key"):
-            await writer.flush()
-        # the whole batch was rolled back, nothing was published, and the writer goes on
-        writer.append(Event("run_1", 1, "run_started", utcnow(), {"again": True}))
+        for run_id in ("run_1", "run_2", "run_3"):
+            writer.update_run(run_id, status="running", started_at=NOW)
+            writer.append(Event(run_id, 1, "run_started", NOW, {"run_id": run_id}))
+        await writer.flush()
+        writer.append(Event("run_1", 2, "content_delta", NOW, {"content": "fine"}))
+        writer.append(Event("run_2", 2, "content_delta", NOW, {"content": "ok"}))
+        writer.update_run("run_2", response_content=UNSTORABLE)  # refused
+        writer.append(Event("run_2", 3, "content_delta", NOW, {"content": "lost with it"}))
+        writer.append(Event("run_3", 2, "content_delta", NOW, {"content": "fine too"}))
+        with pytest.raises(RunWriteFailed, match="could not be stored"):
+            await writer.flush("run_2")
+        await writer.flush("run_1")  # the others' barriers are kept
+        # what the refused run still hands over is dropped
+        writer.append(Event("run_2", 4, "content_delta", NOW, {"content": "too late"}))
+        writer.append(Event("run_1", 3, "run_completed", NOW, {"response": "fine"}))
         await writer.flush()
     finally:
         await writer.close()
-    assert [(e.run_id, e.seq, e.data) for e in bus.published] == [("run_1", 1, {"again": True})]
+    assert list(refused[0]) == ["run_2"]
+    assert refused[0]["run_2"]["type"] == "StorageFailed"
     async with db.sessions() as s:
-        rows = (await s.execute(select(RunEventRow))).scalars().all()
-    assert [(r.run_id, r.seq, r.data) for r in rows] == [("run_1", 1, {"again": True})]
+        rows = (
+            (await s.execute(select(RunEventRow).order_by(RunEventRow.run_id, RunEventRow.seq)))
+            .scalars()
+            .all()
+        )
+        runs = {r.id: r for r in (await s.execute(select(RunRow))).scalars()}
+    stored = [(r.run_id, r.seq, r.type) for r in rows]
+    assert stored == [
+        ("run_1", 1, "run_started"),
+        ("run_1", 2, "content_delta"),
+        ("run_1", 3, "run_completed"),
+        ("run_2", 1, "run_started"),
+        ("run_2", 2, "content_delta"),  # handed over before the refused write: kept
+        ("run_2", 3, "run_failed"),
+        ("run_3", 1, "run_started"),
+        ("run_3", 2, "content_delta"),
+    ]
+    assert runs["run_2"].status == "failed"
+    assert runs["run_2"].error["type"] == "StorageFailed"
+    assert runs["run_2"].last_seq == 3
+    assert runs["run_1"].status == "running"
+    # every stored event was published once, each run in order
+    published = sorted((e.run_id, e.seq, e.type) for e in bus.published)
+    assert published == stored
 
 
 async def test_writes_for_a_run_another_process_owns_are_fenced(db: Database) -> None:
