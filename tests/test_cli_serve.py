@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from agio.cli import main
 from agio.cli.server import base_url
 from tests.conftest import ROOT
 from tests.test_readme_commands import free_port, running, server_env, wait_for_health
@@ -36,6 +38,14 @@ def test_the_url_to_show_for_an_address() -> None:
     assert base_url("::", 9000) == "http://[::1]:9000"
     assert base_url("::1", 80) == "http://[::1]:80"
     assert base_url("agio.internal", 8080) == "http://agio.internal:8080"
+
+
+def test_invalid_settings_are_named_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGIO_MAX_BODY_BYTES", "my-secret-value")
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert "invalid settings: max_body_bytes: Input should be a valid integer" in result.output
+    assert "my-secret-value" not in result.output
 
 
 # --------------------------------------------------------------------- scripts/_venv.sh
