@@ -13,6 +13,7 @@ from agio import __version__
 from agio.api.container import Container
 from agio.api.errors import install_error_handlers
 from agio.api.middleware import RequestContextMiddleware
+from agio.api.storable_text import StorableTextMiddleware
 from agio.api.routers import (
     agents,
     auth,
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(sessions.router)
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
+    # innermost: text a database cannot store is refused before any route sees it
+    app.add_middleware(StorableTextMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
