@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 import structlog
 
 from agio.config.components import ModelComponent
+from agio.config.loader import ConfigProblem
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
 
@@ -20,12 +23,72 @@ Status = Literal["ok", "degraded", "unhealthy", "disabled", "not_configured"]
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
+BAD: frozenset[Status] = frozenset({"degraded", "unhealthy"})
+Overall = Literal["ok", "degraded", "unhealthy"]
+
+
 @dataclass
 class Probe:
+    """What one probe found. A bad state (`degraded`, `unhealthy`) always says why."""
+
     status: Status
     latency_ms: float | None = None
     detail: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status in BAD and not self.detail:
+            raise ValueError(f"a {self.status} probe needs a detail saying why")
+
+
+@dataclass
+class HealthReport:
+    """Every component's probe; the overall status and its reasons are derived from them,
+    so they cannot disagree with the states listed."""
+
+    database: Probe
+    cache: Probe
+    llm: Probe
+    configs: Probe
+
+    @property
+    def components(self) -> dict[str, Probe]:
+        return {
+            "database": self.database,
+            "cache": self.cache,
+            "llm": self.llm,
+            "configs": self.configs,
+        }
+
+    @property
+    def status(self) -> Overall:
+        # without its database Agio can do nothing (503); any other bad component only
+        # degrades it
+        if self.database.status == "unhealthy":
+            return "unhealthy"
+        if any(probe.status in BAD for probe in self.components.values()):
+            return "degraded"
+        return "ok"
+
+    @property
+    def reasons(self) -> list[str]:
+        """One line per component in a bad state: `name: detail`."""
+        return [
+            f"{name}: {probe.detail}"
+            for name, probe in self.components.items()
+            if probe.status in BAD
+        ]
+
+
+def configs_probe(problems: Sequence[ConfigProblem], configs_dir: Path) -> Probe:
+    """The configs folder: degraded while any file in it could not be applied."""
+    if not problems:
+        return Probe("ok", extra={"problems": []})
+    return Probe(
+        "degraded",
+        detail=f"{len(problems)} problem(s) in {configs_dir}",
+        extra={"problems": list(problems)},
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -49,6 +112,11 @@ class HealthChecker:
         self.timeout = timeout
         self.llm_cache_seconds = llm_cache_seconds
         self._llm_cache: dict[tuple[str, int], tuple[float, str]] = {}
+
+    async def report(self, problems: Sequence[ConfigProblem], configs_dir: Path) -> HealthReport:
+        """Probe everything at once; `problems` are the configs folder's current ones."""
+        database, cache, llm = await asyncio.gather(self.database(), self.cache(), self.llm())
+        return HealthReport(database, cache, llm, configs_probe(problems, configs_dir))
 
     async def database(self) -> Probe:
         started = time.perf_counter()

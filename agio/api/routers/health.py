@@ -1,101 +1,121 @@
-"""`/api/health`: each dependency is really probed on every call (LLM probes are cached)."""
+"""`/api/health`: each dependency is really probed on every call (LLM probes are cached).
+
+Anybody may call it (load balancers do) and is shown the summary: the overall status and
+each component's state. A caller allowed to read the system (`read:system`) gets the full
+report: probe details, the models and their probe results, the configs folder's problems,
+and the reasons for a status that is not `ok`.
+"""
 
 from __future__ import annotations
-
-import asyncio
 
 from fastapi import APIRouter, Request, Response
 
 from agio import __version__
-from agio.api.auth import authenticate, public
+from agio.api.auth import authenticate, local_connection, public
 from agio.api.deps import ContainerDep
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.health import (
+    AuthState,
     AuthStatus,
+    ComponentState,
+    ComponentStates,
     ConfigProblemOut,
     ConfigsProbe,
     Health,
     HealthComponents,
+    HealthSummary,
     LlmProbe,
     ProbeResult,
 )
+from agio.config.settings import Settings
 from agio.domain.errors import Unauthorized
 from agio.domain.security import Permission
 from agio.domain.time import utcnow
+from agio.services.health import HealthReport, Probe
 
 router = APIRouter(prefix="/api", tags=["health"])
 
-
-@router.get(
-    "/health",
-    response_model=Health,
-    summary="Service health",
-    responses={
-        503: {"model": Health, "description": "The database is unreachable"},
-        **error_responses(429),
-    },
-    dependencies=[public()],
+AUTH_DISABLED_DETAIL = (
+    "AGIO_AUTH_DISABLED: requests without credentials on loopback connections act as a local admin"
 )
-async def health(
-    container: ContainerDep,
-    response: Response,
-    request: Request,
-) -> Health:
+
+
+async def _may_read_details(request: Request, settings: Settings) -> bool:
     # optional authentication, read by hand: the schema must not say that this route
-    # needs credentials (load balancers call it without)
+    # needs credentials (load balancers call it without), and a caller without any is
+    # never counted as a failed sign-in
     api_key = request.headers.get("x-api-key")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
-    detailed = False
-    if token or api_key:
-        try:
-            detailed = (await authenticate(request, token, api_key)).can(Permission.READ_SYSTEM)
-        except Unauthorized:
-            detailed = False
-    checker = container.health
-    database, cache, llm = await asyncio.gather(checker.database(), checker.cache(), checker.llm())
-    problems = container.config_files.problems
+    if not (token or api_key or (settings.auth_disabled and local_connection(request))):
+        return False
+    try:
+        principal = await authenticate(request, token, api_key)
+    except Unauthorized:
+        return False
+    return principal.can(Permission.READ_SYSTEM)
+
+
+def _result(probe: Probe) -> ProbeResult:
+    return ProbeResult(status=probe.status, latency_ms=probe.latency_ms, detail=probe.detail)
+
+
+def _full(report: HealthReport, settings: Settings) -> Health:
+    problems = report.configs.extra.get("problems", [])
     components = HealthComponents(
-        database=ProbeResult(
-            status=database.status, latency_ms=database.latency_ms, detail=database.detail
-        ),
-        cache=ProbeResult(status=cache.status, latency_ms=cache.latency_ms, detail=cache.detail),
-        llm=LlmProbe(status=llm.status, detail=llm.detail, models=llm.extra.get("models", {})),
+        database=_result(report.database),
+        cache=_result(report.cache),
+        llm=LlmProbe(**_result(report.llm).model_dump(), models=report.llm.extra.get("models", {})),
         configs=ConfigsProbe(
-            status="degraded" if problems else "ok",
-            detail=f"{len(problems)} problem(s) in {container.settings.configs_dir}"
-            if problems
-            else None,
+            **_result(report.configs).model_dump(),
             problems=[
                 ConfigProblemOut(path=p.path, field=p.field, message=p.message) for p in problems
             ],
         ),
     )
-    if database.status == "unhealthy":
-        overall = "unhealthy"
-    elif any(p.status in ("degraded", "unhealthy") for p in (cache, llm)) or problems:
-        overall = "degraded"
-    else:
-        overall = "ok"
-    if overall == "unhealthy":
-        response.status_code = 503
-    if container.settings.auth_disabled:
-        auth = AuthStatus(
-            status="disabled",
-            detail="AGIO_AUTH_DISABLED: requests without credentials on loopback connections "
-            "act as a local admin",
-        )
-    else:
-        auth = AuthStatus(status="enabled")
-    if not detailed:
-        for probe in (
-            components.database,
-            components.cache,
-            components.llm,
-            components.configs,
-        ):
-            probe.detail = None
-        components.configs.problems = []
-    return Health(
-        status=overall, version=__version__, timestamp=utcnow(), components=components, auth=auth
+    auth = (
+        AuthStatus(status="disabled", detail=AUTH_DISABLED_DETAIL)
+        if settings.auth_disabled
+        else AuthStatus(status="enabled")
     )
+    return Health(
+        status=report.status,
+        reasons=report.reasons,
+        version=__version__,
+        timestamp=utcnow(),
+        components=components,
+        auth=auth,
+    )
+
+
+def _summary(report: HealthReport, settings: Settings) -> HealthSummary:
+    states = {name: ComponentState(status=p.status) for name, p in report.components.items()}
+    return HealthSummary(
+        status=report.status,
+        timestamp=utcnow(),
+        components=ComponentStates(**states),
+        auth=AuthState(status="disabled" if settings.auth_disabled else "enabled"),
+    )
+
+
+@router.get(
+    "/health",
+    response_model=Health | HealthSummary,
+    summary="Service health",
+    description="The full report (`Health`) for a caller with `read:system`; for anybody "
+    "else, the summary (`HealthSummary`).",
+    responses={
+        503: {"model": Health | HealthSummary, "description": "The database is unreachable"},
+        **error_responses(429),
+    },
+    dependencies=[public()],
+)
+async def health(
+    container: ContainerDep, response: Response, request: Request
+) -> Health | HealthSummary:
+    settings = container.settings
+    detailed = await _may_read_details(request, settings)
+    report = await container.health.report(container.config_files.problems, settings.configs_dir)
+    if report.status == "unhealthy":
+        response.status_code = 503
+    return _full(report, settings) if detailed else _summary(report, settings)
