@@ -126,7 +126,6 @@ class AgentRun:
         self.log = log.bind(run_id=run_id, agent_id=snapshot.agent_id, session_id=session_id)
         self._active_duration = self.metrics.duration
         self._segment_started = time.perf_counter()
-        self._streaming_text: list[str] = []
         self._snapshot_json = snapshot.to_json()  # the same for every checkpoint of the run
         #: set once the run's terminal event is out: later cancels change nothing
         self.outcome: RunOutcome | None = None
@@ -294,7 +293,7 @@ class AgentRun:
         more (the writer drops it anyway)."""
         self.status = RunStatus.FAILED
         self.outcome = RunOutcome(
-            RunStatus.FAILED, self._response_so_far(), self._sync_metrics(), error
+            RunStatus.FAILED, self.state.response_so_far(), self._sync_metrics(), error
         )
 
     def _safe_point(self) -> None:
@@ -318,7 +317,6 @@ class AgentRun:
         t0 = time.perf_counter()
         already = state.partial_content or ""  # streamed before a pause or a crash
         content: list[str] = []
-        self._streaming_text = content
         produced = ""
         calls: dict[int, _Assembling] = {}
         usage = Usage(0, 0)
@@ -346,7 +344,11 @@ class AgentRun:
                         before = len(produced)
                         produced += item.content
                         already = self._emit_text(produced, before, already)
-                        state.partial_content = produced
+                        # what the client has of this call: the text streamed before an
+                        # interruption until the model, repeating it, gets past it
+                        state.partial_content = (
+                            already if len(already) > len(produced) else produced
+                        )
                         self._safe_point()
                     continue
                 if isinstance(item, ToolCallDelta):
@@ -427,7 +429,6 @@ class AgentRun:
         state.llm_calls += 1
         state.step_open = False
         state.partial_content = None
-        self._streaming_text = []
         if tool_calls:
             state.phase = "tools"
             state.pending_tool_calls = tool_calls
@@ -613,17 +614,6 @@ class AgentRun:
             "control": None,
         }
 
-    def _response_so_far(self) -> str | None:
-        parts = [
-            m.content
-            for m in self.state.messages[self.state.new_from :]
-            if m.role == "assistant" and m.content
-        ]
-        streaming = "".join(self._streaming_text) or self.state.partial_content
-        if streaming:
-            parts.append(streaming)
-        return "\n".join(parts) if parts else None
-
     async def _complete(self) -> RunOutcome:
         metrics = self._sync_metrics()
         last = self.state.messages[-1]
@@ -666,7 +656,7 @@ class AgentRun:
     async def _fail(self, type_: str, message: str) -> RunOutcome:
         metrics = self._sync_metrics()
         error = {"type": type_, "message": message}
-        response = self._response_so_far()
+        response = self.state.response_so_far()
         self.status = RunStatus.FAILED
         self.writer.update_run(
             self.run_id,
@@ -682,7 +672,7 @@ class AgentRun:
 
     async def _cancelled(self) -> RunOutcome:
         metrics = self._sync_metrics()
-        response = self._response_so_far()
+        response = self.state.response_so_far()
         self.status = RunStatus.CANCELLED
         self.writer.update_run(
             self.run_id, response_content=response, **self._run_values(RunStatus.CANCELLED, metrics)
@@ -697,7 +687,7 @@ class AgentRun:
         metrics = self._sync_metrics()
         self.status = RunStatus.PAUSED
         checkpoint_id = self.checkpoint("pause")
-        self.outcome = RunOutcome(RunStatus.PAUSED, self._response_so_far(), metrics)
+        self.outcome = RunOutcome(RunStatus.PAUSED, self.state.response_so_far(), metrics)
         self.writer.update_run(
             self.run_id, status=RunStatus.PAUSED.value, owner_id=None, control=None, metrics=metrics
         )

@@ -548,12 +548,7 @@ class RunManager:
                         f"Cannot cancel run '{run_id}': it is {live.outcome.status.value}"
                     )
                 await self._wait_local(run_id)  # it is pausing: cancel the paused run
-                return await self._transition_idle(
-                    await self._get(run_id),
-                    RunStatus.CANCELLED,
-                    ev.RUN_CANCELLED,
-                    ended_at=utcnow(),
-                )
+                return await self._cancel_idle(await self._get(run_id))
             if live is not None:
                 live.control.cancel = True
             else:
@@ -563,11 +558,20 @@ class RunManager:
             self._cancel_early.discard(run_id)
             return outcome.status if outcome else (await self._get(run_id)).status
         if run.status is RunStatus.PAUSED or run.owner_id is None:
-            return await self._transition_idle(
-                run, RunStatus.CANCELLED, ev.RUN_CANCELLED, ended_at=utcnow()
-            )
+            return await self._cancel_idle(run)
         await self.runs.set_control(run_id, "cancel")
         return (await self._wait_status(run_id, {RunStatus.CANCELLED})).status
+
+    async def _cancel_idle(self, run: Run) -> RunStatus:
+        """Cancel a run nobody executes; like any cancelled run, it keeps what it had
+        streamed as its `response_content` (from its latest checkpoint and the log)."""
+        checkpoint = await self.runs.latest_checkpoint(run.id)
+        response = None
+        if checkpoint is not None:
+            response = (await self._state_after(run.id, checkpoint)).response_so_far()
+        return await self._transition_idle(
+            run, RunStatus.CANCELLED, ev.RUN_CANCELLED, ended_at=utcnow(), response_content=response
+        )
 
     async def _transition_idle(
         self, run: Run, target: RunStatus, event_type: str, **values: Any
@@ -969,13 +973,17 @@ class RunManager:
                 state.step_open = True
                 anchor = started[-1]
         if anchor is not None and state.phase == "llm":
-            text = "".join(
-                e.data.get("content", "")
-                for e in events
-                if e.type == ev.CONTENT_DELTA and e.seq > anchor
-            )
-            if text:
-                state.partial_content = (state.partial_content or "") + text
+            streamed = state.partial_content or ""
+            for e in events:
+                if e.seq <= anchor:
+                    continue
+                if e.type == ev.CONTENT_DELTA:
+                    streamed += e.data.get("content", "")
+                elif e.type == ev.ERROR and e.data.get("error", {}).get("type") == (
+                    "StreamRestarted"
+                ):
+                    streamed = ""  # the client was told; the text streams again from here
+            state.partial_content = streamed or None
         if state.phase == "tools":
             pending = {c.id: c for c in state.pending_tool_calls}
             known = {r.call_id for r in state.completed_tool_results}

@@ -41,6 +41,17 @@ class RunState(BaseModel):
     def from_json(cls, data: dict[str, Any]) -> RunState:
         return cls.model_validate(data)
 
+    def response_so_far(self) -> str | None:
+        """What the run has answered so far, as streamed: the text of each of its model
+        calls (one line each), the interrupted one's streamed part included. The
+        `response_content` of a run that ends before its answer (cancelled, failed)."""
+        parts = [
+            m.content for m in self.messages[self.new_from :] if m.role == "assistant" and m.content
+        ]
+        if self.partial_content:
+            parts.append(self.partial_content)
+        return "\n".join(parts) if parts else None
+
     @property
     def total_tokens(self) -> int:
         return int(self.metrics.get("prompt_tokens", 0)) + int(

@@ -212,6 +212,12 @@ class CheckpointDetail(CheckpointSummary):
     completed_tool_results: list[dict[str, Any]]
     metrics: dict[str, Any]
     agent_config: dict[str, Any]
+    seq: int = Field(description="Sequence number of the run's last event before it.")
+    partial_content: str | None = Field(
+        default=None,
+        description="Taken in the middle of a model call (a pause): the text that call had "
+        "streamed; a run continued from here does not stream it again.",
+    )
 
     @classmethod
     def from_checkpoint(cls, c: Checkpoint) -> CheckpointDetail:
@@ -225,6 +231,8 @@ class CheckpointDetail(CheckpointSummary):
             completed_tool_results=state.get("completed_tool_results", []),
             metrics=state.get("metrics", {}),
             agent_config=c.agent_config,
+            seq=c.seq,
+            partial_content=state.get("partial_content"),
         )
 
 
