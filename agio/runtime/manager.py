@@ -716,7 +716,9 @@ class RunManager:
         try:
             if not await self.runs.claim(source, self.owner_id, recovery=False):
                 raise InvalidStateTransition(f"Run '{source.id}' was changed by another request")
-            self.writer.supersede_steps(source.id, checkpoint.step_num)
+            self.writer.supersede_steps(source.id, state.step_num)
+            if modified_query is not None:
+                self.writer.update_run(source.id, input_query=modified_query)
             self._launch(
                 source.id,
                 source.session_id,
@@ -742,9 +744,12 @@ class RunManager:
         snapshot = AgentSnapshot.from_json(checkpoint.agent_config)
         state = RunState.from_json(checkpoint.state)
         if changes.modified_query is not None:
+            # the conversation goes back to its last user message, which is replaced: what
+            # answered the old question (model calls, tool calls) is not kept
             users = [i for i, m in enumerate(state.messages) if m.role == "user"]
             if not users:
                 raise ValidationFailed("The checkpoint has no user message to modify")
+            state.rewind_to(users[-1])
             state.messages[users[-1]] = Message.user(changes.modified_query)
         agent = snapshot.agent
         updates: dict[str, Any] = {}

@@ -41,6 +41,26 @@ class RunState(BaseModel):
     def from_json(cls, data: dict[str, Any]) -> RunState:
         return cls.model_validate(data)
 
+    def rewind_to(self, index: int) -> None:
+        """Go back to just after message `index`: the messages after it, and the steps
+        that produced them, are gone; the model is asked next. Step and call counters go
+        back with them (each model answer was one step, each finished round of tool calls
+        another), so later steps are numbered as if the rest had never happened."""
+        later = self.messages[index + 1 :]
+        answers = sum(1 for m in later if m.role == "assistant")
+        rounds = sum(1 for m in later if m.role == "assistant" and m.tool_calls)
+        if self.phase == "tools":
+            rounds -= 1  # the round in progress at the checkpoint had not finished
+        self.step_num = max(0, self.step_num - answers - max(0, rounds))
+        self.llm_calls = max(0, self.llm_calls - answers)
+        del self.messages[index + 1 :]
+        self.new_from = min(self.new_from, index)
+        self.phase = "llm"
+        self.pending_tool_calls = []
+        self.completed_tool_results = []
+        self.step_open = False
+        self.partial_content = None
+
     def response_so_far(self) -> str | None:
         """What the run has answered so far, as streamed: the text of each of its model
         calls (one line each), the interrupted one's streamed part included. The

@@ -393,3 +393,57 @@ async def test_a_lost_race_names_the_refused_action(
     stale = replace(stored, status=RunStatus.RUNNING)  # what a racing request had read
     with pytest.raises(InvalidStateTransition, match="Cannot pause run"):
         await manager._transition_idle(stale, RunStatus.PAUSED, ev.RUN_PAUSED)
+
+
+async def test_a_modified_query_past_the_first_step_rewinds_to_that_question(
+    client: httpx.AsyncClient,
+) -> None:
+    """From a checkpoint taken after the tool step that answered "6*7", a modified query
+    asks the model the new question, with none of the old question's calls and results."""
+    chat = {"agent_id": "customer_support", "message": "What is 6*7?", "stream": False}
+    done = (await client.post("/api/chat", json=chat)).json()
+    assert "42" in done["response"]
+    checkpoints = (await client.get(f"/api/runs/{done['run_id']}/checkpoints")).json()
+    after_tools = next(c for c in checkpoints["checkpoints"] if c["step_num"] == 2)
+    detail = (await client.get(f"/api/checkpoints/{after_tools['id']}")).json()
+    assert any(m["role"] == "tool" for m in detail["messages"])  # the old answer's result
+    restored = await client.post(
+        f"/api/checkpoints/{after_tools['id']}/restore",
+        json={"create_new_run": True, "modifications": {"modified_query": "What is 7*8?"}},
+    )
+    assert restored.status_code == 200, restored.text
+    run = await wait_status(client, restored.json()["new_run_id"], "completed")
+    assert run["input_query"] == "What is 7*8?"
+    assert "56" in run["response_content"]
+    assert "42" not in run["response_content"]
+    first = run["steps"][0]
+    assert first["step_num"] == 1  # numbered from the question again
+    assert first["messages"][-1]["content"] == "What is 7*8?"
+    assert not any(m["role"] == "tool" for m in first["messages"])
+
+
+async def test_a_modified_query_in_place_supersedes_what_answered_the_old_one(
+    client: httpx.AsyncClient, slow_agent: str
+) -> None:
+    task, run_id = await start(client, slow_agent, "the old question")
+    for _ in range(400):  # wait for the second model call (step 3) to begin
+        log = await events(client, run_id)
+        if any(e["type"] == "step_started" and e["data"]["step"] == 3 for e in log):
+            break
+        await asyncio.sleep(0.01)
+    assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
+    await task
+    checkpoints = (await client.get(f"/api/runs/{run_id}/checkpoints")).json()["checkpoints"]
+    step_2 = next(c for c in checkpoints if c["step_num"] == 2)
+    restored = await client.post(
+        f"/api/checkpoints/{step_2['id']}/restore",
+        json={"create_new_run": False, "modifications": {"modified_query": "the new question"}},
+    )
+    assert restored.status_code == 200, restored.text
+    run = await wait_status(client, run_id, "completed")
+    assert run["input_query"] == "the new question"
+    assert [s["step_num"] for s in run["superseded_steps"]] == [1, 2]
+    assert [s["step_num"] for s in run["steps"]] == [1, 2, 3, 4, 5]
+    assert run["steps"][0]["messages"][-1]["content"] == "the new question"
+    assert not any(m["role"] == "tool" for m in run["steps"][0]["messages"])
+    assert sample_tools.LEDGER == ["A", "A"]  # the new question's own tool call
