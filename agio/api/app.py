@@ -13,7 +13,7 @@ from agio import __version__
 from agio.api.container import Container
 from agio.api.errors import install_error_handlers
 from agio.api.middleware import RequestContextMiddleware
-from agio.api.storable_text import StorableTextMiddleware
+from agio.api.openapi import install_openapi
 from agio.api.routers import (
     agents,
     auth,
@@ -31,6 +31,7 @@ from agio.api.routers import (
     users,
 )
 from agio.api.schemas.common import error_responses
+from agio.api.storable_text import StorableTextMiddleware
 from agio.config.settings import Settings
 from agio.observability.logging import configure_logging
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_openapi(app, settings)
     app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(auth.router)

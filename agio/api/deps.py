@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from agio.api.container import Container
+from agio.config.components import SLUG_PATTERN
 from agio.domain.errors import CheckpointNotFound, RunNotFound
 from agio.domain.runs import Checkpoint, Run
 from agio.domain.security import Principal
@@ -33,9 +34,8 @@ AgentKey = Annotated[
     str,
     Path(pattern=IDENTIFIER_PATTERN, description="The agent's id (`agt_…`) or its name."),
 ]
-ComponentName = Annotated[
-    str, Path(pattern=IDENTIFIER_PATTERN, description="The component's name.")
-]
+# the pattern component names are validated with: a name the path admits can exist
+ComponentName = Annotated[str, Path(pattern=SLUG_PATTERN, description="The component's name.")]
 RunIdPath = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="The run's id.")]
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from agio.domain.errors import AgioError
 
@@ -77,15 +78,41 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(request.scope, 422, "ValidationError", f"Invalid request: {summary}", details)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path.
+
+    FastAPI makes one route per operation, and the router answers 405 from the first
+    route whose path matches, so the `Allow` it sets names that one operation's methods
+    (only `GET` where `GET` and `PUT` are served). Asking the whole router, method by
+    method, gives all of them.
+    """
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     type_ = _HTTP_TYPES.get(exc.status_code, "HTTPError")
     message = exc.detail if isinstance(exc.detail, str) else type_
     if exc.status_code == 404 and message == "Not Found":
         message = f"No route for {request.method} {request.url.path}"
-    return envelope(
-        request.scope, exc.status_code, type_, message, headers=dict(exc.headers or {}) or None
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        # (a route that serves this method raised it itself: its own header stands)
+        if request.method not in allowed:
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+    return envelope(request.scope, exc.status_code, type_, message, headers=headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

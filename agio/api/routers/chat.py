@@ -9,7 +9,13 @@ from fastapi import APIRouter, Request
 from agio.api.auth import allow, check_run_quota
 from agio.api.deps import ContainerDep
 from agio.api.schemas.common import error_responses
-from agio.api.schemas.runs import ChatRequest, ChatResponse, RunError, RunMetricsOut
+from agio.api.schemas.runs import (
+    EVENT_STREAM,
+    ChatRequest,
+    ChatResponse,
+    RunError,
+    RunMetricsOut,
+)
 from agio.api.sse import event_stream_response
 from agio.domain.errors import PermissionDenied, RunNotFound, ValidationFailed
 from agio.domain.security import Permission, Principal
@@ -26,7 +32,7 @@ SSE_DOC = {
         "`run_completed`, `run_failed` or `run_cancelled`. With `stream: false`: the answer."
     ),
     "content": {
-        "text/event-stream": {"schema": {"type": "string"}},
+        **EVENT_STREAM,
         "application/json": {"schema": {"$ref": "#/components/schemas/ChatResponse"}},
     },
 }

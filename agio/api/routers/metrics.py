@@ -16,6 +16,7 @@ from agio.api.schemas.common import error_responses
 from agio.api.schemas.metrics import (
     AgentMetrics,
     AgentMetricsValues,
+    DateTimeText,
     Granularity,
     ModelBreakdown,
     Period,
@@ -55,9 +56,12 @@ async def agent_metrics(
     container: ContainerDep,
     who: Reader,
     start_time: Annotated[
-        datetime | None, Query(description="Default: end_time minus 24 hours. No zone: UTC.")
+        DateTimeText | None,
+        Query(description="Default: end_time minus 24 hours. No zone: UTC."),
     ] = None,
-    end_time: Annotated[datetime | None, Query(description="Default: now. No zone: UTC.")] = None,
+    end_time: Annotated[
+        DateTimeText | None, Query(description="Default: now. No zone: UTC.")
+    ] = None,
     granularity: Granularity = "hour",
 ) -> AgentMetrics:
     try:  # near the ends of the calendar, moving a time by a zone or a period overflows

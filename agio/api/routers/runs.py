@@ -9,7 +9,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from agio.api.auth import allow
 from agio.api.deps import ContainerDep, Limit, Offset, RunIdPath, owned_run
 from agio.api.schemas.common import Paginated, error_responses
-from agio.api.schemas.runs import ID_PATTERN, EventOut, RunDetail, RunEvents, RunSummary
+from agio.api.schemas.runs import (
+    EVENT_STREAM,
+    ID_PATTERN,
+    EventOut,
+    RunDetail,
+    RunEvents,
+    RunSummary,
+)
 from agio.api.sse import event_stream_response
 from agio.domain.errors import RunNotFound, ValidationFailed
 from agio.domain.runs import RunStatus
@@ -73,7 +80,7 @@ EVENTS_DOC = {
     ),
     "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/RunEvents"}},
-        "text/event-stream": {"schema": {"type": "string"}},
+        **EVENT_STREAM,
     },
 }
 

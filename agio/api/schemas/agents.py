@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from agio.config.components import AgentRunConfig, AgentSpec, Slug
 from agio.storage.components import StoredComponent
 
-AgentCreate = AgentSpec
+
+class AgentCreate(AgentSpec):
+    """What defines an agent; the body of `POST`/`PUT /api/agents`."""
+
+    enabled: StrictBool = True  # JSON `true`/`false` only (`0` is not false)
+
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -64,7 +69,7 @@ class AgentPatch(BaseModel):
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
         default=None, max_length=32
     )
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     @field_validator("name", "model", mode="before")
     @classmethod

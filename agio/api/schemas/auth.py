@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from agio.domain.security import Permission, Role
 from agio.storage.users import ApiKey, User
@@ -68,7 +68,7 @@ class UserUpdate(BaseModel):
 
     password: str | None = Field(default=None, min_length=12, max_length=256)
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
 
 
 class ApiKeyOut(BaseModel):

@@ -1,4 +1,4 @@
-"""Shared response shapes: the error envelope and paginated lists."""
+"""Shared shapes: the error envelope, paginated lists, and limits the settings decide."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
+
+LIMIT_FROM_SETTING = "x-agio-max-length-setting"
+
+
+def max_length_from_setting(setting: str) -> dict[str, Any]:
+    """`json_schema_extra` for a text field whose maximum length is the setting `setting`
+    (enforced where the request is handled, from the app's settings): the app's OpenAPI
+    document states that setting's value as the field's `maxLength` (agio/api/openapi.py).
+    """
+    return {LIMIT_FROM_SETTING: setting}
 
 
 class ErrorBody(BaseModel):

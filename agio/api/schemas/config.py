@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
 from agio.config.components import (
     AgentComponent,
@@ -61,7 +61,7 @@ class ConfigPut(BaseModel):
         ),
         examples=[{"type": "model", "provider": "demo", "model": "demo"}],
     )
-    validate_only: bool = Field(default=False, description="Check without saving anything.")
+    validate_only: StrictBool = Field(default=False, description="Check without saving anything.")
 
 
 class ConfigPutResult(BaseModel):

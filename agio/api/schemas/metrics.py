@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 Granularity = Literal["hour", "day", "week"]
+
+_DATE_AND_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_and_time(value: Any) -> Any:
+    """What the schema's `date-time` admits: a date and a time. pydantic alone would also
+    read a number as seconds since 1970 and a bare date as its midnight."""
+    if isinstance(value, str) and not _DATE_AND_TIME.match(value):
+        raise ValueError("should be a date and time, e.g. 2025-01-31T12:00:00Z")
+    return value
+
+
+# a date-time in a query (an ISO 8601 date and time; no zone: UTC)
+DateTimeText = Annotated[datetime, BeforeValidator(_date_and_time)]
 
 
 class Period(BaseModel):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from agio.domain.events import Event
+from agio.api.schemas.common import max_length_from_setting
+from agio.domain.events import EVENT_TYPES, Event
 from agio.domain.runs import Checkpoint, Run, RunStatus, Step
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
@@ -19,14 +20,19 @@ class ChatRequest(BaseModel):
     agent_id: str = Field(
         pattern=ID_PATTERN, description="The agent's id or name.", examples=["customer_support"]
     )
-    message: str = Field(min_length=1, max_length=100_000, examples=["What is (2 + 3) * 4?"])
+    message: str = Field(
+        min_length=1,
+        examples=["What is (2 + 3) * 4?"],
+        # at most AGIO_MAX_MESSAGE_CHARS characters: checked by the route, documented per app
+        json_schema_extra=max_length_from_setting("max_message_chars"),
+    )
     user_id: str | None = Field(default=None, pattern=ID_PATTERN)
     session_id: str | None = Field(
         default=None,
         pattern=ID_PATTERN,
         description="Continue this conversation; a new session is made when absent.",
     )
-    stream: bool = Field(default=True, description="Server-Sent Events when true.")
+    stream: StrictBool = Field(default=True, description="Server-Sent Events when true.")
 
 
 class RunMetricsOut(BaseModel):
@@ -153,6 +159,28 @@ class EventOut(BaseModel):
         return cls(seq=event.seq, type=event.type, timestamp=event.timestamp, data=event.data)
 
 
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "title": "ServerSentEvent",
+    "description": (
+        "One SSE message per run event: `event:` its type, `id:` its sequence number, "
+        "`data:` its data as JSON. The stream opens with a `retry:` hint; lines starting "
+        "with `:` are keep-alive comments."
+    ),
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": list(EVENT_TYPES)},
+        "id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+    "required": ["event", "id", "data"],
+    "additionalProperties": False,
+}
+# the `content` entry of a response that streams run events (in OpenAPI 3.1, the
+# `schema` of an event stream describes each of its messages)
+EVENT_STREAM: dict[str, Any] = {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}
+
+
 class RunEvents(BaseModel):
     run_id: str
     total: int
@@ -250,14 +278,16 @@ class RestoreModifications(BaseModel):
         default=None,
         min_length=1,
         max_length=100_000,
-        description="Replaces the last user message of the checkpoint.",
+        description="Asks this instead of the checkpoint's last user message: the "
+        "conversation is rewound to that message, which is replaced (what answered the old "
+        "question is dropped).",
     )
 
 
 class RestoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    create_new_run: bool = Field(
+    create_new_run: StrictBool = Field(
         default=True,
         description="true: a new run from the checkpoint; false: the same (paused) run "
         "continues from it, its later steps superseded.",
