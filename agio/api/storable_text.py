@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,7 +80,18 @@ class StorableTextMiddleware:
         found = self._in_head(scope)
         media_type = _media_type(scope)
         if not found and (_is_json(media_type) or media_type in _FORM_TYPES):
-            body, receive = await _buffered(receive)
+            try:
+                body, receive = await _buffered(receive)
+            except HTTPException as exc:  # the body limit (413), raised by `receive`
+                too_large = exc.status_code == 413
+                response = envelope(
+                    scope,
+                    exc.status_code,
+                    "PayloadTooLarge" if too_large else "BadRequest",
+                    str(exc.detail),
+                )
+                await response(scope, receive, send)
+                return
             if _is_json(media_type):
                 found = _in_json(body)
             else:
