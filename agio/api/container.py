@@ -45,7 +45,7 @@ class Container:
     bus: EventBus
     writer: RunWriter
     run_repo: RunRepository
-    runs: RunManager
+    run_manager: RunManager
     auth: AuthService
     rate_limits: RateLimits
     metrics: MetricsRepository
@@ -174,9 +174,9 @@ class Container:
 
     async def close(self) -> None:
         await self.config_files.close()
-        await self.runs.close()
-        if self.runs.redis_memory is not None:
-            await self.runs.redis_memory.close()
+        await self.run_manager.close()
+        if self.run_manager.redis_memory is not None:
+            await self.run_manager.redis_memory.close()
         await self.writer.close()
         await self.bus.close()
         await self.rate_limits.close()

@@ -74,7 +74,7 @@ async def _session(
 ) -> list[Message]:
     """Chat `turns` in one session; the messages the agent's model got on the last turn."""
     client, lifespan = await start_client(app)
-    cache = app.state.agio.runs.models
+    cache = app.state.agio.run_manager.models
 
     async def get(component: Any) -> Any:
         return recorder.summariser if component.name == "sum_model" else recorder.agent
@@ -250,7 +250,7 @@ async def test_redis_backend_keeps_a_copy_refilled_from_the_database(
     app = create_app(make_settings(database_url=database_url, configs_dir=configs_dir, **config))
     recorder = Recorder()
     client, lifespan = await start_client(app)
-    monkeypatch.setattr(app.state.agio.runs.models, "get", _fixed(recorder.agent))
+    monkeypatch.setattr(app.state.agio.run_manager.models, "get", _fixed(recorder.agent))
     r = redis.Redis.from_url(config["redis_url"])
     try:
         first = (

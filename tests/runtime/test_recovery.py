@@ -142,7 +142,7 @@ async def test_orphaned_runs(
     client, lifespan = await start_client(app)
     try:
         run_id = await started_run(client)
-        manager = app.state.agio.runs
+        manager = app.state.agio.run_manager
         assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
         await orphan(app, run_id, recoveries, control)  # as if a dead process owned it
         assert await manager.recover() == 1

@@ -65,7 +65,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor, reques
             raise PermissionDenied("Only an admin may set user_id to another user")
         user_id = body.user_id
     await check_run_quota(request, user_id)
-    manager = container.runs
+    manager = container.run_manager
     run = await manager.start_chat(
         body.agent_id,
         body.message,

@@ -51,7 +51,7 @@ def _control(run_id: str, state: RunStatus, done: RunStatus) -> ControlResponse:
 )
 async def pause_run(run_id: RunIdPath, container: ContainerDep, who: Controller) -> ControlResponse:
     await owned_run(container, who, run_id)
-    state = await container.runs.pause(run_id)
+    state = await container.run_manager.pause(run_id)
     return _control(run_id, state, RunStatus.PAUSED)
 
 
@@ -65,7 +65,7 @@ async def resume_run(
     run_id: RunIdPath, container: ContainerDep, who: Controller
 ) -> ControlResponse:
     await owned_run(container, who, run_id)
-    state = await container.runs.resume(run_id)
+    state = await container.run_manager.resume(run_id)
     return ControlResponse(run_id=run_id, status=state, message="Run resumed")
 
 
@@ -79,7 +79,7 @@ async def cancel_run(
     run_id: RunIdPath, container: ContainerDep, who: Controller
 ) -> ControlResponse:
     await owned_run(container, who, run_id)
-    state = await container.runs.cancel(run_id)
+    state = await container.run_manager.cancel(run_id)
     return _control(run_id, state, RunStatus.CANCELLED)
 
 
@@ -112,7 +112,7 @@ async def create_checkpoint(
     run_id: RunIdPath, body: CheckpointCreate, container: ContainerDep, who: CheckpointWriter
 ) -> CheckpointDetail:
     await owned_run(container, who, run_id)
-    checkpoint = await container.runs.create_checkpoint(run_id, body.description, body.tags)
+    checkpoint = await container.run_manager.create_checkpoint(run_id, body.description, body.tags)
     return CheckpointDetail.from_checkpoint(checkpoint)
 
 
@@ -145,7 +145,7 @@ async def restore_checkpoint(
     run = await owned_run(container, who, checkpoint.run_id)
     if body.create_new_run and run.user_id is not None:
         await check_run_quota(request, run.user_id)
-    run = await container.runs.restore(
+    run = await container.run_manager.restore(
         checkpoint_id,
         create_new_run=body.create_new_run,
         modified_query=body.modifications.modified_query,
@@ -194,7 +194,7 @@ async def fork_checkpoint(
         max_steps=m.max_steps,
         messages=tuple(Message(role=x.role, content=x.content) for x in m.messages),
     )
-    run = await container.runs.fork(checkpoint_id, changes, body.description)
+    run = await container.run_manager.fork(checkpoint_id, changes, body.description)
     return ForkResponse(
         new_run_id=run.id,
         checkpoint_id=checkpoint_id,

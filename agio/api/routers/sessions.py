@@ -132,5 +132,5 @@ async def delete_session(session_id: SessionId, container: ContainerDep, who: De
             f"Session '{session_id}' has runs in progress ({', '.join(busy)}); cancel them first"
         )
     await container.run_repo.delete_session(session_id)
-    await container.runs.forget_session(session_id)
+    await container.run_manager.forget_session(session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
