@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -37,6 +38,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class Container:
+    """What one app instance owns. Built only by `start`, which passes every part to the
+    constructor; `close` releases it all (the exit stack that `start` filled)."""
+
     settings: Settings
     db: Database
     components: ComponentService
@@ -52,79 +56,67 @@ class Container:
     telemetry: Telemetry
     tracing: Tracing
     knowledge: KnowledgeService
+    #: closes, in reverse order of opening, everything `start` opened
+    resources: AsyncExitStack = field(repr=False)
 
     @classmethod
     async def start(cls, settings: Settings) -> Container:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        """Open everything in order. Each part is put on the exit stack as soon as it is
+        opened, so a start that fails half-way closes what it had opened and re-raises."""
+        stack = AsyncExitStack()
         try:
-            await migrate.upgrade(db)
-            repo = ComponentRepository(db)
-            components = ComponentService(
-                repo,
-                allowed_python_tool_modules=settings.allowed_python_tool_modules,
-                max_steps_ceiling=settings.max_steps_ceiling,
-            )
-            auth = AuthService(
-                UserRepository(db), settings, jwt_secret=resolve_jwt_secret(settings)
-            )
-            bootstrap_key = await auth.bootstrap()
-            if bootstrap_key is not None:
-                _announce(bootstrap_key, settings)
-            knowledge = KnowledgeService(KnowledgeRepository(db), repo, settings.configs_dir)
-            config_files = ConfigFiles(settings.configs_dir, components)
-            config_files.after_reload.append(knowledge.sync_all)
-            await config_files.reload()
-            if settings.watch_configs:
-                config_files.start_watching()
+            return await cls._open(settings, stack)
         except BaseException:
-            await db.dispose()
+            await stack.aclose()
             raise
+
+    @classmethod
+    async def _open(cls, settings: Settings, stack: AsyncExitStack) -> Container:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        tracing = Tracing(settings)
+        stack.callback(tracing.shutdown)
+        db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        stack.push_async_callback(db.dispose)
+        await migrate.upgrade(db)
+        repo = ComponentRepository(db)
+        components = ComponentService(
+            repo,
+            allowed_python_tool_modules=settings.allowed_python_tool_modules,
+            max_steps_ceiling=settings.max_steps_ceiling,
+        )
+        auth = AuthService(UserRepository(db), settings, jwt_secret=resolve_jwt_secret(settings))
+        bootstrap_key = await auth.bootstrap()
+        if bootstrap_key is not None:
+            _announce(bootstrap_key, settings)
+        knowledge = KnowledgeService(KnowledgeRepository(db), repo, settings.configs_dir)
+        config_files = ConfigFiles(settings.configs_dir, components)
+        stack.push_async_callback(config_files.close)
+        config_files.after_reload.append(knowledge.sync_all)
+        await config_files.reload()
+        if settings.watch_configs:
+            config_files.start_watching()
         rate_limits = RateLimits(settings)
-        bus: EventBus
-        if settings.redis_url:
-            redis_bus = RedisBus(settings.redis_url, settings.redis_prefix)
-            try:
-                await redis_bus.start()
-            except BaseException:
-                await redis_bus.close()
-                await db.dispose()
-                raise
-            bus = redis_bus
-        else:
-            bus = InProcessBus()
+        stack.push_async_callback(rate_limits.close)
+        bus = await _open_bus(settings, stack)
         telemetry = Telemetry()
         writer = RunWriter(db, bus)
         writer.on_stored.append(telemetry.observe_events)
         writer.start()
+        stack.push_async_callback(writer.close)
+        redis_memory: RedisMemoryStore | None = None
+        if settings.redis_url:
+            redis_memory = RedisMemoryStore(settings.redis_url, settings.redis_prefix)
+            stack.push_async_callback(redis_memory.close)
         run_repo = RunRepository(db)
-        runs = RunManager(
-            components,
-            run_repo,
-            writer,
-            bus,
-            RuntimeOptions(
-                lease_seconds=settings.run_lease_seconds,
-                enable_http_request_tool=settings.enable_http_request_tool,
-                default_memory_messages=settings.default_memory_messages,
-                recovery=settings.run_recovery,
-                max_recoveries=settings.max_recoveries,
-                control_wait_seconds=settings.control_wait_seconds,
-                max_steps_ceiling=settings.max_steps_ceiling,
-                max_tokens_per_run=settings.max_tokens_per_run,
-            ),
-        )
-        tracing = Tracing(settings)
-        runs.tracer = tracing.tracer
-        runs.knowledge_tool = lambda component: KnowledgeSearchTool(
+        run_manager = RunManager(components, run_repo, writer, bus, _runtime_options(settings))
+        # RunManager and RunWriter take these as attributes, not constructor arguments
+        # (issue 13 item 1: their constructors are the runtime's and the writer's)
+        run_manager.tracer = tracing.tracer
+        run_manager.knowledge_tool = lambda component: KnowledgeSearchTool(
             knowledge, component.name, component.top_k
         )
-        if settings.redis_url:
-            runs.redis_memory = RedisMemoryStore(settings.redis_url, settings.redis_prefix)
-        writer.owner_id = runs.owner_id
-        writer.on_fenced.append(runs.stop_fenced)
-        writer.on_write_failed.append(runs.stop_failed)
-        runs.on_execute.append(
+        run_manager.redis_memory = redis_memory
+        run_manager.on_execute.append(
             lambda run_id, snapshot: telemetry.label_run(
                 run_id,
                 snapshot.agent.name,
@@ -133,13 +125,35 @@ class Container:
                 | ({"search_knowledge"} if snapshot.knowledge else set()),
             )
         )
-        await runs.start()
+        writer.owner_id = run_manager.owner_id
+        writer.on_fenced.append(run_manager.stop_fenced)
+        writer.on_write_failed.append(run_manager.stop_failed)
+        stack.push_async_callback(run_manager.close)
+        await run_manager.start()
         health = HealthChecker(
             db,
             repo,
             redis_url=settings.redis_url,
             timeout=settings.health_probe_timeout,
             llm_cache_seconds=settings.llm_probe_cache_seconds,
+        )
+        container = cls(
+            settings=settings,
+            db=db,
+            components=components,
+            config_files=config_files,
+            health=health,
+            bus=bus,
+            writer=writer,
+            run_repo=run_repo,
+            run_manager=run_manager,
+            auth=auth,
+            rate_limits=rate_limits,
+            metrics=MetricsRepository(db),
+            telemetry=telemetry,
+            tracing=tracing,
+            knowledge=knowledge,
+            resources=stack,
         )
         log.info(
             "agio_started",
@@ -154,35 +168,39 @@ class Container:
                 message="AGIO_AUTH_DISABLED: requests without credentials act as a local "
                 "admin, on loopback connections only; never use this on a shared machine",
             )
-        return cls(
-            settings,
-            db,
-            components,
-            config_files,
-            health,
-            bus,
-            writer,
-            run_repo,
-            runs,
-            auth,
-            rate_limits,
-            MetricsRepository(db),
-            telemetry,
-            tracing,
-            knowledge,
-        )
+        return container
 
     async def close(self) -> None:
+        # the configs watcher first, so that no reload runs while the runtime stops; then
+        # the rest in reverse order of opening: run manager, Redis memory, writer, bus,
+        # rate-limit storage, database, tracing
         await self.config_files.close()
-        await self.run_manager.close()
-        if self.run_manager.redis_memory is not None:
-            await self.run_manager.redis_memory.close()
-        await self.writer.close()
-        await self.bus.close()
-        await self.rate_limits.close()
-        await self.db.dispose()
-        self.tracing.shutdown()
+        await self.resources.aclose()
         log.info("agio_stopped")
+
+
+async def _open_bus(settings: Settings, stack: AsyncExitStack) -> EventBus:
+    if not settings.redis_url:
+        bus = InProcessBus()
+        stack.push_async_callback(bus.close)
+        return bus
+    redis_bus = RedisBus(settings.redis_url, settings.redis_prefix)
+    stack.push_async_callback(redis_bus.close)
+    await redis_bus.start()
+    return redis_bus
+
+
+def _runtime_options(settings: Settings) -> RuntimeOptions:
+    return RuntimeOptions(
+        lease_seconds=settings.run_lease_seconds,
+        enable_http_request_tool=settings.enable_http_request_tool,
+        default_memory_messages=settings.default_memory_messages,
+        recovery=settings.run_recovery,
+        max_recoveries=settings.max_recoveries,
+        control_wait_seconds=settings.control_wait_seconds,
+        max_steps_ceiling=settings.max_steps_ceiling,
+        max_tokens_per_run=settings.max_tokens_per_run,
+    )
 
 
 def _announce(key: str, settings: Settings) -> None:
