@@ -38,20 +38,23 @@ def unstorable(text: str) -> bool:
     return _UNSTORABLE.search(text) is not None
 
 
-def _walk(value: Any, loc: list[Any]) -> Iterator[list[Any]]:
-    """The location of every unstorable string (keys too) in a decoded JSON value."""
-    if isinstance(value, str):
-        if unstorable(value):
-            yield loc
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if unstorable(key):
-                yield [*loc, key.encode("utf-8", "backslashreplace").decode()]
-            else:
-                yield from _walk(item, [*loc, key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, [*loc, index])
+def _walk(value: Any) -> Iterator[list[Any]]:
+    """The location of every unstorable string (keys too) in a decoded JSON value; no
+    recursion, so that any depth the decoder accepts is walked."""
+    stack: list[tuple[Any, list[Any]]] = [(value, ["body"])]
+    while stack:
+        item, loc = stack.pop()
+        if isinstance(item, str):
+            if unstorable(item):
+                yield loc
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if unstorable(key):
+                    yield [*loc, key.encode("utf-8", "backslashreplace").decode()]
+                else:
+                    stack.append((child, [*loc, key]))
+        elif isinstance(item, list):
+            stack.extend((child, [*loc, index]) for index, child in enumerate(item))
 
 
 def _media_type(scope: Scope) -> str:
@@ -158,13 +161,14 @@ def _repeating(message: Message) -> Receive:
 
 
 def _in_json(body: bytes) -> list[list[Any]]:
-    if not _SUSPECT_ESCAPE.search(body):
+    # a NUL byte: JSON in UTF-16 or UTF-32 (which the decoder accepts), or a raw NUL
+    if not _SUSPECT_ESCAPE.search(body) and b"\x00" not in body:
         return []
     try:
         value = json.loads(body)
-    except ValueError:
-        return []  # not JSON: the route's own validation says so
-    return list(_walk(value, ["body"]))
+    except (ValueError, RecursionError):
+        return []  # not JSON (or nested too deep for it): the route's own parsing says so
+    return sorted(_walk(value), key=str)
 
 
 async def _in_form(scope: Scope, body: bytes) -> list[list[Any]]:

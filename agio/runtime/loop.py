@@ -371,6 +371,11 @@ class AgentRun:
                             },
                         },
                     )
+            if len(already) > len(produced):
+                # the repeated answer stopped short of what was streamed before the
+                # interruption: the client is told, and gets this answer from its start
+                self._restart_stream(produced)
+                state.partial_content = produced
         except Exception as exc:
             if not isinstance(exc, PauseRequested):  # a pause is not a failure
                 model_span.record_exception(exc)
@@ -449,6 +454,10 @@ class AgentRun:
             if len(produced) > start:
                 self.emit(ev.CONTENT_DELTA, {"content": produced[start:]})
             return already
+        self._restart_stream(produced)
+        return ""
+
+    def _restart_stream(self, produced: str) -> None:
         self.emit(
             ev.ERROR,
             {
@@ -460,8 +469,8 @@ class AgentRun:
                 },
             },
         )
-        self.emit(ev.CONTENT_DELTA, {"content": produced})
-        return ""
+        if produced:
+            self.emit(ev.CONTENT_DELTA, {"content": produced})
 
     async def _tool_step(self) -> None:
         state = self.state

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from agio.domain.events import Event
 from agio.domain.runs import Step
@@ -17,7 +17,6 @@ from agio.domain.runs import Step
 Op = tuple[str, Any]
 
 TERMINAL = ("completed", "failed", "cancelled")
-REASON_CHARS = 200
 
 
 @dataclass
@@ -33,6 +32,17 @@ class Batch:
     session_messages: list[dict[str, Any]]
     checkpoints: list[dict[str, Any]]
     supersede: list[tuple[str, int]]
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    """An event as a `run_events` row."""
+    return {
+        "run_id": event.run_id,
+        "seq": event.seq,
+        "type": event.type,
+        "data": event.data,
+        "created_at": event.timestamp,
+    }
 
 
 _STEP_FIELDS = tuple(f.name for f in fields(Step))
@@ -94,23 +104,62 @@ def by_run(ops: list[Op]) -> dict[str, list[Op]]:
     return groups
 
 
-def transient(exc: BaseException) -> bool:
-    """A failure that the same writes may not meet again: the connection, a lock, a
-    timeout. Anything else (a value the database refuses, a constraint) is the data's."""
+#: SQLSTATE classes of a statement refused for its data: 22 data exception (a NUL, an
+#: invalid escape, a value out of range), 23 integrity constraint violation
+_DATA_SQLSTATE_CLASSES = ("22", "23")
+_DATA_ERRORS = (UnicodeError, ValueError, TypeError)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The driver's own error inside SQLAlchemy's wrappers."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, BaseException) else exc
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    code = getattr(_cause(exc), "sqlstate", None) or getattr(_cause(exc), "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def refused(exc: BaseException) -> bool:
+    """The database (or the driver, binding values) refuses these writes for what they
+    hold: the same writes would fail the same way however often they were tried. Any
+    other failure (a lost connection, a lock, a deadlock, a timeout, a full disk, a
+    server shutting down) may pass on another try."""
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-    if isinstance(exc, sqlite3.OperationalError | sqlite3.InterfaceError):
-        return True  # "database is locked", a closed connection
-    # a value the database refuses, text that is not Unicode, a constraint; anything
-    # else (OSError, TimeoutError, a dropped connection) may pass on another try
-    return not isinstance(exc, sqlite3.Error | UnicodeError | ValueError | TypeError)
+        if exc.connection_invalidated:
+            return False
+        code = _sqlstate(exc)
+        if code is not None:
+            return code[:2] in _DATA_SQLSTATE_CLASSES
+        return isinstance(exc, IntegrityError | DataError)
+    if isinstance(exc, StatementError):  # binding a value failed before the driver ran
+        return isinstance(_cause(exc), _DATA_ERRORS)
+    if isinstance(exc, sqlite3.Error):
+        return not isinstance(exc, sqlite3.OperationalError)  # "database is locked", …
+    return isinstance(exc, _DATA_ERRORS)
+
+
+def transient(exc: BaseException) -> bool:
+    return not refused(exc)
 
 
 def reason(exc: BaseException) -> str:
-    """What went wrong, without the values: the error's type and the first line of the
-    driver's message."""
-    orig = getattr(exc, "orig", None) or exc
-    first = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
-    if len(first) > REASON_CHARS:
-        first = first[:REASON_CHARS] + "…"
-    return f"{type(orig).__name__}: {first}" if first else type(orig).__name__
+    """What the database refused, without any of the values (driver messages quote
+    them): the kind of error and, from PostgreSQL, its SQLSTATE."""
+    cause = _cause(exc)
+    if isinstance(cause, StatementError):
+        cause = _cause(cause)
+    code = _sqlstate(exc)
+    if isinstance(cause, UnicodeError):
+        what = "text that is not valid Unicode (an unpaired surrogate)"
+    elif code in ("22021", "22P05"):
+        what = "text PostgreSQL cannot store (a NUL character)"
+    elif isinstance(cause, TypeError | ValueError):
+        what = "a value that cannot be stored as JSON or in its column"
+    elif code is not None and code.startswith("23"):
+        what = "a constraint of the database"
+    else:
+        what = "a value the database refused"
+    name = type(cause).__name__
+    return f"{what}; {name}, SQLSTATE {code}" if code else f"{what}; {name}"

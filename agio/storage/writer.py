@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agio.bus.base import EventBus
@@ -37,6 +37,7 @@ from agio.storage.write_batch import (
     Op,
     by_run,
     collect,
+    event_row,
     reason,
     run_of,
     transient,
@@ -156,12 +157,15 @@ class RunWriter:
     async def _write(self, ops: list[Op]) -> None:
         barriers = [payload for kind, payload in ops if kind == "barrier"]
         ops = [op for op in ops if op[0] != "barrier" and run_of(op) not in self._failed]
-        error: BaseException | None = None
+        unstored: dict[str, BaseException] = {}
         if ops:
-            error = await self._store(ops)
+            unstored = await self._store(ops)
+        anything = next(iter(unstored.values()), None)
         for future, run_id in barriers:
             if future.done():
                 continue
+            # a run's barrier answers for that run; one without a run for everything
+            error = anything if run_id is None else unstored.get(run_id)
             if error is not None:
                 future.set_exception(error)
             elif run_id is not None and run_id in self._failed:
@@ -169,48 +173,73 @@ class RunWriter:
             else:
                 future.set_result(None)
 
-    async def _store(self, ops: list[Op]) -> BaseException | None:
-        """Store and publish `ops` in one transaction. A write that cannot be stored (a
-        NUL character on PostgreSQL, text that is not Unicode) fails only its own run: the
+    async def _store(self, ops: list[Op]) -> dict[str, BaseException]:
+        """Store and publish `ops` in one transaction; returns the runs whose writes could
+        not be stored, with why. A write the database refuses for its data (a NUL
+        character on PostgreSQL, text that is not Unicode) fails only its own run: the
         batch is split by run, every other run's writes are stored and published at once,
-        and the run whose writes were refused ends `failed` (`_fail_runs`)."""
+        the refused run keeps what it wrote before that write and ends `failed`
+        (`_fail_runs`)."""
         error = await self._attempt(ops)
-        if error is None or transient(error):
-            return error  # stored, or storage is unavailable: nothing to single out
-        refused: dict[str, str] = {}
-        for run_id, run_ops in by_run(ops).items():
+        if error is None:
+            return {}
+        groups = by_run(ops)
+        if transient(error):  # storage is unavailable: nothing to single out
+            return dict.fromkeys(groups, error)
+        unstored: dict[str, BaseException] = {}
+        refused_runs: dict[str, str] = {}
+        for run_id, run_ops in groups.items():
             run_error = await self._attempt(run_ops)
+            if run_error is not None and not transient(run_error):
+                run_error = await self._store_until_refused(run_ops, run_error)
             if run_error is None:
                 continue
             if transient(run_error):
-                return run_error
-            run_error = await self._store_prefix(run_ops)
-            if run_error is not None:
-                if transient(run_error):
-                    return run_error
-                refused[run_id] = reason(run_error)
-        if refused:
-            return await self._fail_runs(refused)
-        return None
-
-    async def _store_prefix(self, ops: list[Op]) -> BaseException | None:
-        """One run's `ops`, which fail together: store the longest part before the write
-        that fails (by halves, a transaction for each), so that the run keeps everything
-        up to it. Returns the error of that write."""
-        rest = ops
-        error: BaseException | None = None
-        while len(rest) > 1:
-            half = len(rest) // 2
-            error = await self._attempt(rest[:half])
-            if error is None:
-                rest = rest[half:]  # stored; what fails is in the rest
-            elif transient(error):
-                return error
+                unstored[run_id] = run_error
             else:
-                rest = rest[:half]  # what fails is here; the rest comes after it anyway
-        if len(rest) == 1:
-            error = await self._attempt(rest)
-        return error
+                refused_runs[run_id] = reason(run_error)
+        if refused_runs:
+            unstored.update(await self._fail_runs(refused_runs))
+        return unstored
+
+    async def _store_until_refused(
+        self, ops: list[Op], error: BaseException
+    ) -> BaseException | None:
+        """One run's `ops`, refused together (with `error`): store everything before the
+        first write that the database refuses (found by halves, a transaction for each),
+        so that the run keeps all it wrote up to it. Returns that write's error, or None
+        if all of it got stored after all (a refusal that did not come back), or a
+        transient error."""
+        start = 0  # ops[:start] are stored; ops[start:] failed together with `error`
+        while start < len(ops):
+            lo, hi = start, len(ops)
+            known = True  # ops[lo:hi] is known to fail (with `error`)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                half = await self._attempt(ops[lo:mid])
+                if half is None:
+                    lo, known = mid, False  # stored; what fails is (believed) after it
+                elif transient(half):
+                    return half
+                else:
+                    hi, known, error = mid, True, half
+            if not known:
+                retried = await self._attempt(ops[lo:hi])
+                if retried is None:  # it did not fail again: go on with what follows
+                    start = hi
+                    if start < len(ops):
+                        retried = await self._attempt(ops[start:])
+                        if retried is None:
+                            return None
+                        if transient(retried):
+                            return retried
+                        error = retried  # ops[start:] failed together again
+                    continue
+                if transient(retried):
+                    return retried
+                error = retried
+            return error  # ops[lo] is refused; ops[:lo] are stored
+        return None
 
     async def _attempt(self, ops: list[Op]) -> BaseException | None:
         """One transaction for `ops` (retried while the failure looks transient); on
@@ -241,68 +270,87 @@ class RunWriter:
         log.error("run_writer_failed", ops=len(ops), error_type=type(error).__name__)
         return error
 
-    async def _fail_runs(self, refused: dict[str, str]) -> BaseException | None:
-        """End each run whose writes were refused: `failed`, with a `run_failed` event after
-        the last one stored, in a transaction of its own; its later writes are dropped and
-        its task is stopped (`on_write_failed`)."""
-        failed: list[Event] = []
-        try:
-            async with self._db.write_engine.begin() as s:
-                for run_id, reason in refused.items():
-                    error = {
-                        "type": "StorageFailed",
-                        "message": f"A write of this run could not be stored ({reason}); "
-                        "what it produced before that is kept",
-                    }
-                    seq = (
-                        await s.execute(
-                            select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run_id)
-                        )
-                    ).scalar_one_or_none() or 0
-                    now = utcnow()
-                    ended = await s.execute(
-                        update(RunRow)
-                        .where(RunRow.id == run_id, RunRow.status.not_in(TERMINAL))
-                        .values(
-                            status="failed",
-                            error=error,
-                            ended_at=now,
-                            last_seq=seq + 1,
-                            owner_id=None,
-                            control=None,
-                        )
-                    )
-                    self._remember_failed(run_id, error)
-                    if ended.rowcount != 1:
-                        continue  # never stored, or it had ended: nothing to record
-                    event = Event(
-                        run_id, seq + 1, RUN_FAILED, now, {"run_id": run_id, "error": error}
-                    )
-                    await s.execute(
-                        insert(RunEventRow),
-                        [
-                            {
-                                "run_id": run_id,
-                                "seq": event.seq,
-                                "type": event.type,
-                                "data": event.data,
-                                "created_at": now,
-                            }
-                        ],
-                    )
-                    failed.append(event)
-        except Exception as exc:
-            log.error("run_writer_failed", runs=sorted(refused), error_type=type(exc).__name__)
-            return exc
-        for run_id, reason in refused.items():
-            log.error("run_write_refused", run_id=run_id, reason=reason)
-        for hook in self.on_write_failed:
+    async def _fail_runs(self, refused_runs: dict[str, str]) -> dict[str, BaseException]:
+        """End each run whose writes were refused: `failed`, with a `run_failed` event right
+        after the last one stored, in a transaction of its own (retried like any write);
+        its later writes are dropped and its task is stopped (`on_write_failed`). A run
+        that another process owns now is left to it. Returns the runs that could not be
+        failed (storage went away), which stay as they are for recovery."""
+        ended: dict[str, dict[str, Any]] = {}
+        events: list[Event] = []
+        error: BaseException | None = None
+        for attempt in range(_RETRIES):
+            ended, events = {}, []
             try:
-                hook({run_id: self._failed[run_id] for run_id in refused})
-            except Exception as exc:  # a hook must never stop the writer
-                log.warning("run_writer_hook_failed", error_type=type(exc).__name__)
-        await self._publish(failed)
-        return None
+                async with self._db.write_engine.begin() as s:
+                    for run_id, why in refused_runs.items():
+                        event = await self._fail_run(s, run_id, why)
+                        if event is not None:
+                            ended[run_id] = event.data["error"]
+                            events.append(event)
+                error = None
+                break
+            except Exception as exc:
+                error = exc
+                log.warning("run_writer_retry", attempt=attempt + 1, error_type=type(exc).__name__)
+                await asyncio.sleep(0.05 * 2**attempt)
+        if error is not None:
+            log.error(
+                "run_writer_failed", runs=sorted(refused_runs), error_type=type(error).__name__
+            )
+            return dict.fromkeys(refused_runs, error)
+        for run_id, why in refused_runs.items():
+            log.error("run_write_refused", run_id=run_id, reason=why)
+            self._remember_failed(
+                run_id, ended.get(run_id) or {"type": "StorageFailed", "message": why}
+            )
+        if ended:
+            for hook in self.on_write_failed:
+                try:
+                    hook(ended)
+                except Exception as exc:  # a hook must never stop the writer
+                    log.warning("run_writer_hook_failed", error_type=type(exc).__name__)
+        await self._publish(events)
+        return {}
+
+    async def _fail_run(self, s: AsyncConnection, run_id: str, why: str) -> Event | None:
+        error = {
+            "type": "StorageFailed",
+            "message": f"A write of this run could not be stored ({why}); "
+            "what it produced before that is kept",
+        }
+        # not another process's (with fencing on: `owner_id` set)
+        owner: ColumnElement[bool] = true()
+        if self.owner_id is not None:
+            owner = or_(RunRow.owner_id.is_(None), RunRow.owner_id == self.owner_id)
+        row = (
+            await s.execute(
+                select(RunRow.id)
+                .where(RunRow.id == run_id, RunRow.status.not_in(TERMINAL), owner)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            return None  # never stored, ended already, or another process's now
+        seq = (
+            await s.execute(select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run_id))
+        ).scalar_one_or_none() or 0
+        now = utcnow()
+        await s.execute(
+            update(RunRow)
+            .where(RunRow.id == run_id)
+            .values(
+                status="failed",
+                error=error,
+                ended_at=now,
+                last_seq=seq + 1,
+                owner_id=None,
+                control=None,
+            )
+        )
+        event = Event(run_id, seq + 1, RUN_FAILED, now, {"run_id": run_id, "error": error})
+        await s.execute(insert(RunEventRow), [event_row(event)])
+        return event
 
     def _remember_failed(self, run_id: str, error: dict[str, Any]) -> None:
         self._failed[run_id] = error
@@ -369,19 +417,7 @@ class RunWriter:
                     update(SessionRow).where(SessionRow.id == session_id).values(updated_at=when)
                 )
             if b.events:
-                await s.execute(
-                    insert(RunEventRow),
-                    [
-                        {
-                            "run_id": e.run_id,
-                            "seq": e.seq,
-                            "type": e.type,
-                            "data": e.data,
-                            "created_at": e.timestamp,
-                        }
-                        for e in b.events
-                    ],
-                )
+                await s.execute(insert(RunEventRow), [event_row(e) for e in b.events])
             for run_id, after_step in b.supersede:
                 await s.execute(
                     update(RunStepRow)

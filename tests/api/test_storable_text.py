@@ -116,3 +116,22 @@ async def test_every_route_with_a_body_refuses_it_before_anything_else(
                 assert_refused(response, ["body", "anything"])
                 checked += 1
     assert checked >= 10
+
+
+async def test_json_in_utf16_and_deep_nesting_are_no_way_around(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"agent_id": "customer_support", "message": NUL, "stream": False}
+    for encoding in ("utf-16", "utf-32"):
+        response = await client.post(
+            "/api/chat",
+            content=json.dumps(body).encode(encoding),
+            headers={"Content-Type": "application/json"},
+        )
+        assert_refused(response, ["body", "message"])
+    deep = b"[" * 5000 + b'"\\u0000"' + b"]" * 5000
+    response = await client.post(
+        "/api/chat", content=deep, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code in (400, 422), response.text
+    assert (await client.get("/api/runs")).json()["total"] == 0

@@ -186,3 +186,35 @@ def test_buffer_window_never_splits_tool_calls() -> None:
     assert [m.role for m in buffer_window(history, 3)] == []  # would start at a tool result
     assert [m.content for m in buffer_window(history, 4)] == ["q2", None, "r", "a2"]
     assert buffer_window(history, 0) == []
+
+
+def resumed_run(model: Any, streamed: str) -> tuple[AgentRun, MemoryWriter]:
+    """A run resumed in the middle of a model call that had streamed `streamed`."""
+    run, writer = make_run(model)
+    run.state.partial_content = streamed
+    run.state.step_open = True
+    return run, writer
+
+
+def deltas(writer: MemoryWriter) -> list[str]:
+    return [e.data["content"] for e in writer.events if e.type == "content_delta"]
+
+
+async def test_a_repeated_answer_streams_only_what_the_client_lacks() -> None:
+    model = FunctionModel(lambda request: FunctionResponse("Hello there, friend.", chunk_size=4))
+    run, writer = resumed_run(model, "Hello ther")
+    outcome = await run.execute()
+    assert outcome.response == "Hello there, friend."
+    assert "Hello ther" + "".join(deltas(writer)) == "Hello there, friend."
+    assert not any(e.type == "error" for e in writer.events)
+
+
+async def test_a_repeated_answer_that_stops_short_is_streamed_again() -> None:
+    """Shorter than what was streamed before: the client is told, then gets it whole."""
+    model = FunctionModel(lambda request: FunctionResponse("Hello", chunk_size=2))
+    run, writer = resumed_run(model, "Hello there, fr")
+    outcome = await run.execute()
+    assert outcome.response == "Hello"
+    errors = [e.data["error"]["type"] for e in writer.events if e.type == "error"]
+    assert errors == ["StreamRestarted"]
+    assert deltas(writer) == ["Hello"]

@@ -325,3 +325,133 @@ async def test_writes_for_a_run_another_process_owns_are_fenced(db: Database) ->
     assert sorted(events) == [("run_1", 1), ("run_2", 1), ("run_2", 2)]
     assert run_1.status == "pending"
     assert run_1.owner_id == "other"
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"server says {sqlstate}: the value 'secret-value' is bad")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "refused"),
+    [
+        ("22021", True),  # a NUL in text
+        ("22P05", True),  # \u0000 in JSONB
+        ("23505", True),  # a unique constraint
+        ("40P01", False),  # deadlock
+        ("55P03", False),  # lock timeout
+        ("57014", False),  # statement timeout
+        ("57P01", False),  # the server is shutting down
+        ("53300", False),  # too many connections
+        ("25006", False),  # read-only after a failover
+        ("53100", False),  # disk full
+    ],
+)
+def test_only_a_refusal_for_the_data_is_singled_out(sqlstate: str, refused: bool) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from agio.storage.write_batch import reason
+    from agio.storage.write_batch import refused as is_refused
+
+    error = DBAPIError("INSERT …", None, _Orig(sqlstate))
+    assert is_refused(error) is refused
+    assert "secret-value" not in reason(error)  # the driver's message quotes values
+
+
+def test_refusals_by_the_driver_and_by_sqlite() -> None:
+    from sqlalchemy.exc import StatementError
+
+    from agio.storage.write_batch import refused
+
+    assert refused(StatementError("binding", "INSERT …", None, TypeError("not JSON")))
+    assert refused(UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates not allowed"))
+    assert refused(sqlite3.IntegrityError("FOREIGN KEY constraint failed"))
+    assert not refused(sqlite3.OperationalError("database is locked"))
+    assert not refused(ConnectionResetError())
+    assert not refused(TimeoutError())
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_a_value_that_is_not_json_fails_only_its_run(db: Database, fast_path: bool) -> None:
+    writer = RunWriter(db, _CheckingBus(db), sqlite_fast_path=fast_path)
+    writer.start()
+    try:
+        for run_id in ("run_1", "run_2"):
+            writer.create_run(new_run_rows(_run(run_id, run_id), new_session=True, owner_id="me"))
+        await writer.flush()
+        writer.append(Event("run_1", 1, "run_started", NOW, {"ok": True}))
+        writer.append(Event("run_2", 1, "tool_call_completed", NOW, {"result": {1, 2}}))
+        await writer.flush("run_1")
+        with pytest.raises(RunWriteFailed):
+            await writer.flush("run_2")
+    finally:
+        await writer.close()
+    async with db.sessions() as s:
+        rows = (await s.execute(select(RunEventRow.run_id, RunEventRow.type))).all()
+    assert sorted(rows) == [("run_1", "run_started"), ("run_2", "run_failed")]
+
+
+async def test_a_refusal_that_does_not_come_back_loses_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused three times, then stored: every write of the run is kept, in order."""
+    writer = RunWriter(db, _CheckingBus(db), sqlite_fast_path=False)
+    real = writer._attempt
+    poison = Event("run_1", 5, "content_delta", NOW, {"content": "flaky"})
+    failures = 0
+
+    async def attempt(ops: list[Any]) -> BaseException | None:
+        nonlocal failures
+        if any(payload is poison for _, payload in ops) and failures < 3:
+            failures += 1
+            return ValueError("refused, for now")
+        return await real(ops)
+
+    monkeypatch.setattr(writer, "_attempt", attempt)
+    writer.start()
+    try:
+        writer.create_run(new_run_rows(_run("run_1", "ses_1"), new_session=True, owner_id="me"))
+        await writer.flush()
+        for seq in range(1, 9):
+            writer.append(poison if seq == 5 else Event("run_1", seq, "content_delta", NOW, {}))
+        await writer.flush("run_1")
+    finally:
+        await writer.close()
+    assert failures == 3
+    async with db.sessions() as s:
+        seqs = (await s.execute(select(RunEventRow.seq).order_by(RunEventRow.seq))).scalars().all()
+        run = (await s.execute(select(RunRow).where(RunRow.id == "run_1"))).scalar_one()
+    assert list(seqs) == list(range(1, 9))
+    assert run.last_seq == 8
+    assert run.status != "failed"
+
+
+async def test_when_failing_the_run_fails_too_it_is_left_for_recovery(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = RunWriter(db, _CheckingBus(db), sqlite_fast_path=False)
+    ended: list[Any] = []
+    writer.on_write_failed.append(ended.append)
+
+    async def storage_gone(*args: Any) -> None:
+        raise ConnectionResetError("the database went away")
+
+    monkeypatch.setattr(writer, "_fail_run", storage_gone)
+    writer.start()
+    try:
+        writer.create_run(new_run_rows(_run("run_1", "ses_1"), new_session=True, owner_id="me"))
+        await writer.flush()
+        writer.update_run("run_1", status="running", response_content=UNSTORABLE)
+        with pytest.raises(ConnectionResetError):
+            await writer.flush("run_1")
+        # not marked failed here: its later writes are still taken
+        writer.append(Event("run_1", 1, "run_started", NOW, {}))
+        await writer.flush("run_1")
+    finally:
+        await writer.close()
+    assert ended == []
+    async with db.sessions() as s:
+        run = (await s.execute(select(RunRow).where(RunRow.id == "run_1"))).scalar_one()
+    assert run.status == "pending"
+    assert run.last_seq == 1
