@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from agio.domain.runs import RunStatus
+
 RUN_STARTED: Final = "run_started"
 STEP_STARTED: Final = "step_started"
 CONTENT_DELTA: Final = "content_delta"
@@ -25,7 +27,13 @@ EVENT_TYPES: Final = (
     STEP_COMPLETED, CHECKPOINT_CREATED, RUN_PAUSED, RUN_RESUMED, RUN_CANCELLED,
     RUN_COMPLETED, RUN_FAILED, ERROR,
 )  # fmt: skip
-TERMINAL_EVENTS: Final = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
+#: the events that end a run, each with the status it ends in (`RunStatus.terminal`)
+ENDED_AS: Final = {
+    RUN_COMPLETED: RunStatus.COMPLETED,
+    RUN_FAILED: RunStatus.FAILED,
+    RUN_CANCELLED: RunStatus.CANCELLED,
+}
+TERMINAL_EVENTS: Final = frozenset(ENDED_AS)
 
 
 @dataclass(frozen=True, slots=True)

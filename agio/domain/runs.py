@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 class RunStatus(StrEnum):
@@ -19,6 +19,15 @@ class RunStatus(StrEnum):
     @property
     def terminal(self) -> bool:
         return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+#: The statuses of a run that has ended (nothing changes it any more), in declaration
+#: order: the one list of them, for the code (storage's SQL included) that needs a set.
+TERMINAL_STATUSES: Final = tuple(status for status in RunStatus if status.terminal)
+#: The statuses of a run that has not ended, in declaration order.
+UNFINISHED_STATUSES: Final = tuple(status for status in RunStatus if not status.terminal)
+#: The runs that a process executes (or is about to) and that count against a quota.
+ACTIVE_STATUSES: Final = (RunStatus.PENDING, RunStatus.RUNNING)
 
 
 # The one table of legal run state changes. Terminal states have none.

@@ -28,11 +28,7 @@ from agio.domain.events import Event
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-_TERMINAL_STATUS = {
-    ev.RUN_COMPLETED: "completed",
-    ev.RUN_FAILED: "failed",
-    ev.RUN_CANCELLED: "cancelled",
-}
+_TERMINAL_STATUS = {event_type: status.value for event_type, status in ev.ENDED_AS.items()}
 UNKNOWN = "unknown"
 
 

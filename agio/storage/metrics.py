@@ -12,12 +12,11 @@ from sqlalchemy import BigInteger, ColumnElement, case, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
-from agio.domain.runs import RunStatus
+from agio.domain.runs import ACTIVE_STATUSES, RunStatus
 from agio.storage.database import Database
 from agio.storage.tables import ComponentRow, RunRow
 
-FINISHED = (RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value)
-ACTIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+ACTIVE = tuple(status.value for status in ACTIVE_STATUSES)
 
 
 class epoch_seconds(FunctionElement[int]):  # SQL function style

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from agio.domain.runs import UNFINISHED_STATUSES as _UNFINISHED
 from agio.storage.types import JSONType, UTCDateTime
 
 NAMING = {
@@ -131,13 +132,15 @@ class SessionMessageRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-#: The statuses of a run that has not ended. An ended run is history: the queries of the
-#: hot and periodic paths (quota, control polling, orphan search, active-run gauges) read
-#: only unfinished runs, through partial indexes over them (`RunRow.__table_args__`), so
-#: they cost as much as there are unfinished runs, however many have ended.
-UNFINISHED_STATUSES = ("pending", "running", "paused")
-#: The predicate of those partial indexes, as SQL (migration 0007 holds the same text).
-UNFINISHED_SQL = "status IN ('pending', 'running', 'paused')"
+#: The statuses of a run that has not ended (`agio.domain.runs.UNFINISHED_STATUSES`, as
+#: text). An ended run is history: the queries of the hot and periodic paths (quota,
+#: control polling, orphan search, active-run gauges) read only unfinished runs, through
+#: partial indexes over them (`RunRow.__table_args__`), so they cost as much as there are
+#: unfinished runs, however many have ended.
+UNFINISHED_STATUSES = tuple(status.value for status in _UNFINISHED)
+#: The predicate of those partial indexes, as SQL (migration 0007 holds the same text:
+#: "status IN ('pending', 'running', 'paused')").
+UNFINISHED_SQL = "status IN (" + ", ".join(f"'{s}'" for s in UNFINISHED_STATUSES) + ")"
 
 
 def _unfinished_index(name: str, *columns: str) -> Index:
