@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from agio.domain.events import Event
-from agio.domain.runs import Step
+from agio.domain.runs import TERMINAL_STATUSES, Step
 
 #: one operation handed to the writer: (kind, payload)
 Op = tuple[str, Any]
 
-TERMINAL = ("completed", "failed", "cancelled")
+TERMINAL = tuple(status.value for status in TERMINAL_STATUSES)
 
 
 @dataclass
