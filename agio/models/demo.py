@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agio.config.components import ModelComponent
+from agio.domain.arithmetic import extract_arithmetic
 from agio.domain.messages import Message, ToolSpec
 from agio.models.base import ModelEvent, ModelRequest, TextDelta, ToolCallDelta, Usage
 from agio.models.scripted import prompt_tokens
-from agio.tools.builtin.calculator import extract_arithmetic
 
 _TIME_WORDS = re.compile(r"\b(time|date|day|today|clock|hour|now)\b", re.I)
 _WORD = re.compile(r"[a-z]{4,}")

@@ -11,6 +11,10 @@ class ToolError(Exception):
     """A tool failed in a way worth telling the model (bad arguments, refused URL, …)."""
 
 
+class ToolLoadError(Exception):
+    """A tool component cannot be turned into a tool (bad import path, options, URL…)."""
+
+
 @runtime_checkable
 class Tool(Protocol):
     """Something an agent can call. `run` gets the validated-as-JSON arguments object and

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from agio.config.components import ToolComponent, dump_component
+from agio.tools.base import ToolLoadError
 from agio.tools.function import FunctionTool, function_tool
-from agio.tools.registry import ToolLoadError
 
 CACHE_SIZE = 256
 

@@ -8,17 +8,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agio.config.components import ToolComponent
-from agio.tools.base import Tool
+from agio.tools.base import Tool, ToolLoadError
 from agio.tools.builtin.calculator import CalculatorTool
 from agio.tools.builtin.current_time import CurrentTimeTool
 from agio.tools.builtin.http_request import HttpRequestOptions, HttpRequestTool
 from agio.tools.function import format_validation_error
 from agio.tools.http_tool import HttpTool
+from agio.tools.python_tool import load_python_tool
 from agio.tools.ssrf import GuardPolicy
 
-
-class ToolLoadError(Exception):
-    """A tool component cannot be turned into a tool (bad import path, options, URL…)."""
+__all__ = ["ToolLoadError", "build_tool"]
 
 
 class _NoOptions(BaseModel):
@@ -80,9 +79,6 @@ def build_tool(
             tool.parameters = component.parameters
         return tool
     if component.kind == "python":
-        # imported here: `python_tool` imports `ToolLoadError` from this module
-        from agio.tools.python_tool import load_python_tool
-
         return load_python_tool(component)
     if component.kind == "http":
         if component.url is None:
