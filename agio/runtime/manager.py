@@ -46,7 +46,7 @@ from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live, take_snaps
 from agio.runtime.state import RunState, ToolResult
 from agio.services.components import ComponentService
 from agio.storage.runs import RunRepository, new_run_rows
-from agio.storage.writer import RunWriter
+from agio.storage.writer import RunWriteFailed, RunWriter
 from agio.tools.base import Tool
 
 log = structlog.get_logger(__name__)
@@ -274,7 +274,12 @@ class RunManager:
         )
         try:
             # stored (group commit) before anyone is told its id
-            await self.writer.flush(run.id)
+            try:
+                await self.writer.flush(run.id)
+            except RunWriteFailed as exc:
+                raise ValidationFailed(
+                    f"The run could not be stored: {exc.error['message']}"
+                ) from exc
             self._launch(
                 run.id,
                 run.session_id,
@@ -389,6 +394,7 @@ class RunManager:
             if known is task:
                 del self._tasks[run_id]
                 self._live.pop(run_id, None)
+                self._failed_early.pop(run_id, None)
                 went_live = self._went_live.pop(run_id, None)
                 if went_live is not None:
                     went_live.set()
@@ -418,12 +424,12 @@ class RunManager:
                     knowledge_tool=self.knowledge_tool,
                 )
             except asyncio.CancelledError:
-                if run_id in self._cancel_early:
-                    return await self._cancel_unstarted(run_id)
                 failed = self._failed_early.pop(run_id, None)
                 if failed is not None:  # the writer ended it: nothing more to write
                     asyncio.current_task().uncancel()  # type: ignore[union-attr]
                     return RunOutcome(RunStatus.FAILED, None, {}, failed)
+                if run_id in self._cancel_early:
+                    return await self._cancel_unstarted(run_id, state)
                 raise
             except Exception as exc:
                 log.warning("run_setup_failed", error_type=type(exc).__name__)
@@ -464,17 +470,25 @@ class RunManager:
         await self.writer.flush()
         return RunOutcome(RunStatus.FAILED, None, {}, error)
 
-    async def _cancel_unstarted(self, run_id: str) -> RunOutcome:
+    async def _cancel_unstarted(self, run_id: str, state: RunState) -> RunOutcome:
+        """Cancelled while it was being set up (say, resumed and cancelled at once): it
+        keeps what it had streamed before, like any cancelled run."""
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
         seq = await self.runs.max_seq(run_id)
+        response = state.response_so_far()
         self.writer.update_run(
-            run_id, status=RunStatus.CANCELLED.value, ended_at=utcnow(), owner_id=None, control=None
+            run_id,
+            status=RunStatus.CANCELLED.value,
+            ended_at=utcnow(),
+            owner_id=None,
+            control=None,
+            response_content=response,
         )
         self.writer.append(Event(run_id, seq + 1, ev.RUN_CANCELLED, utcnow(), {"run_id": run_id}))
         await self.writer.flush()
-        return RunOutcome(RunStatus.CANCELLED, None, {})
+        return RunOutcome(RunStatus.CANCELLED, response, {})
 
     async def wait(self, run_id: str) -> RunOutcome | None:
         """Wait for a run this process executes to stop (the waiter may go away freely);
@@ -565,21 +579,32 @@ class RunManager:
     async def _cancel_idle(self, run: Run) -> RunStatus:
         """Cancel a run nobody executes; like any cancelled run, it keeps what it had
         streamed as its `response_content` (from its latest checkpoint and the log)."""
-        checkpoint = await self.runs.latest_checkpoint(run.id)
-        response = None
-        if checkpoint is not None:
-            response = (await self._state_after(run.id, checkpoint)).response_so_far()
         return await self._transition_idle(
-            run, RunStatus.CANCELLED, ev.RUN_CANCELLED, ended_at=utcnow(), response_content=response
+            run, RunStatus.CANCELLED, ev.RUN_CANCELLED, ended_at=utcnow(), with_response=True
         )
 
     async def _transition_idle(
-        self, run: Run, target: RunStatus, event_type: str, **values: Any
+        self,
+        run: Run,
+        target: RunStatus,
+        event_type: str,
+        *,
+        with_response: bool = False,
+        **values: Any,
     ) -> RunStatus:
-        """A state change of a run that no process executes, with its event."""
+        """A state change of a run that no process executes, with its event; with
+        `with_response`, its `response_content` becomes what it had streamed (read at the
+        same point of its log that the change is conditional on)."""
         for _ in range(5):
             seq = await self.runs.max_seq(run.id)
             run.last_seq = seq
+            if with_response:
+                checkpoint = await self.runs.latest_checkpoint(run.id)
+                values["response_content"] = (
+                    None
+                    if checkpoint is None
+                    else (await self._state_after(run.id, checkpoint)).response_so_far()
+                )
             event = Event(run.id, seq + 1, event_type, utcnow(), {"run_id": run.id})
             if await self.runs.transition(run, target, event, **values):
                 await self.bus.publish(run.id, [event])
@@ -719,12 +744,26 @@ class RunManager:
             self.writer.supersede_steps(source.id, state.step_num)
             if modified_query is not None:
                 self.writer.update_run(source.id, input_query=modified_query)
+            last_seq = await self.runs.max_seq(source.id)
+            # the run's latest checkpoint is now the state it continues from: a crash
+            # before its next step recovers this, not the pause it was restored over
+            self.writer.save_checkpoint(
+                _checkpoint_row(
+                    source.id,
+                    state,
+                    snapshot,
+                    kind="restore",
+                    seq=last_seq,
+                    status=RunStatus.PAUSED,
+                    description=f"restored from {checkpoint.id}",
+                )
+            )
             self._launch(
                 source.id,
                 source.session_id,
                 snapshot,
                 state,
-                last_seq=await self.runs.max_seq(source.id),
+                last_seq=last_seq,
                 resumed={"checkpoint_id": checkpoint.id, "restored": True},
                 user_id=source.user_id,
             )

@@ -447,3 +447,9 @@ async def test_a_modified_query_in_place_supersedes_what_answered_the_old_one(
     assert run["steps"][0]["messages"][-1]["content"] == "the new question"
     assert not any(m["role"] == "tool" for m in run["steps"][0]["messages"])
     assert sample_tools.LEDGER == ["A", "A"]  # the new question's own tool call
+    # what it continued from is its checkpoint too (a crash right after would recover it)
+    listed = (await client.get(f"/api/runs/{run_id}/checkpoints")).json()["checkpoints"]
+    restore = next(c for c in listed if c["kind"] == "restore")
+    detail = (await client.get(f"/api/checkpoints/{restore['id']}")).json()
+    assert restore["step_num"] == 0
+    assert detail["messages"][-1]["content"] == "the new question"

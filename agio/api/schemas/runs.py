@@ -205,7 +205,7 @@ class CheckpointCreate(BaseModel):
 class CheckpointSummary(BaseModel):
     id: str
     step_num: int
-    kind: str = Field(description="`start`, `step`, `pause` or `manual`.")
+    kind: str = Field(description="`start`, `step`, `pause`, `manual` or `restore`.")
     description: str
     tags: list[str]
     created_at: datetime
