@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -138,7 +139,7 @@ async def test_release_hands_back_only_own_runs(seed: Seed) -> None:
 
 async def test_orphans_are_unfinished_active_runs_without_a_live_lease(seed: Seed) -> None:
     old = utcnow() - 2 * LEASE
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "run_stale_pending": {"status": "pending", "heartbeat_at": old},
         "run_stale_running": {"status": "running", "heartbeat_at": old},
         "run_handed_back": {"status": "running", "heartbeat_at": None, "owner_id": None},
