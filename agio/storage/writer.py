@@ -17,8 +17,8 @@ import structlog
 from sqlalchemy import ColumnElement, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from agio.bus.base import EventBus
 from agio.domain.events import RUN_FAILED, Event
+from agio.domain.publisher import EventPublisher
 from agio.domain.runs import Step
 from agio.domain.time import utcnow
 from agio.storage.database import Database
@@ -65,7 +65,12 @@ class RunWriteFailed(RuntimeError):
 
 class RunWriter:
     def __init__(
-        self, db: Database, bus: EventBus, *, max_batch: int = 5000, sqlite_fast_path: bool = True
+        self,
+        db: Database,
+        bus: EventPublisher,
+        *,
+        max_batch: int = 5000,
+        sqlite_fast_path: bool = True,
     ) -> None:
         self._db = db
         self._bus = bus
