@@ -37,7 +37,7 @@ from agio.models.base import (
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState, ToolResult
 from agio.storage.writer import RunWriter
-from agio.tools.base import Tool, ToolError, tool_spec
+from agio.tools.base import Tool, ToolError, current_tool_call_id, tool_spec
 
 log = structlog.get_logger("agio.run")
 
@@ -320,21 +320,6 @@ class AgentRun:
         produced = ""
         calls: dict[int, _Assembling] = {}
         usage = Usage(0, 0)
-        model = self.snapshot.model
-        model_span = self.tracer.start_span(
-            f"chat {model.model}",
-            kind=trace.SpanKind.CLIENT,
-            attributes=_without_none(
-                {
-                    "gen_ai.operation.name": "chat",
-                    "gen_ai.provider.name": model.provider,
-                    "gen_ai.request.model": model.model,
-                    "gen_ai.request.temperature": request.temperature,
-                    "gen_ai.request.max_tokens": request.max_tokens,
-                    "agio.model.component": model.name,
-                }
-            ),
-        )
         stream = self.model.stream(request)
         try:
             async for item in stream:
@@ -376,18 +361,7 @@ class AgentRun:
                 # interruption: the client is told, and gets this answer from its start
                 self._restart_stream(produced)
                 state.partial_content = produced
-        except Exception as exc:
-            if not isinstance(exc, PauseRequested):  # a pause is not a failure
-                model_span.record_exception(exc)
-                model_span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
-            raise
         finally:
-            model_span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
-            model_span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
-            model_span.set_attribute(
-                "gen_ai.response.finish_reasons", ["tool_calls" if calls else "stop"]
-            )
-            model_span.end()
             closer = getattr(stream, "aclose", None)
             if closer is not None:  # release the model connection now, not at GC
                 await closer()
@@ -563,21 +537,6 @@ class AgentRun:
         state.completed_tool_results = []
         self.checkpoint("step")
 
-    async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
-        known = call.name in self.tools
-        with self.tracer.start_as_current_span(
-            f"execute_tool {call.name if known else 'unknown'}",
-            attributes={
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": call.name,
-                "gen_ai.tool.call.id": call.id,
-            },
-        ) as span:
-            result, error = await self._run_tool(call)
-            if error is not None:
-                span.set_status(trace.StatusCode.ERROR, error[:200])
-            return result, error
-
     def _step_span(self, kind: str) -> Any:
         # a pause ends a step by an exception; it is not an error (a failure is the run's)
         return self.tracer.start_as_current_span(
@@ -587,7 +546,7 @@ class AgentRun:
             set_status_on_exception=False,
         )
 
-    async def _run_tool(self, call: ToolCall) -> tuple[Any, str | None]:
+    async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
         """(result, error): a failing tool is reported to the model, never fatal."""
         tool = self.tools.get(call.name)
         if tool is None:
@@ -596,6 +555,7 @@ class AgentRun:
         if call.raw_arguments is not None:
             return None, f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}"
         timeout = self.snapshot.agent.config.tool_timeout or tool.timeout
+        current_tool_call_id.set(call.id)  # this call's own task: no other call sees it
         try:
             async with asyncio.timeout(timeout):
                 return await tool.run(call.arguments), None
@@ -704,7 +664,3 @@ class AgentRun:
         await self.writer.flush()
         self.log.info("run_paused", checkpoint_id=checkpoint_id)
         return self.outcome
-
-
-def _without_none(attributes: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attributes.items() if v is not None}

@@ -422,6 +422,7 @@ class RunManager:
                     self.models,
                     enable_http_request=self.options.enable_http_request_tool,
                     knowledge_tool=self.knowledge_tool,
+                    tracer=self.tracer,
                 )
             except asyncio.CancelledError:
                 failed = self._failed_early.pop(run_id, None)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
+
 from agio.config.components import (
     MASK,
     AgentComponent,
@@ -21,6 +23,7 @@ from agio.config.components import (
 from agio.domain.errors import Conflict
 from agio.models.base import Model
 from agio.models.registry import build_model
+from agio.observability.instrumented import InstrumentedModel, instrument_tools
 from agio.storage.components import ComponentRepository, StoredComponent
 from agio.tools.base import Tool
 from agio.tools.registry import build_tool
@@ -176,9 +179,11 @@ async def go_live(
     *,
     enable_http_request: bool,
     knowledge_tool: Callable[[KnowledgeComponent], Tool] | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> LiveAgent:
     """The model and tools of a run; an agent that names a knowledge component also gets
-    its `search_knowledge` tool (from `knowledge_tool`)."""
+    its `search_knowledge` tool (from `knowledge_tool`). With a `tracer` that records (not
+    the no-op one of tracing off), the model and tools come wrapped in spans."""
     model = await models.get(await with_secrets(repo, snapshot.model, "model"))
     tools: dict[str, Tool] = {}
     for component in snapshot.tools:
@@ -187,4 +192,7 @@ async def go_live(
     if snapshot.knowledge is not None and knowledge_tool is not None:
         search = knowledge_tool(snapshot.knowledge)
         tools.setdefault(search.name, search)
+    if tracer is not None and not isinstance(tracer, trace.NoOpTracer):
+        model = InstrumentedModel(model, tracer, snapshot.model)
+        tools = instrument_tools(tools, tracer)
     return LiveAgent(model=model, tools=tools)
