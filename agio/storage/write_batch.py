@@ -34,17 +34,6 @@ class Batch:
     supersede: list[tuple[str, int]]
 
 
-def event_row(event: Event) -> dict[str, Any]:
-    """An event as a `run_events` row."""
-    return {
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "type": event.type,
-        "data": event.data,
-        "created_at": event.timestamp,
-    }
-
-
 _STEP_FIELDS = tuple(f.name for f in fields(Step))
 
 

@@ -22,6 +22,7 @@ from agio.domain.publisher import EventPublisher
 from agio.domain.runs import Step
 from agio.domain.time import utcnow
 from agio.storage.database import Database
+from agio.storage.events import event_row
 from agio.storage.sqlite_batch import WriterStatements
 from agio.storage.tables import (
     CheckpointRow,
@@ -37,7 +38,6 @@ from agio.storage.write_batch import (
     Op,
     by_run,
     collect,
-    event_row,
     reason,
     run_of,
     transient,
