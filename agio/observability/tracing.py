@@ -4,7 +4,8 @@ Spans: each HTTP request (`RequestContextMiddleware`), each run (`invoke_agent`,
 span linked to the request that started it: a run outlives its request), each step, each
 model call (`chat`, with the GenAI semantic-convention attributes: provider, model,
 temperature, max tokens, input and output tokens, finish reasons) and each tool call
-(`execute_tool`). Exported by OTLP over HTTP (`AGIO_TRACING_EXPORTER=otlp`, the endpoint
+(`execute_tool`); the model and tool spans come from the wrappers in `instrumented.py`.
+Exported by OTLP over HTTP (`AGIO_TRACING_EXPORTER=otlp`, the endpoint
 from `AGIO_OTLP_ENDPOINT` or the standard `OTEL_EXPORTER_OTLP_*` variables) or to the
 console.
 
