@@ -108,14 +108,19 @@ class Container:
             redis_memory = RedisMemoryStore(settings.redis_url, settings.redis_prefix)
             stack.push_async_callback(redis_memory.close)
         run_repo = RunRepository(db)
-        run_manager = RunManager(components, run_repo, writer, bus, _runtime_options(settings))
-        # RunManager and RunWriter take these as attributes, not constructor arguments
-        # (issue 13 item 1: their constructors are the runtime's and the writer's)
-        run_manager.tracer = tracing.tracer
-        run_manager.knowledge_tool = lambda component: KnowledgeSearchTool(
-            knowledge, component.name, component.top_k
+        run_manager = RunManager(
+            repo,
+            run_repo,
+            writer,
+            bus,
+            _runtime_options(settings),
+            tracer=tracing.tracer,
+            knowledge_tool=lambda component: KnowledgeSearchTool(
+                knowledge, component.name, component.top_k
+            ),
+            redis_memory=redis_memory,
         )
-        run_manager.redis_memory = redis_memory
+        # hooks of the run manager and the writer, which need the other's methods
         run_manager.on_execute.append(
             lambda run_id, snapshot: telemetry.label_run(
                 run_id,

@@ -1,9 +1,10 @@
 """The agent loop: model call → tool calls (in parallel, bounded) → again, until the model
 answers without tools or `max_steps` model calls are spent.
 
-Every event gets the run's next `seq` and goes to the `RunWriter` (stored, then
-published). The loop works on a `RunState` and checkpoints it at every step boundary, so
-a run can pause at a safe point and continue later, in this process or another.
+Every event gets the run's next `seq` and goes to the run's `RunSink` (the server's is
+the `RunWriter`: stored, then published). The loop works on a `RunState` and checkpoints
+it at every step boundary, so a run can pause at a safe point and continue later, in this
+process or another.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from opentelemetry import trace
 
 from agio.domain import events as ev
 from agio.domain.events import Event
-from agio.domain.ids import new_id
 from agio.domain.messages import Message, ToolCall
 from agio.domain.runs import RunMetrics, RunStatus, Step
 from agio.domain.time import iso_z, utcnow
@@ -34,9 +34,10 @@ from agio.models.base import (
     ToolCallDelta,
     Usage,
 )
+from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState, ToolResult
-from agio.storage.writer import RunWriter
+from agio.storage.checkpoints import checkpoint_row
 from agio.tools.base import Tool, ToolError, current_tool_call_id, tool_spec
 
 log = structlog.get_logger("agio.run")
@@ -97,7 +98,7 @@ class AgentRun:
         snapshot: AgentSnapshot,
         model: Model,
         tools: dict[str, Tool],
-        writer: RunWriter,
+        writer: RunSink,
         state: RunState,
         last_seq: int,
         run_status: RunStatus = RunStatus.RUNNING,
@@ -146,24 +147,18 @@ class AgentRun:
     def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
         """Store the current state as a checkpoint and emit `checkpoint_created`."""
         self._sync_metrics()
-        checkpoint_id = new_id("ckpt")
-        self.writer.save_checkpoint(
-            {
-                "id": checkpoint_id,
-                "run_id": self.run_id,
-                "step_num": self.state.step_num,
-                "kind": kind,
-                "description": description,
-                "tags": tags or [],
-                "state": self.state.to_json(),
-                "agent_config": self._snapshot_json,
-                "seq": self.seq,
-                "run_status": self.status.value,
-                "message_count": len(self.state.messages),
-                "total_tokens": self.state.total_tokens,
-                "created_at": utcnow(),
-            }
+        row = checkpoint_row(
+            self.run_id,
+            self.state,
+            self._snapshot_json,
+            kind=kind,
+            seq=self.seq,
+            status=self.status,
+            description=description,
+            tags=tags,
         )
+        checkpoint_id: str = row["id"]
+        self.writer.save_checkpoint(row)
         self.emit(
             ev.CHECKPOINT_CREATED, {"checkpoint_id": checkpoint_id, "step": self.state.step_num}
         )
@@ -190,7 +185,17 @@ class AgentRun:
                 "agio.run.resumed": resumed is not None,
             },
         ) as span:
-            outcome = await self._execute(resumed=resumed)
+            try:
+                outcome = await self._drive(resumed)
+            except asyncio.CancelledError:
+                if self.outcome is None:
+                    raise  # the process is stopping: the run stays recoverable
+                # cancelled while writing how it ended: that ending stands
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                await self.writer.flush()
+                outcome = self.outcome
             span.set_attribute("agio.run.status", outcome.status.value)
             span.set_attribute("gen_ai.usage.input_tokens", self.metrics.prompt_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", self.metrics.completion_tokens)
@@ -198,22 +203,9 @@ class AgentRun:
                 span.set_status(trace.StatusCode.ERROR, (outcome.error or {}).get("type", ""))
             return outcome
 
-    async def _execute(self, *, resumed: dict[str, Any] | None = None) -> RunOutcome:
-        """Run until the run ends or pauses. `resumed` (the `run_resumed` data) when it
-        continues from a checkpoint rather than starting."""
-        try:
-            return await self._drive(resumed)
-        except asyncio.CancelledError:
-            if self.outcome is None:
-                raise  # the process is stopping: the run stays recoverable
-            # cancelled while writing how it ended: that ending stands
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            await self.writer.flush()
-            return self.outcome
-
     async def _drive(self, resumed: dict[str, Any] | None) -> RunOutcome:
+        """The loop itself. `resumed` (the `run_resumed` data) when the run continues from a
+        checkpoint rather than starting."""
         now = utcnow()
         if resumed is None:
             self.writer.update_run(

@@ -41,7 +41,7 @@ class MemoryWriter:
     def save_checkpoint(self, row: dict[str, Any]) -> None:
         self.checkpoints.append(row)
 
-    async def flush(self) -> None:
+    async def flush(self, run_id: str | None = None) -> None:
         return None
 
 
@@ -66,7 +66,7 @@ def make_run(
         snapshot=snapshot(**config),
         model=model,
         tools=tools or {},
-        writer=writer,  # type: ignore[arg-type]
+        writer=writer,
         state=RunState(messages=[Message.user("go")], new_from=0),
         last_seq=0,
     )

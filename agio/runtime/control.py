@@ -1,0 +1,154 @@
+"""Pause, resume and cancel, by the state machine (`TRANSITIONS` in `agio.domain.runs`):
+a run executing here is steered through its `Control`; a run nobody executes (paused,
+orphaned, pending without an owner) changes state with a conditional update plus its
+event; a run executing in another process gets a durable flag that its owner polls."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agio.bus.base import EventBus
+from agio.domain import events as ev
+from agio.domain.errors import Conflict, InvalidStateTransition
+from agio.domain.events import Event
+from agio.domain.runs import ACTIONS, Run, RunStatus, can_transition
+from agio.domain.time import utcnow
+from agio.runtime.launching import Executions
+from agio.runtime.options import RuntimeOptions
+from agio.runtime.recovery import state_after
+from agio.storage.runs import RunRepository
+
+
+def illegal(run: Run, action: str) -> InvalidStateTransition:
+    return InvalidStateTransition(f"Cannot {action} run '{run.id}': it is {run.status.value}")
+
+
+class RunControl:
+    def __init__(
+        self,
+        runs: RunRepository,
+        bus: EventBus,
+        executions: Executions,
+        options: RuntimeOptions,
+    ) -> None:
+        self.runs = runs
+        self.bus = bus
+        self.executions = executions
+        self.options = options
+
+    async def pause(self, run_id: str) -> RunStatus:
+        executions = self.executions
+        run = await executions.get_run(run_id)
+        if not can_transition(run.status, RunStatus.PAUSED):
+            raise illegal(run, "pause")
+        live = executions.live.get(run_id)
+        if live is not None or run_id in executions.tasks:
+            if live is None:  # still setting up: it pauses at its first safe point
+                executions.pause_early.add(run_id)
+            else:
+                live.control.pause.set()
+            outcome = await executions.wait_local(run_id)
+            status = outcome.status if outcome else (await executions.get_run(run_id)).status
+        elif run.status is RunStatus.PENDING and run.owner_id is None:
+            status = await self.transition_idle(run, RunStatus.PAUSED, ev.RUN_PAUSED)
+        else:  # executing in another process: the durable flag reaches it
+            await self.runs.set_control(run_id, "pause")
+            status = (await self._wait_status(run_id, {RunStatus.PAUSED})).status
+        if status.terminal:
+            raise InvalidStateTransition(
+                f"Cannot pause run '{run_id}': it became {status.value} before a safe point"
+            )
+        return status
+
+    async def cancel(self, run_id: str) -> RunStatus:
+        executions = self.executions
+        run = await executions.get_run(run_id)
+        if not can_transition(run.status, RunStatus.CANCELLED):
+            raise illegal(run, "cancel")
+        task = executions.tasks.get(run_id)
+        if task is not None:
+            live = executions.live.get(run_id)
+            if live is not None and live.outcome is not None:
+                if live.outcome.status is not RunStatus.PAUSED:
+                    raise InvalidStateTransition(
+                        f"Cannot cancel run '{run_id}': it is {live.outcome.status.value}"
+                    )
+                await executions.wait_local(run_id)  # it is pausing: cancel the paused run
+                return await self._cancel_idle(await executions.get_run(run_id))
+            if live is not None:
+                live.control.cancel = True
+            else:
+                executions.cancel_early.add(run_id)
+            task.cancel()
+            outcome = await executions.wait_local(run_id)
+            executions.cancel_early.discard(run_id)
+            return outcome.status if outcome else (await executions.get_run(run_id)).status
+        if run.status is RunStatus.PAUSED or run.owner_id is None:
+            return await self._cancel_idle(run)
+        await self.runs.set_control(run_id, "cancel")
+        return (await self._wait_status(run_id, {RunStatus.CANCELLED})).status
+
+    async def resume(self, run_id: str) -> RunStatus:
+        executions = self.executions
+        run = await executions.get_run(run_id)
+        if run.status is not RunStatus.PAUSED:
+            raise illegal(run, "resume")
+        checkpoint = await self.runs.latest_checkpoint(run_id)
+        if checkpoint is None:
+            raise Conflict(f"Run '{run_id}' has no checkpoint to resume from")
+        with executions.starting_here(run_id):
+            if not await self.runs.claim(run, executions.owner_id, recovery=False):
+                raise InvalidStateTransition(
+                    f"Run '{run_id}' was resumed or changed by another request"
+                )
+            await executions.continue_from(run, checkpoint, {"checkpoint_id": checkpoint.id})
+        return RunStatus.RUNNING
+
+    async def _wait_status(self, run_id: str, wanted: set[RunStatus]) -> Run:
+        """Poll storage until the run reaches one of `wanted` or a terminal state."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.control_wait_seconds
+        while True:
+            run = await self.executions.get_run(run_id)
+            if run.status in wanted or run.status.terminal or loop.time() > deadline:
+                return run
+            await asyncio.sleep(0.05)
+
+    async def _cancel_idle(self, run: Run) -> RunStatus:
+        """Cancel a run nobody executes; like any cancelled run, it keeps what it had
+        streamed as its `response_content` (from its latest checkpoint and the log)."""
+        return await self.transition_idle(
+            run, RunStatus.CANCELLED, ev.RUN_CANCELLED, ended_at=utcnow(), with_response=True
+        )
+
+    async def transition_idle(
+        self,
+        run: Run,
+        target: RunStatus,
+        event_type: str,
+        *,
+        with_response: bool = False,
+        **values: Any,
+    ) -> RunStatus:
+        """A state change of a run that no process executes, with its event; with
+        `with_response`, its `response_content` becomes what it had streamed (read at the
+        same point of its log that the change is conditional on)."""
+        for _ in range(5):
+            seq = await self.runs.max_seq(run.id)
+            run.last_seq = seq
+            if with_response:
+                checkpoint = await self.runs.latest_checkpoint(run.id)
+                values["response_content"] = (
+                    None
+                    if checkpoint is None
+                    else (await state_after(self.runs, run.id, checkpoint)).response_so_far()
+                )
+            event = Event(run.id, seq + 1, event_type, utcnow(), {"run_id": run.id})
+            if await self.runs.transition(run, target, event, **values):
+                await self.bus.publish(run.id, [event])
+                return target
+            run = await self.executions.get_run(run.id)
+            if not can_transition(run.status, target):
+                raise illegal(run, ACTIONS[target])
+        raise Conflict(f"Run '{run.id}' keeps changing; retry")
