@@ -18,14 +18,13 @@ on a loopback connection (both the server's and the client's address).
 from __future__ import annotations
 
 import ipaddress
-from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from agio.api.container import Container
-from agio.domain.errors import PermissionDenied, RateLimited, Unauthorized
+from agio.domain.errors import PermissionDenied, Unauthorized
 from agio.domain.security import Permission, Principal, Role
 
 bearer_scheme = OAuth2PasswordBearer(
@@ -146,38 +145,3 @@ def allow(permission: Permission, *, group: str | None = None) -> Any:
 def public(*, group: str | None = None) -> Any:
     """For `dependencies=[public()]` on a route that anybody may call."""
     return Depends(Public(group=group))
-
-
-# ---------------------------------------------------------------------- resource limits
-
-
-def start_of_day(now: datetime) -> datetime:
-    return datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
-
-
-async def check_run_quota(request: Request, user_id: str) -> None:
-    """Refuse (429) a new run for a user with too many active runs, or whose runs used
-    the daily token budget."""
-    container = request.app.state.agio
-    settings = container.settings
-    active = await container.run_repo.active_runs_of(user_id)
-    if active >= settings.max_active_runs_per_user:
-        raise RateLimited(
-            f"{active} runs of this user are pending or running, the most allowed "
-            f"(AGIO_MAX_ACTIVE_RUNS_PER_USER={settings.max_active_runs_per_user}); "
-            "retry when one ends",
-            headers={"Retry-After": "1"},
-        )
-    budget = settings.max_tokens_per_user_per_day
-    if budget is None:
-        return
-    now = datetime.now(UTC)
-    day = start_of_day(now)
-    tokens = await container.run_repo.tokens_of(user_id, day)
-    if tokens >= budget:
-        wait = int((day + timedelta(days=1) - now).total_seconds()) + 1
-        raise RateLimited(
-            f"This user's runs used {tokens} tokens today (UTC), the daily budget "
-            f"(AGIO_MAX_TOKENS_PER_USER_PER_DAY={budget})",
-            headers={"Retry-After": str(wait)},
-        )

@@ -19,17 +19,21 @@ from agio.observability.prometheus import Telemetry
 from agio.observability.tracing import Tracing
 from agio.runtime.manager import RunManager, RuntimeOptions
 from agio.runtime.redis_memory import RedisMemoryStore
+from agio.runtime.run_service import RunLimits, RunService
 from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
 from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
 from agio.storage import migrate
+from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
+from agio.storage.events import EventRepository
 from agio.storage.knowledge import KnowledgeRepository
 from agio.storage.metrics import MetricsRepository
-from agio.storage.runs import RunRepository
+from agio.storage.runs import RunReadRepository, RunRepository
+from agio.storage.sessions import SessionRepository
 from agio.storage.users import UserRepository
 from agio.storage.writer import RunWriter
 
@@ -50,6 +54,7 @@ class Container:
     writer: RunWriter
     run_repo: RunRepository
     run_manager: RunManager
+    run_service: RunService
     auth: AuthService
     rate_limits: RateLimits
     metrics: MetricsRepository
@@ -152,6 +157,7 @@ class Container:
             writer=writer,
             run_repo=run_repo,
             run_manager=run_manager,
+            run_service=_run_service(db, bus, settings),
             auth=auth,
             rate_limits=rate_limits,
             metrics=MetricsRepository(db),
@@ -193,6 +199,23 @@ async def _open_bus(settings: Settings, stack: AsyncExitStack) -> EventBus:
     stack.push_async_callback(redis_bus.close)
     await redis_bus.start()
     return redis_bus
+
+
+def _run_service(db: Database, bus: EventBus, settings: Settings) -> RunService:
+    limits = RunLimits(
+        max_message_chars=settings.max_message_chars,
+        max_steps_ceiling=settings.max_steps_ceiling,
+        max_active_runs_per_user=settings.max_active_runs_per_user,
+        max_tokens_per_user_per_day=settings.max_tokens_per_user_per_day,
+    )
+    return RunService(
+        RunReadRepository(db),
+        EventRepository(db),
+        CheckpointRepository(db),
+        SessionRepository(db),
+        bus,
+        limits,
+    )
 
 
 def _runtime_options(settings: Settings) -> RuntimeOptions:

@@ -8,7 +8,6 @@ from fastapi import Depends, Path, Query, Request
 
 from agio.api.container import Container
 from agio.config.components import SLUG_PATTERN
-from agio.domain.errors import CheckpointNotFound, RunNotFound
 from agio.domain.runs import Checkpoint, Run
 from agio.domain.security import Principal
 from agio.services.components import ComponentService
@@ -42,20 +41,11 @@ RunIdPath = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, description="The run
 async def owned_run(container: Container, principal: Principal, run_id: str) -> Run:
     """The run, if this principal may see it; someone else's is "not found" (a 404 like a
     missing one, so that ids cannot be probed)."""
-    run = await container.run_repo.get_run(run_id)
-    if run is None or not principal.owns(run.user_id):
-        raise RunNotFound(run_id)
-    return run
+    return await container.run_service.owned_run(principal, run_id)
 
 
 async def owned_checkpoint(
     container: Container, principal: Principal, checkpoint_id: str
 ) -> Checkpoint:
-    checkpoint = await container.run_repo.get_checkpoint(checkpoint_id)
-    if checkpoint is None:
-        raise CheckpointNotFound(checkpoint_id)
-    if not principal.is_admin:
-        run = await container.run_repo.get_run(checkpoint.run_id)
-        if run is None or not principal.owns(run.user_id):
-            raise CheckpointNotFound(checkpoint_id)
-    return checkpoint
+    """The checkpoint, if this principal may see its run (else "not found")."""
+    return await container.run_service.owned_checkpoint(principal, checkpoint_id)

@@ -1,27 +1,24 @@
-"""Server-Sent Events for runs: replay the stored log after `Last-Event-ID`, then follow the
-bus, de-duplicating by `seq`, until the run's terminal event.
+"""Server-Sent Events for runs: the encoding of a run's events as SSE messages, the
+reconnection hint, the gauge of open streams and the `EventSourceResponse`.
 
-Events that are ready together (a page of the log, or what the bus already delivered) go
-out as one chunk: the bytes on the wire are the same as one message per chunk, with a
-fraction of the per-send cost, and nothing ever waits for more to join.
+What to send (the stored log after `Last-Event-ID`, then the live events, de-duplicated,
+until the terminal event) is `RunService.follow` (`agio.runtime.follow`). Each list of
+events it yields (those ready together) goes out as one chunk: the bytes on the wire are
+the same as one message per chunk, with a fraction of the per-send cost.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 
 from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from agio.bus.base import EventBus, Subscription
 from agio.domain.events import Event
-from agio.storage.runs import RunRepository
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_PAGE = 500
-_POLL_SECONDS = 1.0
 
 
 def _data(event: Event) -> str:
@@ -39,96 +36,12 @@ def encode(event: Event) -> bytes:
     return f"id: {event.seq}\r\nevent: {event.type}\r\ndata: {_data(event)}\r\n\r\n".encode()
 
 
-def _ready_events(subscription: Subscription) -> Callable[[], Event | None]:
-    """A function returning the subscription's next event if it has already arrived, else
-    None (never waiting); for a bus that does not expose its queue, always None."""
-    queue = getattr(subscription, "queue", None)
-    if not isinstance(queue, asyncio.Queue):
-        return lambda: None
-
-    def ready() -> Event | None:
-        if queue.empty():
-            return None
-        event: Event = queue.get_nowait()
-        return event
-
-    return ready
-
-
-async def run_events(
-    runs: RunRepository, bus: EventBus, run_id: str, after_seq: int
-) -> AsyncIterator[bytes]:
-    """The run's events after `after_seq` as encoded SSE messages, several to a chunk when
-    they are ready together."""
-    subscription = bus.subscribe(run_id)  # before reading storage: nothing falls between
-    ready = _ready_events(subscription)
-    last = after_seq
-    quiet = False
-    try:
-        while True:
-            # replay what is stored after `last`
-            while True:
-                # shielded: a client that goes away must not cancel a query half-way
-                # (that would discard the database connection)
-                batch = await asyncio.shield(runs.events_after(run_id, last, _PAGE))
-                chunk: list[bytes] = []
-                finished = False
-                for event in batch:
-                    chunk.append(encode(event))
-                    last = event.seq
-                    if event.terminal:
-                        finished = True
-                        break
-                if chunk:
-                    yield b"".join(chunk)
-                if finished:
-                    return
-                if len(batch) < _PAGE:
-                    break
-            if quiet:
-                # nothing new for a while: a client that resumed after the run's last
-                # event (Last-Event-ID at or past the end) has nothing more to wait for
-                run = await asyncio.shield(runs.get_run(run_id))
-                if run is None or (run.status.terminal and last >= run.last_seq):
-                    return
-            quiet = False
-            # then follow live events until a gap, a lag or a quiet spell sends us back to
-            # storage (a run executing in another process without a shared bus is followed
-            # through the event log alone)
-            while True:
-                next_event = ready()
-                if next_event is None:
-                    try:
-                        async with asyncio.timeout(_POLL_SECONDS):
-                            next_event = await subscription.get()
-                    except TimeoutError:
-                        quiet = True
-                        break
-                chunk = []
-                finished = back_to_storage = False
-                while next_event is not None:
-                    if subscription.lagged:
-                        subscription.lagged = False
-                        back_to_storage = True
-                        break
-                    if next_event.seq > last:
-                        if next_event.seq != last + 1:
-                            back_to_storage = True
-                            break
-                        chunk.append(encode(next_event))
-                        last = next_event.seq
-                        if next_event.terminal:
-                            finished = True
-                            break
-                    next_event = ready()
-                if chunk:
-                    yield b"".join(chunk)
-                if finished:
-                    return
-                if back_to_storage:
-                    break
-    finally:
-        subscription.close()
+async def encoded(chunks: AsyncGenerator[list[Event], None]) -> AsyncIterator[bytes]:
+    """Each list of events as one chunk of SSE messages. A stream that ends early (the
+    client went away) closes `chunks` at once, which ends its bus subscription."""
+    async with aclosing(chunks):
+        async for events in chunks:
+            yield b"".join(encode(event) for event in events)
 
 
 async def _counted(
@@ -149,20 +62,17 @@ async def _counted(
 
 
 def event_stream_response(
-    runs: RunRepository,
-    bus: EventBus,
-    run_id: str,
-    after_seq: int,
+    events: AsyncGenerator[list[Event], None],
     *,
     ping: float,
     headers: dict[str, str] | None = None,
     open_streams: Gauge | None = None,
     retry_ms: int | None = None,
 ) -> EventSourceResponse:
-    """`open_streams`: a gauge that counts the streams being served; `retry_ms`: the
-    reconnection hint the stream starts with."""
+    """`events` as SSE (`RunService.follow`); `open_streams`: a gauge that counts the
+    streams being served; `retry_ms`: the reconnection hint the stream starts with."""
     return EventSourceResponse(
-        _counted(run_events(runs, bus, run_id, after_seq), open_streams, retry_ms),
+        _counted(encoded(events), open_streams, retry_ms),
         ping=ping,
         headers={**SSE_HEADERS, **(headers or {})},
     )

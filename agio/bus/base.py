@@ -14,7 +14,13 @@ class Subscription(Protocol):
 
     lagged: bool
 
-    async def get(self) -> Event: ...
+    async def get(self) -> Event:
+        """The next event, waiting for it."""
+        ...
+
+    def get_nowait(self) -> Event | None:
+        """The next event if it has already arrived, else None (never waits)."""
+        ...
 
     def close(self) -> None: ...
 

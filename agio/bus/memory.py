@@ -24,6 +24,12 @@ class MemorySubscription:
     async def get(self) -> Event:
         return await self.queue.get()
 
+    def get_nowait(self) -> Event | None:
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     def close(self) -> None:
         self._bus.unsubscribe(self)
 

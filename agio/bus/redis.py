@@ -8,8 +8,9 @@ and passes what other processes published to its local subscribers.
 
 Pub/sub is at-most-once: a message lost while Redis or the connection is down is not
 replayed. That is safe because the event log is the source of truth: a subscriber that
-sees a gap in `seq`, or nothing for a second, reads the log (`agio.api.sse`), and the
-listener marks every subscription lagged after it reconnects.
+sees a gap in `seq`, or nothing for a second, reads the log (`agio.runtime.follow`), and
+the listener marks every subscription lagged after it reconnects. Subscriptions are the
+local bus's (`MemorySubscription`: `get`, `get_nowait`, `lagged`).
 """
 
 from __future__ import annotations

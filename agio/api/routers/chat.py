@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from agio.api.auth import allow, check_run_quota
+from agio.api.auth import allow
 from agio.api.deps import ContainerDep
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import (
@@ -17,7 +17,7 @@ from agio.api.schemas.runs import (
     RunMetricsOut,
 )
 from agio.api.sse import event_stream_response
-from agio.domain.errors import PermissionDenied, RunNotFound, ValidationFailed
+from agio.domain.errors import PermissionDenied, RunNotFound
 from agio.domain.security import Permission, Principal
 from agio.runtime.loop import RunOutcome
 
@@ -44,27 +44,16 @@ SSE_DOC = {
     response_model=ChatResponse,
     responses={200: SSE_DOC, **error_responses(404, 409)},
 )
-async def chat(body: ChatRequest, container: ContainerDep, who: Executor, request: Request) -> Any:
-    limit = container.settings.max_message_chars
-    if len(body.message) > limit:
-        raise ValidationFailed(
-            f"The message is {len(body.message)} characters long; at most {limit} are "
-            "accepted (AGIO_MAX_MESSAGE_CHARS)",
-            details=[
-                {
-                    "loc": ["body", "message"],
-                    "msg": f"at most {limit} characters",
-                    "type": "string_too_long",
-                }
-            ],
-        )
+async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any:
+    runs = container.run_service
+    runs.check_message(body.message)
     # the run belongs to the caller; only an admin may run it on behalf of someone else
     user_id = who.user_id
     if body.user_id is not None and body.user_id != who.user_id:
         if not who.is_admin:
             raise PermissionDenied("Only an admin may set user_id to another user")
         user_id = body.user_id
-    await check_run_quota(request, user_id)
+    await runs.check_run_quota(user_id)
     manager = container.run_manager
     run = await manager.start_chat(
         body.agent_id,
@@ -75,10 +64,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor, reques
     )
     if body.stream:
         return event_stream_response(
-            container.run_repo,
-            container.bus,
-            run.id,
-            0,
+            runs.follow(run.id, 0),
             ping=container.settings.sse_ping_seconds,
             open_streams=container.telemetry.sse_streams,
             retry_ms=container.settings.sse_retry_ms,
@@ -86,7 +72,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor, reques
         )
     outcome = await manager.wait(run.id)
     if outcome is None:  # finished before we started waiting: read what it stored
-        done = await container.run_repo.get_run(run.id)
+        done = await runs.get_run(run.id)
         if done is None:
             raise RunNotFound(run.id)
         outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
-from agio.api.auth import allow, check_run_quota
+from agio.api.auth import allow
 from agio.api.deps import ContainerDep, RunIdPath, owned_checkpoint, owned_run
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import (
@@ -19,7 +19,6 @@ from agio.api.schemas.runs import (
     RestoreRequest,
     RestoreResponse,
 )
-from agio.domain.errors import ValidationFailed
 from agio.domain.messages import Message
 from agio.domain.runs import ACTIONS, RunStatus
 from agio.domain.security import Permission, Principal
@@ -93,7 +92,7 @@ async def list_checkpoints(
     run_id: RunIdPath, container: ContainerDep, who: CheckpointReader
 ) -> CheckpointList:
     await owned_run(container, who, run_id)
-    checkpoints = await container.run_repo.list_checkpoints(run_id)
+    checkpoints = await container.run_service.list_checkpoints(run_id)
     return CheckpointList(
         run_id=run_id,
         total=len(checkpoints),
@@ -139,12 +138,11 @@ async def restore_checkpoint(
     body: RestoreRequest,
     container: ContainerDep,
     who: CheckpointWriter,
-    request: Request,
 ) -> RestoreResponse:
     checkpoint = await owned_checkpoint(container, who, checkpoint_id)
     run = await owned_run(container, who, checkpoint.run_id)
     if body.create_new_run and run.user_id is not None:
-        await check_run_quota(request, run.user_id)
+        await container.run_service.check_run_quota(run.user_id)
     run = await container.run_manager.restore(
         checkpoint_id,
         create_new_run=body.create_new_run,
@@ -167,24 +165,12 @@ async def fork_checkpoint(
     body: ForkRequest,
     container: ContainerDep,
     who: CheckpointWriter,
-    request: Request,
 ) -> ForkResponse:
     checkpoint = await owned_checkpoint(container, who, checkpoint_id)
     source = await owned_run(container, who, checkpoint.run_id)
-    ceiling = container.settings.max_steps_ceiling
-    if body.modifications.max_steps is not None and body.modifications.max_steps > ceiling:
-        raise ValidationFailed(
-            f"max_steps may be at most {ceiling} on this server (AGIO_MAX_STEPS_CEILING)",
-            details=[
-                {
-                    "loc": ["body", "modifications", "max_steps"],
-                    "msg": f"at most {ceiling}",
-                    "type": "less_than_equal",
-                }
-            ],
-        )
+    container.run_service.check_max_steps(body.modifications.max_steps)
     if source.user_id is not None:
-        await check_run_quota(request, source.user_id)
+        await container.run_service.check_run_quota(source.user_id)
     m = body.modifications
     changes = ForkChanges(
         modified_query=m.modified_query,

@@ -38,7 +38,7 @@ def make_router(*, public_metrics: bool) -> APIRouter:
         dependencies=[guard],
     )
     async def prometheus_metrics(container: ContainerDep) -> Response:
-        active = await container.run_repo.unfinished_by_status()
+        active = await container.run_service.unfinished_by_status()
         body = container.telemetry.exposition(active)
         return Response(content=body, media_type=CONTENT_TYPE)
 

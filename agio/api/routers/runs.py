@@ -18,10 +18,9 @@ from agio.api.schemas.runs import (
     RunSummary,
 )
 from agio.api.sse import event_stream_response
-from agio.domain.errors import RunNotFound, ValidationFailed
+from agio.domain.errors import ValidationFailed
 from agio.domain.runs import RunStatus
 from agio.domain.security import Permission, Principal
-from agio.storage.runs import RunFilter
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=error_responses(401, 403, 429))
 
@@ -43,18 +42,15 @@ async def list_runs(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> Paginated[RunSummary]:
-    if not who.is_admin:
-        # a user sees only their own runs: asking for someone else's finds none
-        if user_id is not None and user_id != who.user_id:
-            return Paginated[RunSummary].of([], 0, limit, offset)
-        user_id = who.user_id
-    filters = RunFilter(
+    page = await container.run_service.list_runs(
+        who,
         agent=agent_id,
         user_id=user_id,
         session_id=session_id,
-        status=status.value if status else None,
+        status=status,
+        limit=limit,
+        offset=offset,
     )
-    page = await container.run_repo.list_runs(filters, limit=limit, offset=offset)
     return Paginated[RunSummary].of(
         [RunSummary.from_run(r) for r in page.items], page.total, limit, offset
     )
@@ -67,9 +63,7 @@ async def list_runs(
     responses=error_responses(404),
 )
 async def get_run(run_id: RunIdPath, container: ContainerDep, who: Reader) -> RunDetail:
-    run = await container.run_repo.get_run(run_id, with_steps=True)
-    if run is None or not who.owns(run.user_id):
-        raise RunNotFound(run_id)
+    run = await container.run_service.owned_run(who, run_id, with_steps=True)
     return RunDetail.from_run(run)
 
 
@@ -127,19 +121,15 @@ async def run_events(
                     ],
                 )
             after = int(last_event_id)
-            if run.status.terminal and after >= run.last_seq:
+            if container.run_service.nothing_after(run, after):
                 # the client has seen the whole log of an ended run: 204 is what tells an
                 # EventSource to stop reconnecting (WHATWG HTML, server-sent events)
                 return Response(status_code=204)
         return event_stream_response(
-            container.run_repo,
-            container.bus,
-            run_id,
-            after,
+            container.run_service.follow(run_id, after),
             ping=container.settings.sse_ping_seconds,
             open_streams=container.telemetry.sse_streams,
             retry_ms=container.settings.sse_retry_ms,
         )
-    events = await container.run_repo.events(run_id, offset=offset, limit=limit)
-    total = await container.run_repo.count_events(run_id)
+    total, events = await container.run_service.events_page(run_id, offset=offset, limit=limit)
     return RunEvents(run_id=run_id, total=total, events=[EventOut.from_event(e) for e in events])

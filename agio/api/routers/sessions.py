@@ -12,8 +12,8 @@ from agio.api.auth import allow
 from agio.api.deps import ContainerDep, Limit, Offset
 from agio.api.schemas.common import Paginated, error_responses
 from agio.api.schemas.runs import ID_PATTERN
-from agio.domain.errors import AgentNotFound, Conflict, SessionNotFound
-from agio.domain.runs import RunStatus, Session
+from agio.domain.errors import AgentNotFound
+from agio.domain.runs import RunStatus
 from agio.domain.security import Permission, Principal
 
 router = APIRouter(
@@ -23,7 +23,6 @@ router = APIRouter(
 Reader = Annotated[Principal, allow(Permission.READ_SESSION)]
 Deleter = Annotated[Principal, allow(Permission.DELETE_SESSION)]
 SessionId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,128}$", description="The session's id.")]
-_ACTIVE = {RunStatus.PENDING.value, RunStatus.RUNNING.value}
 
 
 class SessionSummary(BaseModel):
@@ -53,13 +52,6 @@ class SessionDetail(BaseModel):
     runs: list[SessionRun]
 
 
-async def _owned(container: ContainerDep, who: Principal, session_id: str) -> Session:
-    session = await container.run_repo.get_session(session_id)
-    if session is None or not who.owns(session.user_id):
-        raise SessionNotFound(session_id)
-    return session
-
-
 @router.get("", response_model=Paginated[SessionSummary], summary="Sessions, most recent first")
 async def list_sessions(
     container: ContainerDep,
@@ -76,8 +68,8 @@ async def list_sessions(
             agent = (await container.components.get_agent(agent_id)).id
         except AgentNotFound:  # like the runs list: an unknown agent has no sessions
             return Paginated[SessionSummary].of([], 0, limit, offset)
-    page = await container.run_repo.list_sessions(
-        user_id=None if who.is_admin else who.user_id, agent_id=agent, limit=limit, offset=offset
+    page = await container.run_service.list_sessions(
+        who, agent_id=agent, limit=limit, offset=offset
     )
     items = [
         SessionSummary(
@@ -100,19 +92,17 @@ async def list_sessions(
     responses=error_responses(404),
 )
 async def get_session(session_id: SessionId, container: ContainerDep, who: Reader) -> SessionDetail:
-    session = await _owned(container, who, session_id)
-    messages = await container.run_repo.session_messages(session_id)
-    summary, _ = await container.run_repo.session_summary(session_id)
-    runs = await container.run_repo.session_run_ids(session_id)
+    history = await container.run_service.session_history(who, session_id)
+    session = history.session
     return SessionDetail(
         id=session.id,
         agent_id=session.agent_id,
         user_id=session.user_id,
         created_at=session.created_at,
         updated_at=session.updated_at,
-        messages=messages,
-        summary=summary,
-        runs=[SessionRun(id=i, status=RunStatus(st)) for i, st in runs],
+        messages=history.messages,
+        summary=history.summary,
+        runs=[SessionRun(id=i, status=st) for i, st in history.runs],
     )
 
 
@@ -124,13 +114,6 @@ async def get_session(session_id: SessionId, container: ContainerDep, who: Reade
     response_class=Response,
 )
 async def delete_session(session_id: SessionId, container: ContainerDep, who: Deleter) -> Response:
-    await _owned(container, who, session_id)
-    runs = await container.run_repo.session_run_ids(session_id)
-    busy = [i for i, st in runs if st in _ACTIVE]
-    if busy:
-        raise Conflict(
-            f"Session '{session_id}' has runs in progress ({', '.join(busy)}); cancel them first"
-        )
-    await container.run_repo.delete_session(session_id)
+    await container.run_service.delete_session(who, session_id)
     await container.run_manager.forget_session(session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
