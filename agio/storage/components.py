@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agio.domain.components import StoredComponent as StoredComponent
 from agio.domain.errors import ComponentNotFound, Conflict
 from agio.domain.time import utcnow
 from agio.storage.database import Database
@@ -20,24 +21,6 @@ from agio.storage.tables import (
     ComponentRow,
     ComponentTagRow,
 )
-
-
-@dataclass(frozen=True)
-class StoredComponent:
-    """A component as stored: `config` is the full component with real secret values."""
-
-    id: str
-    name: str
-    type: str
-    description: str
-    enabled: bool
-    tags: list[str]
-    config: dict[str, Any]
-    revision: int
-    source: str
-    file_digest: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 @dataclass(frozen=True)

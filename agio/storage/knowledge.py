@@ -4,12 +4,12 @@ own engine: SQLite FTS5 ranked by BM25, PostgreSQL `tsvector` ranked by `ts_rank
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select, text
 
 from agio.domain.ids import new_id
+from agio.domain.knowledge import Document as Document
+from agio.domain.knowledge import Hit as Hit
 from agio.domain.time import utcnow
 from agio.storage.components import Page
 from agio.storage.database import Database
@@ -17,29 +17,6 @@ from agio.storage.tables import KnowledgeChunkRow, KnowledgeDocumentRow
 
 _TERM = re.compile(r"\w+", re.UNICODE)
 _MAX_TERMS = 32
-
-
-@dataclass(frozen=True)
-class Document:
-    id: str
-    knowledge: str
-    name: str
-    source: str
-    content_type: str
-    digest: str
-    size: int
-    chunk_count: int
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Hit:
-    document_id: str
-    document: str
-    ordinal: int
-    content: str
-    score: float
 
 
 def _document(row: KnowledgeDocumentRow) -> Document:

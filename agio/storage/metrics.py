@@ -12,6 +12,10 @@ from sqlalchemy import BigInteger, ColumnElement, case, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from agio.domain.buckets import STEP as STEP
+from agio.domain.buckets import bucket_count as bucket_count
+from agio.domain.buckets import bucket_floor as bucket_floor
+from agio.domain.buckets import bucket_starts as bucket_starts
 from agio.domain.runs import ACTIVE_STATUSES, RunStatus
 from agio.storage.database import Database
 from agio.storage.tables import ComponentRow, RunRow
@@ -88,33 +92,6 @@ class SystemReport:
     failed_runs_today: int
     total_tokens_today: int
     avg_response_time: float | None
-
-
-STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
-
-
-def bucket_floor(moment: datetime, granularity: str) -> datetime:
-    """The start of the hour, day or (Monday-first) week that `moment` falls in, UTC."""
-    floor = moment.replace(minute=0, second=0, microsecond=0)
-    if granularity == "hour":
-        return floor
-    floor = floor.replace(hour=0)
-    if granularity == "day":
-        return floor
-    return floor - timedelta(days=floor.weekday())
-
-
-def bucket_count(start: datetime, end: datetime, granularity: str) -> int:
-    """How many buckets overlap [start, end) (computed, not listed: a period may be huge)."""
-    first = bucket_floor(start, granularity)
-    return max(1, math.ceil((end - first) / STEP[granularity]))
-
-
-def bucket_starts(start: datetime, end: datetime, granularity: str) -> list[datetime]:
-    """Every bucket that overlaps [start, end), in order."""
-    step = STEP[granularity]
-    first = bucket_floor(start, granularity)
-    return [first + i * step for i in range(bucket_count(start, end, granularity))]
 
 
 class MetricsRepository:

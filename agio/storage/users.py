@@ -3,7 +3,6 @@ job; this module only stores what it is given."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,8 @@ from agio.domain.errors import ApiKeyNotFound, Conflict, UserNotFound
 from agio.domain.ids import new_id
 from agio.domain.security import Role
 from agio.domain.time import utcnow
+from agio.domain.users import ApiKey as ApiKey
+from agio.domain.users import User as User
 from agio.storage.components import Page
 from agio.storage.database import Database
 from agio.storage.tables import ApiKeyRow, UserRow
@@ -21,31 +22,6 @@ from agio.storage.tables import ApiKeyRow, UserRow
 # `last_used_at` is written at most this often per key: a write per request would cost more
 # than it tells
 _TOUCH_EVERY = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    username: str
-    role: Role
-    disabled: bool
-    has_password: bool
-    created_at: datetime
-    updated_at: datetime
-    password_hash: str | None = None  # never leaves the auth service
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    id: str
-    user_id: str
-    name: str
-    prefix: str
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-    key_hash: str = ""  # never leaves the auth service
 
 
 def _user(row: UserRow) -> User:

@@ -14,7 +14,7 @@ from agio.api.schemas.common import Paginated, error_responses
 from agio.domain.errors import ApiKeyNotFound, PermissionDenied
 from agio.domain.security import Permission, Principal
 from agio.domain.time import utcnow
-from agio.storage.users import ApiKey
+from agio.domain.users import ApiKey
 
 router = APIRouter(prefix="/api/keys", tags=["keys"], responses=error_responses(401, 403, 429))
 

@@ -23,9 +23,9 @@ from agio.api.schemas.metrics import (
     SystemMetrics,
     TimeseriesPoint,
 )
+from agio.domain.buckets import bucket_count
 from agio.domain.errors import ValidationFailed
 from agio.domain.security import Permission, Principal
-from agio.storage.metrics import bucket_count
 
 router = APIRouter(
     prefix="/api/metrics", tags=["metrics"], responses=error_responses(401, 403, 429)

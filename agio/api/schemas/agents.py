@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from agio.config.components import AgentRunConfig, AgentSpec, Slug
-from agio.storage.components import StoredComponent
+from agio.domain.components import StoredComponent
 
 
 class AgentCreate(AgentSpec):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from agio.domain.security import Permission, Role
-from agio.storage.users import ApiKey, User
+from agio.domain.users import ApiKey, User
 
 USERNAME_PATTERN = r"^[a-z][a-z0-9_.@-]{0,63}$"
 

@@ -14,7 +14,7 @@ from agio.config.components import (
     ModelComponent,
     ToolComponent,
 )
-from agio.storage.components import StoredComponent
+from agio.domain.components import StoredComponent
 
 
 class ConfigSummary(BaseModel):

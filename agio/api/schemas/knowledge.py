@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agio.storage.knowledge import Document
+from agio.domain.knowledge import Document
 
 
 class KnowledgeBase(BaseModel):
