@@ -38,7 +38,7 @@ def _cheap_argon2() -> Iterator[None]:
     """Argon2id with small cost parameters in the test process.
 
     Every app start hashes a dummy password (`AuthService`), and the default parameters
-    (64 MiB, 3 passes, 4 lanes) cost ~0.15 s of CPU each time: about a third of the suite.
+    (64 MiB, 3 passes, 4 lanes) cost ~0.15 s of CPU each time, hundreds of times a run.
     The algorithm and the code paths stay the same; a hash keeps its parameters in its
     text, so verifying does not depend on them. Servers started as subprocesses keep the
     defaults."""
