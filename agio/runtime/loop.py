@@ -10,10 +10,9 @@ process or another.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -22,23 +21,20 @@ from opentelemetry import trace
 
 from agio.domain import events as ev
 from agio.domain.events import Event
-from agio.domain.messages import Message, ToolCall
-from agio.domain.runs import RunMetrics, RunStatus, Step
+from agio.domain.runs import RunMetrics, RunStatus
 from agio.domain.time import iso_z, utcnow
 from agio.models.base import (
     Model,
     ModelError,
-    ModelRequest,
-    Retrying,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
 )
+from agio.runtime.model_call import ModelStep
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
-from agio.runtime.state import RunState, ToolResult
+from agio.runtime.state import RunState
+from agio.runtime.steering import Control, PauseRequested
+from agio.runtime.tool_step import ToolStep
 from agio.storage.checkpoints import checkpoint_row
-from agio.tools.base import Tool, ToolError, current_tool_call_id, tool_spec
+from agio.tools.base import Tool
 
 log = structlog.get_logger("agio.run")
 
@@ -51,43 +47,7 @@ class RunOutcome:
     error: dict[str, Any] | None = None
 
 
-class PauseRequested(Exception):
-    """Raised at a safe point when a pause was asked for."""
-
-
-@dataclass
-class Control:
-    """How the outside steers a running run (set by the RunManager)."""
-
-    pause: asyncio.Event = field(default_factory=asyncio.Event)
-    cancel: bool = False
-    checkpoint_waiters: list[asyncio.Future[str]] = field(default_factory=list)
-
-
-@dataclass
-class _Assembling:
-    id: str | None = None
-    name: str | None = None
-    arguments: list[str] = field(default_factory=list)
-
-
-def _parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:
-    if not text.strip():
-        return {}, None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}, text
-    return (value, None) if isinstance(value, dict) else ({}, text)
-
-
-def _result_text(result: Any) -> str:
-    if isinstance(result, str):
-        return result
-    return json.dumps(result, ensure_ascii=False, default=str)
-
-
-class AgentRun:
+class AgentRun(ModelStep, ToolStep):
     """Executes one run from a `RunState`. Owns the run's `seq` counter while it runs."""
 
     def __init__(
@@ -288,247 +248,6 @@ class AgentRun:
             RunStatus.FAILED, self.state.response_so_far(), self._sync_metrics(), error
         )
 
-    def _safe_point(self) -> None:
-        if self.control.pause.is_set():
-            raise PauseRequested
-
-    async def _model_step(self) -> None:
-        state = self.state
-        step_num = state.step_num + 1
-        if not state.step_open:
-            self.emit(ev.STEP_STARTED, {"step": step_num, "type": "llm_call"})
-            state.step_open = True
-        agent = self.snapshot.agent
-        request = ModelRequest(
-            messages=list(state.messages),
-            tools=[tool_spec(t) for t in self.tools.values()],
-            temperature=agent.config.temperature,
-            max_tokens=agent.config.max_tokens,
-        )
-        step_started_at = utcnow()
-        t0 = time.perf_counter()
-        already = state.partial_content or ""  # streamed before a pause or a crash
-        content: list[str] = []
-        produced = ""
-        calls: dict[int, _Assembling] = {}
-        usage = Usage(0, 0)
-        stream = self.model.stream(request)
-        try:
-            async for item in stream:
-                if isinstance(item, TextDelta):
-                    if item.content:
-                        content.append(item.content)
-                        before = len(produced)
-                        produced += item.content
-                        already = self._emit_text(produced, before, already)
-                        # what the client has of this call: the text streamed before an
-                        # interruption until the model, repeating it, gets past it
-                        state.partial_content = (
-                            already if len(already) > len(produced) else produced
-                        )
-                        self._safe_point()
-                    continue
-                if isinstance(item, ToolCallDelta):
-                    slot = calls.setdefault(item.index, _Assembling())
-                    slot.id = slot.id or item.id
-                    slot.name = slot.name or item.name
-                    if item.arguments:
-                        slot.arguments.append(item.arguments)
-                elif isinstance(item, Usage):
-                    usage = item
-                elif isinstance(item, Retrying):
-                    self.emit(
-                        ev.ERROR,
-                        {
-                            "run_id": self.run_id,
-                            "error": {
-                                "type": "ModelRetry",
-                                "message": f"attempt {item.attempt} failed ({item.reason}); "
-                                f"retrying in {item.delay:.2f}s",
-                            },
-                        },
-                    )
-            if len(already) > len(produced):
-                # the repeated answer stopped short of what was streamed before the
-                # interruption: the client is told, and gets this answer from its start
-                self._restart_stream(produced)
-                state.partial_content = produced
-        finally:
-            closer = getattr(stream, "aclose", None)
-            if closer is not None:  # release the model connection now, not at GC
-                await closer()
-        tool_calls = []
-        for index in sorted(calls):
-            slot = calls[index]
-            arguments, raw = _parse_arguments("".join(slot.arguments))
-            tool_calls.append(
-                ToolCall(
-                    id=slot.id or f"call_{step_num}_{index}",
-                    name=slot.name or "",
-                    arguments=arguments,
-                    raw_arguments=raw,
-                )
-            )
-        text = "".join(content)
-        assistant = Message.assistant(text or None, tool_calls)
-        duration = time.perf_counter() - t0
-        self.metrics.prompt_tokens += usage.prompt_tokens
-        self.metrics.completion_tokens += usage.completion_tokens
-        self.metrics.total_steps += 1
-        step_metrics = {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-            "duration": round(duration, 6),
-        }
-        self.writer.save_step(
-            Step(
-                run_id=self.run_id,
-                step_num=step_num,
-                type="llm_call",
-                messages=[m.model_dump(mode="json") for m in request.messages],
-                model_response=assistant.model_dump(mode="json"),
-                tool_calls=[],
-                metrics=step_metrics,
-                started_at=step_started_at,
-                ended_at=utcnow(),
-            )
-        )
-        self.emit(ev.STEP_COMPLETED, {"step": step_num, "metrics": step_metrics})
-        state.messages.append(assistant)
-        state.step_num = step_num
-        state.llm_calls += 1
-        state.step_open = False
-        state.partial_content = None
-        if tool_calls:
-            state.phase = "tools"
-            state.pending_tool_calls = tool_calls
-            state.completed_tool_results = []
-        else:
-            state.phase = "done"
-        self.checkpoint("step")
-
-    def _emit_text(self, produced: str, before: int, already: str) -> str:
-        """Emit the new text of a model call; after a pause or a crash, skip what the client
-        already has (`already`) as long as the model repeats it. Returns what is still to
-        skip."""
-        if not already:
-            self.emit(ev.CONTENT_DELTA, {"content": produced[before:]})
-            return ""
-        if already.startswith(produced) or produced.startswith(already):
-            start = max(before, len(already))
-            if len(produced) > start:
-                self.emit(ev.CONTENT_DELTA, {"content": produced[start:]})
-            return already
-        self._restart_stream(produced)
-        return ""
-
-    def _restart_stream(self, produced: str) -> None:
-        self.emit(
-            ev.ERROR,
-            {
-                "run_id": self.run_id,
-                "error": {
-                    "type": "StreamRestarted",
-                    "message": "the model's answer differs from the part streamed before the "
-                    "interruption; it is streamed again from the start",
-                },
-            },
-        )
-        if produced:
-            self.emit(ev.CONTENT_DELTA, {"content": produced})
-
-    async def _tool_step(self) -> None:
-        state = self.state
-        step_num = state.step_num + 1
-        if not state.step_open:
-            self.emit(ev.STEP_STARTED, {"step": step_num, "type": "tool_call"})
-            state.step_open = True
-        step_started_at = utcnow()
-        t0 = time.perf_counter()
-        limit = asyncio.Semaphore(self.snapshot.agent.config.max_parallel_tool_calls)
-        done: dict[str, ToolResult] = {r.call_id: r for r in state.completed_tool_results}
-        to_run = [c for c in state.pending_tool_calls if c.id not in done]
-        skipped: list[ToolCall] = []
-
-        async def one(call: ToolCall) -> None:
-            async with limit:
-                if self.control.pause.is_set():  # safe point: before a tool call starts
-                    skipped.append(call)
-                    return
-                self.emit(
-                    ev.TOOL_CALL_STARTED,
-                    {"tool": call.name, "args": call.arguments, "call_id": call.id},
-                )
-                c0 = time.perf_counter()
-                result, error = await self._call_tool(call)
-                duration = round(time.perf_counter() - c0, 6)
-                data: dict[str, Any] = {
-                    "tool": call.name,
-                    "result": result,
-                    "call_id": call.id,
-                    "duration": duration,
-                }
-                if error is not None:
-                    data["error"] = error
-                self.emit(ev.TOOL_CALL_COMPLETED, data)
-                record = ToolResult(
-                    call_id=call.id,
-                    tool=call.name,
-                    args=call.arguments,
-                    result=result,
-                    error=error,
-                    duration=duration,
-                )
-                done[call.id] = record
-                state.completed_tool_results.append(record)
-                # stored before anything else happens: a resumed or recovered run finds
-                # it and never runs this call again
-                await self.writer.flush()
-
-        # a task group: if one call fails hard, the others are cancelled, not left running
-        async with asyncio.TaskGroup() as group:
-            for call in to_run:
-                group.create_task(one(call))
-        if skipped:
-            raise PauseRequested
-        calls = state.pending_tool_calls
-        records = [done[c.id] for c in calls]
-        errors = sum(1 for r in records if r.error is not None)
-        self.metrics.total_steps += 1
-        self.metrics.tool_calls += len(calls)
-        self.metrics.tool_errors += errors
-        results = [
-            Message.tool(call, _result_text({"error": r.error} if r.error else r.result))
-            for call, r in zip(calls, records, strict=True)
-        ]
-        step_metrics = {
-            "tool_calls": len(calls),
-            "tool_errors": errors,
-            "duration": round(time.perf_counter() - t0, 6),
-        }
-        self.writer.save_step(
-            Step(
-                run_id=self.run_id,
-                step_num=step_num,
-                type="tool_call",
-                messages=[m.model_dump(mode="json") for m in results],
-                model_response=None,
-                tool_calls=[r.model_dump(mode="json") for r in records],
-                metrics=step_metrics,
-                started_at=step_started_at,
-                ended_at=utcnow(),
-            )
-        )
-        self.emit(ev.STEP_COMPLETED, {"step": step_num, "metrics": step_metrics})
-        state.messages.extend(results)
-        state.step_num = step_num
-        state.step_open = False
-        state.phase = "llm"
-        state.pending_tool_calls = []
-        state.completed_tool_results = []
-        self.checkpoint("step")
-
     def _step_span(self, kind: str) -> Any:
         # a pause ends a step by an exception; it is not an error (a failure is the run's)
         return self.tracer.start_as_current_span(
@@ -537,27 +256,6 @@ class AgentRun:
             record_exception=False,
             set_status_on_exception=False,
         )
-
-    async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
-        """(result, error): a failing tool is reported to the model, never fatal."""
-        tool = self.tools.get(call.name)
-        if tool is None:
-            available = ", ".join(sorted(self.tools)) or "none"
-            return None, f"Unknown tool '{call.name}'; available tools: {available}"
-        if call.raw_arguments is not None:
-            return None, f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}"
-        timeout = self.snapshot.agent.config.tool_timeout or tool.timeout
-        current_tool_call_id.set(call.id)  # this call's own task: no other call sees it
-        try:
-            async with asyncio.timeout(timeout):
-                return await tool.run(call.arguments), None
-        except TimeoutError:
-            return None, f"Tool '{call.name}' timed out after {timeout:g}s"
-        except ToolError as exc:
-            return None, str(exc)
-        except Exception as exc:
-            self.log.warning("tool_failed", tool=call.name, error_type=type(exc).__name__)
-            return None, f"Tool '{call.name}' failed: {type(exc).__name__}: {exc}"
 
     # ------------------------------------------------------------------ endings
 

@@ -1,0 +1,211 @@
+"""One model call of a run: the request from the run's state, the answer streamed into
+`content_delta` events as it comes (after an interruption, without what the client
+already has), tool calls assembled from their fragments, the step stored and
+checkpointed. A mixin of `AgentRun`."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agio.domain import events as ev
+from agio.domain.events import Event
+from agio.domain.messages import Message, ToolCall
+from agio.domain.runs import RunMetrics, Step
+from agio.domain.time import utcnow
+from agio.models.base import Model, ModelRequest, Retrying, TextDelta, ToolCallDelta, Usage
+from agio.runtime.sink import RunSink
+from agio.runtime.snapshot import AgentSnapshot
+from agio.runtime.state import RunState
+from agio.runtime.steering import Control, PauseRequested
+from agio.tools.base import Tool, tool_spec
+
+
+@dataclass
+class _Assembling:
+    id: str | None = None
+    name: str | None = None
+    arguments: list[str] = field(default_factory=list)
+
+
+def _parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:
+    if not text.strip():
+        return {}, None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}, text
+    return (value, None) if isinstance(value, dict) else ({}, text)
+
+
+class ModelStep:
+    """`_model_step` and the streaming of its text."""
+
+    model: Model
+    # provided by `AgentRun`
+    run_id: str
+    state: RunState
+    snapshot: AgentSnapshot
+    tools: dict[str, Tool]
+    writer: RunSink
+    metrics: RunMetrics
+    control: Control
+    log: Any
+
+    def emit(self, type_: str, data: dict[str, Any]) -> Event:
+        raise NotImplementedError
+
+    def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
+        raise NotImplementedError
+
+    def _safe_point(self) -> None:
+        if self.control.pause.is_set():
+            raise PauseRequested
+
+    async def _model_step(self) -> None:
+        state = self.state
+        step_num = state.step_num + 1
+        if not state.step_open:
+            self.emit(ev.STEP_STARTED, {"step": step_num, "type": "llm_call"})
+            state.step_open = True
+        agent = self.snapshot.agent
+        request = ModelRequest(
+            messages=list(state.messages),
+            tools=[tool_spec(t) for t in self.tools.values()],
+            temperature=agent.config.temperature,
+            max_tokens=agent.config.max_tokens,
+        )
+        step_started_at = utcnow()
+        t0 = time.perf_counter()
+        already = state.partial_content or ""  # streamed before a pause or a crash
+        content: list[str] = []
+        produced = ""
+        calls: dict[int, _Assembling] = {}
+        usage = Usage(0, 0)
+        stream = self.model.stream(request)
+        try:
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    if item.content:
+                        content.append(item.content)
+                        before = len(produced)
+                        produced += item.content
+                        already = self._emit_text(produced, before, already)
+                        # what the client has of this call: the text streamed before an
+                        # interruption until the model, repeating it, gets past it
+                        state.partial_content = (
+                            already if len(already) > len(produced) else produced
+                        )
+                        self._safe_point()
+                    continue
+                if isinstance(item, ToolCallDelta):
+                    slot = calls.setdefault(item.index, _Assembling())
+                    slot.id = slot.id or item.id
+                    slot.name = slot.name or item.name
+                    if item.arguments:
+                        slot.arguments.append(item.arguments)
+                elif isinstance(item, Usage):
+                    usage = item
+                elif isinstance(item, Retrying):
+                    self.emit(
+                        ev.ERROR,
+                        {
+                            "run_id": self.run_id,
+                            "error": {
+                                "type": "ModelRetry",
+                                "message": f"attempt {item.attempt} failed ({item.reason}); "
+                                f"retrying in {item.delay:.2f}s",
+                            },
+                        },
+                    )
+            if len(already) > len(produced):
+                # the repeated answer stopped short of what was streamed before the
+                # interruption: the client is told, and gets this answer from its start
+                self._restart_stream(produced)
+                state.partial_content = produced
+        finally:
+            closer = getattr(stream, "aclose", None)
+            if closer is not None:  # release the model connection now, not at GC
+                await closer()
+        tool_calls = []
+        for index in sorted(calls):
+            slot = calls[index]
+            arguments, raw = _parse_arguments("".join(slot.arguments))
+            tool_calls.append(
+                ToolCall(
+                    id=slot.id or f"call_{step_num}_{index}",
+                    name=slot.name or "",
+                    arguments=arguments,
+                    raw_arguments=raw,
+                )
+            )
+        text = "".join(content)
+        assistant = Message.assistant(text or None, tool_calls)
+        duration = time.perf_counter() - t0
+        self.metrics.prompt_tokens += usage.prompt_tokens
+        self.metrics.completion_tokens += usage.completion_tokens
+        self.metrics.total_steps += 1
+        step_metrics = {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            "duration": round(duration, 6),
+        }
+        self.writer.save_step(
+            Step(
+                run_id=self.run_id,
+                step_num=step_num,
+                type="llm_call",
+                messages=[m.model_dump(mode="json") for m in request.messages],
+                model_response=assistant.model_dump(mode="json"),
+                tool_calls=[],
+                metrics=step_metrics,
+                started_at=step_started_at,
+                ended_at=utcnow(),
+            )
+        )
+        self.emit(ev.STEP_COMPLETED, {"step": step_num, "metrics": step_metrics})
+        state.messages.append(assistant)
+        state.step_num = step_num
+        state.llm_calls += 1
+        state.step_open = False
+        state.partial_content = None
+        if tool_calls:
+            state.phase = "tools"
+            state.pending_tool_calls = tool_calls
+            state.completed_tool_results = []
+        else:
+            state.phase = "done"
+        self.checkpoint("step")
+
+    def _emit_text(self, produced: str, before: int, already: str) -> str:
+        """Emit the new text of a model call; after a pause or a crash, skip what the client
+        already has (`already`) as long as the model repeats it. Returns what is still to
+        skip."""
+        if not already:
+            self.emit(ev.CONTENT_DELTA, {"content": produced[before:]})
+            return ""
+        if already.startswith(produced) or produced.startswith(already):
+            start = max(before, len(already))
+            if len(produced) > start:
+                self.emit(ev.CONTENT_DELTA, {"content": produced[start:]})
+            return already
+        self._restart_stream(produced)
+        return ""
+
+    def _restart_stream(self, produced: str) -> None:
+        self.emit(
+            ev.ERROR,
+            {
+                "run_id": self.run_id,
+                "error": {
+                    "type": "StreamRestarted",
+                    "message": "the model's answer differs from the part streamed before the "
+                    "interruption; it is streamed again from the start",
+                },
+            },
+        )
+        if produced:
+            self.emit(ev.CONTENT_DELTA, {"content": produced})

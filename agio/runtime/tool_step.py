@@ -1,0 +1,159 @@
+"""One round of tool calls of a run: the pending calls run in parallel (bounded), each
+result stored before anything else happens (a resumed or recovered run never calls a
+finished tool again), a pause honoured before a call starts. A mixin of `AgentRun`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from agio.domain import events as ev
+from agio.domain.events import Event
+from agio.domain.messages import Message, ToolCall
+from agio.domain.runs import RunMetrics, Step
+from agio.domain.time import utcnow
+from agio.runtime.sink import RunSink
+from agio.runtime.snapshot import AgentSnapshot
+from agio.runtime.state import RunState, ToolResult
+from agio.runtime.steering import Control, PauseRequested
+from agio.tools.base import Tool, ToolError, current_tool_call_id
+
+
+def _result_text(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    return json.dumps(result, ensure_ascii=False, default=str)
+
+
+class ToolStep:
+    """`_tool_step` and `_call_tool`."""
+
+    # provided by `AgentRun`
+    run_id: str
+    state: RunState
+    snapshot: AgentSnapshot
+    tools: dict[str, Tool]
+    writer: RunSink
+    metrics: RunMetrics
+    control: Control
+    log: Any
+
+    def emit(self, type_: str, data: dict[str, Any]) -> Event:
+        raise NotImplementedError
+
+    def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
+        raise NotImplementedError
+
+    async def _tool_step(self) -> None:
+        state = self.state
+        step_num = state.step_num + 1
+        if not state.step_open:
+            self.emit(ev.STEP_STARTED, {"step": step_num, "type": "tool_call"})
+            state.step_open = True
+        step_started_at = utcnow()
+        t0 = time.perf_counter()
+        limit = asyncio.Semaphore(self.snapshot.agent.config.max_parallel_tool_calls)
+        done: dict[str, ToolResult] = {r.call_id: r for r in state.completed_tool_results}
+        to_run = [c for c in state.pending_tool_calls if c.id not in done]
+        skipped: list[ToolCall] = []
+
+        async def one(call: ToolCall) -> None:
+            async with limit:
+                if self.control.pause.is_set():  # safe point: before a tool call starts
+                    skipped.append(call)
+                    return
+                self.emit(
+                    ev.TOOL_CALL_STARTED,
+                    {"tool": call.name, "args": call.arguments, "call_id": call.id},
+                )
+                c0 = time.perf_counter()
+                result, error = await self._call_tool(call)
+                duration = round(time.perf_counter() - c0, 6)
+                data: dict[str, Any] = {
+                    "tool": call.name,
+                    "result": result,
+                    "call_id": call.id,
+                    "duration": duration,
+                }
+                if error is not None:
+                    data["error"] = error
+                self.emit(ev.TOOL_CALL_COMPLETED, data)
+                record = ToolResult(
+                    call_id=call.id,
+                    tool=call.name,
+                    args=call.arguments,
+                    result=result,
+                    error=error,
+                    duration=duration,
+                )
+                done[call.id] = record
+                state.completed_tool_results.append(record)
+                # stored before anything else happens: a resumed or recovered run finds
+                # it and never runs this call again
+                await self.writer.flush()
+
+        # a task group: if one call fails hard, the others are cancelled, not left running
+        async with asyncio.TaskGroup() as group:
+            for call in to_run:
+                group.create_task(one(call))
+        if skipped:
+            raise PauseRequested
+        calls = state.pending_tool_calls
+        records = [done[c.id] for c in calls]
+        errors = sum(1 for r in records if r.error is not None)
+        self.metrics.total_steps += 1
+        self.metrics.tool_calls += len(calls)
+        self.metrics.tool_errors += errors
+        results = [
+            Message.tool(call, _result_text({"error": r.error} if r.error else r.result))
+            for call, r in zip(calls, records, strict=True)
+        ]
+        step_metrics = {
+            "tool_calls": len(calls),
+            "tool_errors": errors,
+            "duration": round(time.perf_counter() - t0, 6),
+        }
+        self.writer.save_step(
+            Step(
+                run_id=self.run_id,
+                step_num=step_num,
+                type="tool_call",
+                messages=[m.model_dump(mode="json") for m in results],
+                model_response=None,
+                tool_calls=[r.model_dump(mode="json") for r in records],
+                metrics=step_metrics,
+                started_at=step_started_at,
+                ended_at=utcnow(),
+            )
+        )
+        self.emit(ev.STEP_COMPLETED, {"step": step_num, "metrics": step_metrics})
+        state.messages.extend(results)
+        state.step_num = step_num
+        state.step_open = False
+        state.phase = "llm"
+        state.pending_tool_calls = []
+        state.completed_tool_results = []
+        self.checkpoint("step")
+
+    async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
+        """(result, error): a failing tool is reported to the model, never fatal."""
+        tool = self.tools.get(call.name)
+        if tool is None:
+            available = ", ".join(sorted(self.tools)) or "none"
+            return None, f"Unknown tool '{call.name}'; available tools: {available}"
+        if call.raw_arguments is not None:
+            return None, f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}"
+        timeout = self.snapshot.agent.config.tool_timeout or tool.timeout
+        current_tool_call_id.set(call.id)  # this call's own task: no other call sees it
+        try:
+            async with asyncio.timeout(timeout):
+                return await tool.run(call.arguments), None
+        except TimeoutError:
+            return None, f"Tool '{call.name}' timed out after {timeout:g}s"
+        except ToolError as exc:
+            return None, str(exc)
+        except Exception as exc:
+            self.log.warning("tool_failed", tool=call.name, error_type=type(exc).__name__)
+            return None, f"Tool '{call.name}' failed: {type(exc).__name__}: {exc}"
