@@ -17,7 +17,7 @@ from agio.bus.redis import RedisBus
 from agio.config.settings import Settings
 from agio.observability.prometheus import Telemetry
 from agio.observability.tracing import Tracing
-from agio.runtime.manager import RunManager, RuntimeOptions
+from agio.runtime.manager import RunManager, RuntimeOptions, new_owner_id
 from agio.runtime.redis_memory import RedisMemoryStore
 from agio.runtime.run_service import RunLimits, RunService
 from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
@@ -104,8 +104,8 @@ class Container:
         stack.push_async_callback(rate_limits.close)
         bus = await _open_bus(settings, stack)
         telemetry = Telemetry()
-        writer = RunWriter(db, bus)
-        writer.on_stored.append(telemetry.observe_events)
+        owner_id = new_owner_id()  # this process, as the owner of the runs it executes
+        writer = RunWriter(db, bus, owner_id=owner_id, on_stored=[telemetry.observe_events])
         writer.start()
         stack.push_async_callback(writer.close)
         redis_memory: RedisMemoryStore | None = None
@@ -124,20 +124,17 @@ class Container:
                 knowledge, component.name, component.top_k
             ),
             redis_memory=redis_memory,
+            owner_id=owner_id,
+            on_execute=[
+                lambda run_id, snapshot: telemetry.label_run(
+                    run_id,
+                    snapshot.agent.name,
+                    snapshot.model.name,
+                    frozenset(tool.name for tool in snapshot.tools)
+                    | ({"search_knowledge"} if snapshot.knowledge else set()),
+                )
+            ],
         )
-        # hooks of the run manager and the writer, which need the other's methods
-        run_manager.on_execute.append(
-            lambda run_id, snapshot: telemetry.label_run(
-                run_id,
-                snapshot.agent.name,
-                snapshot.model.name,
-                frozenset(tool.name for tool in snapshot.tools)
-                | ({"search_knowledge"} if snapshot.knowledge else set()),
-            )
-        )
-        writer.owner_id = run_manager.owner_id
-        writer.on_fenced.append(run_manager.stop_fenced)
-        writer.on_write_failed.append(run_manager.stop_failed)
         stack.push_async_callback(run_manager.close)
         await run_manager.start()
         health = HealthChecker(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -35,9 +35,14 @@ from agio.storage.components import ComponentRepository
 from agio.storage.runs import RunRepository
 from agio.storage.writer import RunWriter
 
-__all__ = ["ForkChanges", "RunManager", "RuntimeOptions"]
+__all__ = ["ForkChanges", "RunManager", "RuntimeOptions", "new_owner_id"]
 
 log = structlog.get_logger(__name__)
+
+
+def new_owner_id() -> str:
+    """An id for this process as the owner of the runs it executes (leases, fencing)."""
+    return f"proc_{uuid.uuid4().hex[:16]}"
 
 
 class RunManager:
@@ -52,15 +57,21 @@ class RunManager:
         tracer: trace.Tracer | None = None,
         knowledge_tool: KnowledgeTool | None = None,
         redis_memory: RedisMemoryStore | None = None,
+        owner_id: str | None = None,
+        on_execute: Sequence[Callable[[str, AgentSnapshot], None]] = (),
     ) -> None:
         """`tracer`: OpenTelemetry tracer for runs (a no-op one unless tracing is on);
         `knowledge_tool`: builds the `search_knowledge` tool of agents that name a knowledge
-        component; `redis_memory`: session histories in Redis, for `backend: redis`."""
+        component; `redis_memory`: session histories in Redis, for `backend: redis`;
+        `owner_id`: this process's id as the owner of runs (the writer's, for fencing; a
+        new one when not given); `on_execute`: called with (run id, snapshot) as a run
+        starts executing here. The manager attaches itself to the writer's hooks: runs
+        whose writes are fenced or refused are stopped."""
         self.runs = runs
         self.writer = writer
         self.bus = bus
         self.options = options
-        self.owner_id = f"proc_{uuid.uuid4().hex[:16]}"
+        self.owner_id = owner_id or new_owner_id()
         self.models = ModelCache()
         self.history = SessionHistory(
             components,
@@ -85,6 +96,9 @@ class RunManager:
         self.leases = Leases(runs, bus, self.executions, options)
         #: called with (run id, snapshot) as a run starts executing in this process
         self.on_execute: list[Callable[[str, AgentSnapshot], None]] = self.executions.on_execute
+        self.on_execute.extend(on_execute)
+        writer.on_fenced.append(self.stop_fenced)
+        writer.on_write_failed.append(self.stop_failed)
         self._maintenance: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle

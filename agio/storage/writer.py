@@ -71,7 +71,12 @@ class RunWriter:
         *,
         max_batch: int = 5000,
         sqlite_fast_path: bool = True,
+        owner_id: str | None = None,
+        on_stored: Sequence[Callable[[Sequence[Event]], None]] = (),
     ) -> None:
+        """`owner_id`: this process's owner id, which turns fencing on (see below);
+        `on_stored`: called with every batch of stored events. The runtime attaches its
+        `on_fenced` and `on_write_failed` hooks itself (`RunManager`)."""
         self._db = db
         self._bus = bus
         self._max_batch = max_batch
@@ -80,10 +85,10 @@ class RunWriter:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         #: called with every batch of stored events (metrics hooks, tests)
-        self.on_stored: list[Callable[[Sequence[Event]], None]] = []
+        self.on_stored: list[Callable[[Sequence[Event]], None]] = list(on_stored)
         #: this process's owner id (`RunManager.owner_id`): with it, writes for a run that
         #: another process owns are dropped (fencing, on the SQLAlchemy path)
-        self.owner_id: str | None = None
+        self.owner_id: str | None = owner_id
         #: called with the runs whose writes were dropped because another process owns them
         self.on_fenced: list[Callable[[set[str]], None]] = []
         #: called with the runs (and their `error`) that the writer ended `failed` because
