@@ -50,14 +50,11 @@ class Container:
     components: ComponentService
     config_files: ConfigFiles
     health: HealthChecker
-    bus: EventBus
-    writer: RunWriter
-    run_repo: RunRepository
     run_manager: RunManager
     run_service: RunService
     auth: AuthService
     rate_limits: RateLimits
-    metrics: MetricsRepository
+    metrics_repo: MetricsRepository
     telemetry: Telemetry
     tracing: Tracing
     knowledge: KnowledgeService
@@ -150,14 +147,11 @@ class Container:
             components=components,
             config_files=config_files,
             health=health,
-            bus=bus,
-            writer=writer,
-            run_repo=run_repo,
             run_manager=run_manager,
             run_service=_run_service(db, bus, settings),
             auth=auth,
             rate_limits=rate_limits,
-            metrics=MetricsRepository(db),
+            metrics_repo=MetricsRepository(db),
             telemetry=telemetry,
             tracing=tracing,
             knowledge=knowledge,

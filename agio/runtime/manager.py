@@ -67,7 +67,7 @@ class RunManager:
         new one when not given); `on_execute`: called with (run id, snapshot) as a run
         starts executing here. The manager attaches itself to the writer's hooks: runs
         whose writes are fenced or refused are stopped."""
-        self.runs = runs
+        self.run_repo = runs
         self.writer = writer
         self.bus = bus
         self.options = options
@@ -122,7 +122,7 @@ class RunManager:
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await self.writer.flush()
-            await self.runs.release(running, self.owner_id)
+            await self.run_repo.release(running, self.owner_id)
         except Exception as exc:
             log.warning("run_release_failed", error_type=type(exc).__name__)
         await self.models.close()

@@ -11,7 +11,7 @@ The repositories of runs, one concept each:
 - `CheckpointRepository` (`checkpoints.py`): checkpoints; `checkpoint_row` is its one row
   builder.
 
-`RunRepository` inherits all five, so `container.run_repo`, `RunManager.runs` and the
+`RunRepository` inherits all five, so `RunManager.run_repo` and the
 routers keep working unchanged; callers move to the specific repositories next (issue 13
 item 2 makes the runtime own the run reads). The runtime's own writes go through
 `RunWriter`, which batches them (group commit).
@@ -138,7 +138,7 @@ class RunRepository(
     CheckpointRepository,
 ):
     """All the run repositories in one object, for the callers that still take one
-    (`container.run_repo`, `RunManager.runs`, the routers); they move to the specific
+    (`RunManager.run_repo`, the routers); they move to the specific
     repositories next."""
 
     def __init__(self, db: Database) -> None:

@@ -387,7 +387,7 @@ async def test_a_lost_race_names_the_refused_action(
     task, run_id = await start(client, slow_agent)
     await task
     manager = client._transport.app.state.agio.run_manager  # type: ignore[attr-defined]
-    stored = await manager.runs.get_run(run_id)
+    stored = await manager.run_repo.get_run(run_id)
     assert stored is not None
     assert stored.status is RunStatus.COMPLETED
     stale = replace(stored, status=RunStatus.RUNNING)  # what a racing request had read

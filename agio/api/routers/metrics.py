@@ -80,7 +80,7 @@ async def agent_metrics(
             "(AGIO_METRICS_MAX_BUCKETS): choose a coarser granularity or a shorter period",
         )
     agent = await container.components.get_agent(agent_id)
-    report = await container.metrics.agent_report(
+    report = await container.metrics_repo.agent_report(
         agent.id, start, end, granularity, user_id=None if who.is_admin else who.user_id
     )
     t = report.totals
@@ -123,7 +123,7 @@ async def agent_metrics(
 
 @router.get("/system", response_model=SystemMetrics, summary="Totals over the whole server")
 async def system_metrics(container: ContainerDep, who: Reader) -> SystemMetrics:
-    report = await container.metrics.system_report(
+    report = await container.metrics_repo.system_report(
         datetime.now(UTC), user_id=None if who.is_admin else who.user_id
     )
     return SystemMetrics(
