@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from agio.domain.events import Event
 from agio.domain.runs import Step
+from agio.storage.checkpoints import NewCheckpoint
+from agio.storage.sessions import NewSessionMessage
 
 
 class RunSink(Protocol):
@@ -24,10 +26,10 @@ class RunSink(Protocol):
     def update_run(self, run_id: str, **values: Any) -> None:
         """Columns of the run's row to change (status, response, metrics, …)."""
 
-    def add_session_messages(self, rows: list[dict[str, Any]]) -> None:
+    def add_session_messages(self, rows: list[NewSessionMessage]) -> None:
         """`session_messages` rows: what a completed run adds to its session."""
 
-    def save_checkpoint(self, row: dict[str, Any]) -> None:
+    def save_checkpoint(self, row: NewCheckpoint) -> None:
         """A `checkpoints` row, as built by `agio.storage.checkpoints.checkpoint_row`."""
 
     async def flush(self, run_id: str | None = None) -> None:

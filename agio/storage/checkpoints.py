@@ -4,7 +4,8 @@ nobody executes (a run being executed hands its checkpoints to `RunWriter`)."""
 from __future__ import annotations
 
 from collections.abc import Sized
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, TypedDict
 
 from sqlalchemy import insert, select, update
 
@@ -32,6 +33,24 @@ class CheckpointState(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
+class NewCheckpoint(TypedDict):
+    """A `checkpoints` row to store, as `checkpoint_row` builds it."""
+
+    id: str
+    run_id: str
+    step_num: int
+    kind: str
+    description: str
+    tags: list[str]
+    state: dict[str, Any]
+    agent_config: dict[str, Any]
+    seq: int
+    run_status: str
+    message_count: int
+    total_tokens: int
+    created_at: datetime
+
+
 def checkpoint_row(
     run_id: str,
     state: CheckpointState,
@@ -42,7 +61,7 @@ def checkpoint_row(
     status: RunStatus,
     description: str = "",
     tags: list[str] | None = None,
-) -> dict[str, Any]:
+) -> NewCheckpoint:
     """The `checkpoints` row of `state` (a new id, in `row["id"]`), taken at the run's
     event `seq` while the run is `status`; `agent_config` is the snapshot as JSON."""
     return {
@@ -115,7 +134,7 @@ class CheckpointRepository:
             )
             return None if row is None else to_checkpoint(row)
 
-    async def add_checkpoint(self, row: dict[str, Any], run: Run, event: Event) -> bool:
+    async def add_checkpoint(self, row: NewCheckpoint, run: Run, event: Event) -> bool:
         """Store a checkpoint of a run nobody executes, with its event, if the run is
         still as read (`last_seq`)."""
         async with self._db.write_sessions() as s, s.begin():

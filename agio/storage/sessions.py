@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, func, select, update
 
@@ -10,6 +11,16 @@ from agio.domain.runs import Session
 from agio.storage.components import Page
 from agio.storage.database import Database
 from agio.storage.tables import RunRow, SessionMessageRow, SessionRow
+
+
+class NewSessionMessage(TypedDict):
+    """A `session_messages` row to store: one message a completed run adds to its
+    session."""
+
+    session_id: str
+    run_id: str
+    message: dict[str, Any]
+    created_at: datetime
 
 
 def to_session(row: SessionRow) -> Session:

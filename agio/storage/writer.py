@@ -21,8 +21,10 @@ from agio.domain.events import RUN_FAILED, Event
 from agio.domain.publisher import EventPublisher
 from agio.domain.runs import Step
 from agio.domain.time import utcnow
+from agio.storage.checkpoints import NewCheckpoint
 from agio.storage.database import Database
 from agio.storage.events import event_row
+from agio.storage.sessions import NewSessionMessage
 from agio.storage.sqlite_batch import WriterStatements
 from agio.storage.tables import (
     CheckpointRow,
@@ -116,7 +118,7 @@ class RunWriter:
         """Insert a run (and its new session, else touch the session): see `new_run_rows`."""
         self._push("new_run", rows)
 
-    def save_checkpoint(self, row: dict[str, Any]) -> None:
+    def save_checkpoint(self, row: NewCheckpoint) -> None:
         self._push("checkpoint", row)
 
     def supersede_steps(self, run_id: str, after_step: int) -> None:
@@ -132,7 +134,7 @@ class RunWriter:
     def update_run(self, run_id: str, **values: Any) -> None:
         self._push("run", (run_id, values))
 
-    def add_session_messages(self, rows: list[dict[str, Any]]) -> None:
+    def add_session_messages(self, rows: list[NewSessionMessage]) -> None:
         self._push("session_messages", rows)
 
     async def flush(self, run_id: str | None = None) -> None:

@@ -15,6 +15,8 @@ from agio.runtime.loop import AgentRun
 from agio.runtime.memory import buffer_window
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState
+from agio.storage.checkpoints import NewCheckpoint
+from agio.storage.sessions import NewSessionMessage
 from agio.tools.function import function_tool
 
 
@@ -23,8 +25,8 @@ class MemoryWriter:
         self.events: list[Event] = []
         self.steps: list[Step] = []
         self.runs: dict[str, dict[str, Any]] = {}
-        self.session: list[dict[str, Any]] = []
-        self.checkpoints: list[dict[str, Any]] = []
+        self.session: list[NewSessionMessage] = []
+        self.checkpoints: list[NewCheckpoint] = []
 
     def append(self, event: Event) -> None:
         self.events.append(event)
@@ -35,10 +37,10 @@ class MemoryWriter:
     def update_run(self, run_id: str, **values: Any) -> None:
         self.runs.setdefault(run_id, {}).update(values)
 
-    def add_session_messages(self, rows: list[dict[str, Any]]) -> None:
+    def add_session_messages(self, rows: list[NewSessionMessage]) -> None:
         self.session.extend(rows)
 
-    def save_checkpoint(self, row: dict[str, Any]) -> None:
+    def save_checkpoint(self, row: NewCheckpoint) -> None:
         self.checkpoints.append(row)
 
     async def flush(self, run_id: str | None = None) -> None:
