@@ -89,3 +89,25 @@ def test_passwords_are_still_argon2id() -> None:
     hashed = PasswordHash.recommended().hash("a password")
     assert hashed.startswith("$argon2id$")
     assert PasswordHash.recommended().verify("a password", hashed)
+
+
+def test_outside_the_tests_passwords_get_argon2s_full_cost() -> None:
+    """The cheap parameters are the test process's only: a fresh interpreter (as the
+    server is) hashes with Argon2id at its recommended cost."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pwdlib import PasswordHash\n"
+        "from agio.services import auth\n"  # what the server imports
+        "print(PasswordHash.recommended().hash('a password'))\n"
+    )
+    hashed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert hashed.startswith("$argon2id$")
+    params = dict(p.split("=") for p in hashed.split("$")[3].split(","))
+    assert int(params["m"]) >= 65536
+    assert int(params["t"]) >= 2
+    cheap = PasswordHash.recommended().hash("a password").split("$")[3]
+    assert cheap != hashed.split("$")[3]

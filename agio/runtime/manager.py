@@ -71,7 +71,11 @@ class RunManager:
         self.writer = writer
         self.bus = bus
         self.options = options
-        self.owner_id = owner_id or new_owner_id()
+        self.owner_id = owner_id or writer.owner_id or new_owner_id()
+        if writer.owner_id is not None and writer.owner_id != self.owner_id:
+            # every write of this manager's runs would be fenced
+            raise ValueError("the run writer's owner_id is another process's")
+        writer.owner_id = self.owner_id  # the writer fences with this manager's id
         self.models = ModelCache()
         self.history = SessionHistory(
             components,
