@@ -1,63 +1,42 @@
 """The `openai` provider: any OpenAI-compatible Chat Completions endpoint, streamed.
 
-Uses the official `openai` SDK with its own retries off: this module retries transient
-failures itself, and only before the first delta was yielded, so that no part of an
-answer is ever delivered twice.
+Speaks the wire protocol itself over one `httpx.AsyncClient` per model (connections are
+pooled across the runs that share the model, see `ModelCache`), with the body encoded
+and each `data:` line decoded by orjson (`openai_wire.py`); the official SDK is not used
+here, its per-call and per-chunk work cost more CPU than the rest of a run.
+
+Transient failures are retried here, and only before the first delta was yielded, so
+that no part of an answer is ever delivered twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import email.utils
-import json
 import random
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
-import openai
-from openai.types.chat import (
-    ChatCompletionAssistantMessageParam,
-    ChatCompletionFunctionToolParam,
-    ChatCompletionMessageFunctionToolCallParam,
-    ChatCompletionMessageParam,
-    ChatCompletionSystemMessageParam,
-    ChatCompletionToolMessageParam,
-    ChatCompletionUserMessageParam,
-)
+import httpx
 
 from agio.config.components import ModelComponent
-from agio.domain.messages import Message, ToolCall, ToolSpec
-from agio.models.base import (
-    ModelError,
-    ModelEvent,
-    ModelRequest,
-    Retrying,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
+from agio.models.base import ModelError, ModelEvent, ModelRequest, Retrying
+from agio.models.openai_wire import (
+    MalformedStream,
+    SSEDecoder,
+    StreamErrorObject,
+    StreamState,
+    chunk_events,
+    error_body_message,
+    request_body,
+    retry_after,
 )
 
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent when the component has no key: local servers (Ollama, vLLM) want none."""
 
-_MAX_SERVER_MESSAGE = 500
-# what the SDK lets through for a `data:` line that is not JSON (or not UTF-8), and for a
-# chunk that fails schema validation
-_MALFORMED = (json.JSONDecodeError, UnicodeDecodeError, openai.APIResponseValidationError)
-_T = TypeVar("_T")
-
-
-@dataclass
-class _StreamState:
-    """What one attempt has seen so far: chunks, tool-call ids/names already passed on."""
-
-    chunks: int = 0
-    usage: Usage | None = None
-    call_ids: dict[int, str] = field(default_factory=dict)
-    call_names: dict[int, str] = field(default_factory=dict)
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# as many connections as the SDK's client allowed: runs sharing a model stream at once
+_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
 @dataclass(frozen=True)
@@ -76,10 +55,19 @@ class _Failure:
         return ModelError(message, type=self.type, retryable=self.retryable)
 
 
+class _StatusError(Exception):
+    """The server answered with an HTTP error status (its body already read)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
 class OpenAIModel:
     """A `Model` backed by an OpenAI-compatible `/chat/completions` endpoint.
 
-    `client` replaces the SDK client built from the component (tests, shared pools).
+    `client` replaces the `httpx.AsyncClient` built from the component (tests, shared
+    pools); requests carry their own headers and timeout, so any client will do.
     `base_delay` is the first retry's backoff (doubled each retry, with jitter) and
     `max_delay` caps every wait, a server's `Retry-After` included.
     """
@@ -88,7 +76,7 @@ class OpenAIModel:
         self,
         component: ModelComponent,
         *,
-        client: openai.AsyncOpenAI | None = None,
+        client: httpx.AsyncClient | None = None,
         base_delay: float = 0.5,
         max_delay: float = 30.0,
     ) -> None:
@@ -98,18 +86,23 @@ class OpenAIModel:
         self._api_key = component.api_key.get_secret_value() if component.api_key else None
         self._base_delay = base_delay
         self._max_delay = max_delay
+        base_url = (component.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._url = f"{base_url}/chat/completions"
+        self._headers = {
+            "Authorization": f"Bearer {self._api_key or PLACEHOLDER_API_KEY}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+        }
+        self._timeout = httpx.Timeout(component.timeout)
         self._owns_client = client is None
-        self._client = client or openai.AsyncOpenAI(
-            api_key=self._api_key or PLACEHOLDER_API_KEY,
-            base_url=component.base_url,
-            timeout=component.timeout,
-            max_retries=0,
+        self._client = client or httpx.AsyncClient(
+            timeout=self._timeout, limits=_LIMITS, follow_redirects=True
         )
 
     async def aclose(self) -> None:
         """Release the HTTP connections, unless the client was passed in by the caller."""
         if self._owns_client:
-            await self._client.close()
+            await self._client.aclose()
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """Yield text and tool-call deltas as they arrive, then `Usage` when reported.
@@ -118,35 +111,40 @@ class OpenAIModel:
         backoff, each announced by a `Retrying` event, until the first delta is out;
         everything else, and anything after the first delta, raises `ModelError`.
         """
+        try:
+            body = request_body(self._component, request)
+        except TypeError as exc:
+            raise ModelError(
+                f"{self._label()}: the request cannot be encoded as JSON ({exc})",
+                type="ModelBadRequest",
+            ) from exc
         attempt = 0
         while True:
-            state = _StreamState()
+            state = StreamState()
             delivered = False
             try:
-                # The SDK's lower-level `post` with a body we build ourselves: the same client,
-                # authentication, error types and SSE decoding as `chat.completions.create`,
-                # without its per-call parameter transformation and per-chunk model
-                # construction, which cost more CPU than the rest of a run together.
-                stream = await self._client.post(
-                    "/chat/completions",
-                    body=self._body(request),
-                    cast_to=object,
-                    stream=True,
-                    stream_cls=openai.AsyncStream[object],
-                )
-                async with stream:
-                    async for chunk in stream:
-                        if not isinstance(chunk, dict):
-                            raise ModelError(
-                                f"{self._label()}: a stream chunk is not a JSON object",
-                                type="ModelMalformedResponse",
-                            )
-                        for event in self._events(chunk, state):
+                async with self._client.stream(
+                    "POST", self._url, content=body, headers=self._headers, timeout=self._timeout
+                ) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        raise _StatusError(response)
+                    decoder = SSEDecoder()
+                    async for data in response.aiter_bytes():
+                        for payload in decoder.feed(data):
+                            for event in chunk_events(payload, state):
+                                delivered = True
+                                yield event
+                    for payload in decoder.close():
+                        for event in chunk_events(payload, state):
                             delivered = True
                             yield event
-            except _MALFORMED as exc:
-                raise self._malformed(exc).error(1) from exc
-            except openai.OpenAIError as exc:
+            except MalformedStream as exc:
+                raise self._failure(
+                    f"{self._label()}: malformed response from the server ({exc})",
+                    type="ModelMalformedResponse",
+                ).error(1) from exc
+            except (_StatusError, StreamErrorObject, httpx.RequestError) as exc:
                 failure = self._classify(exc, delivered=delivered)
                 attempt += 1
                 if not failure.retryable or attempt > self._component.max_retries:
@@ -164,125 +162,40 @@ class OpenAIModel:
             yield Retrying(attempt=attempt, delay=delay, reason=failure.message)
             await asyncio.sleep(delay)
 
-    def _body(self, request: ModelRequest) -> dict[str, Any]:
-        """The Chat Completions request body."""
-        body: dict[str, Any] = {
-            "model": self._component.model,
-            "messages": [to_wire_message(message) for message in request.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if request.tools:
-            body["tools"] = [to_wire_tool(tool) for tool in request.tools]
-        temperature = _first(request.temperature, self._component.temperature)
-        if not isinstance(temperature, openai.Omit):
-            body["temperature"] = temperature
-        max_tokens = _first(request.max_tokens, self._component.max_tokens)
-        if not isinstance(max_tokens, openai.Omit):
-            body["max_tokens"] = max_tokens
-        return body
-
-    # ------------------------------------------------------------------ streaming
-
-    def _events(self, chunk: dict[str, Any], state: _StreamState) -> list[ModelEvent]:
-        """The deltas in one chunk (a decoded JSON object); structural surprises become
-        `ModelMalformedResponse`."""
-        state.chunks += 1
-        try:
-            usage = chunk.get("usage")
-            if usage is not None:
-                state.usage = Usage(
-                    prompt_tokens=usage.get("prompt_tokens") or 0,
-                    completion_tokens=usage.get("completion_tokens") or 0,
-                )
-            events: list[ModelEvent] = []
-            for choice in chunk.get("choices") or []:
-                if choice.get("index") not in (0, None):
-                    continue
-                delta = choice.get("delta") or {}
-                content = delta.get("content")
-                if content:
-                    if not isinstance(content, str):
-                        raise TypeError("delta.content is not a string")
-                    events.append(TextDelta(content))
-                for position, call in enumerate(delta.get("tool_calls") or []):
-                    event = self._tool_delta(call, position, state)
-                    if event is not None:
-                        events.append(event)
-        except (AttributeError, TypeError) as exc:
-            raise ModelError(
-                f"{self._label()}: malformed stream chunk ({exc})", type="ModelMalformedResponse"
-            ) from exc
-        return events
-
-    @staticmethod
-    def _tool_delta(
-        call: dict[str, Any], position: int, state: _StreamState
-    ) -> ToolCallDelta | None:
-        """One tool-call fragment; an id or name is passed on only the first time it is seen."""
-        index = call.get("index")
-        index = index if isinstance(index, int) else position
-        function = call.get("function") or {}
-        call_id = call.get("id") or None
-        name = function.get("name")
-        arguments = function.get("arguments") or ""
-        if not isinstance(arguments, str):
-            raise TypeError("function.arguments is not a string")
-        if call_id is not None and state.call_ids.get(index) == call_id:
-            call_id = None
-        if name and state.call_names.get(index) == name:
-            name = None
-        if call_id is None and not name and not arguments:
-            return None
-        if call_id is not None:
-            state.call_ids[index] = call_id
-        if name:
-            state.call_names[index] = name
-        return ToolCallDelta(index=index, id=call_id, name=name or None, arguments=arguments)
-
     # ------------------------------------------------------------------ errors
 
-    def _classify(self, exc: openai.OpenAIError, *, delivered: bool) -> _Failure:
-        """Why an SDK call failed, without the API key in the message."""
+    def _classify(
+        self, exc: _StatusError | StreamErrorObject | httpx.RequestError, *, delivered: bool
+    ) -> _Failure:
+        """Why an attempt failed, without the API key in the message."""
         label = self._label()
         if delivered:
-            failure = _Failure(
+            return self._failure(
                 f"{label}: the stream broke off after it started: {_describe(exc)}",
                 type="ModelStreamError",
             )
-        elif isinstance(exc, openai.APIStatusError):
-            failure = self._status_failure(exc, label)
-        elif isinstance(exc, openai.APITimeoutError):
-            failure = _Failure(
+        if isinstance(exc, _StatusError):
+            return self._status_failure(exc.response, label)
+        if isinstance(exc, StreamErrorObject):
+            return self._failure(
+                f"{label}: the server reported an error in the stream: {exc.message}",
+                type="ModelStreamError",
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return self._failure(
                 f"{label}: no response within {self._component.timeout:g} s",
                 type="ModelTimeout",
                 retryable=True,
             )
-        elif isinstance(exc, openai.APIConnectionError):
-            failure = _Failure(
-                f"{label}: cannot reach the server: {_describe(exc)}",
-                type="ModelUnavailable",
-                retryable=True,
-            )
-        elif isinstance(exc, openai.APIError):
-            failure = _Failure(
-                f"{label}: the server reported an error in the stream: {_describe(exc)}",
-                type="ModelStreamError",
-            )
-        else:
-            failure = _Failure(f"{label}: {_describe(exc)}")
-        return dataclasses.replace(failure, message=self._redact(failure.message))
-
-    def _malformed(self, exc: Exception) -> _Failure:
-        detail = "invalid JSON" if isinstance(exc, json.JSONDecodeError) else _describe(exc)
-        return _Failure(
-            self._redact(f"{self._label()}: malformed response from the server ({detail})"),
-            type="ModelMalformedResponse",
+        return self._failure(
+            f"{label}: cannot reach the server: {_describe(exc)}",
+            type="ModelUnavailable",
+            retryable=True,
         )
 
-    def _status_failure(self, exc: openai.APIStatusError, label: str) -> _Failure:
-        status = exc.status_code
-        message = f"{label}: HTTP {status}: {_server_message(exc)}"
+    def _status_failure(self, response: httpx.Response, label: str) -> _Failure:
+        status = response.status_code
+        message = f"{label}: HTTP {status}: {_status_message(response)}"
         if status == 429:
             kind, retryable = "ModelRateLimited", True
         elif status == 408:
@@ -295,8 +208,21 @@ class OpenAIModel:
             kind, retryable = "ModelBadRequest", False
         else:
             kind, retryable = "ModelError", False
-        retry_after = _retry_after(exc.response.headers) if retryable else None
-        return _Failure(message, type=kind, retryable=retryable, retry_after=retry_after)
+        wait = retry_after(response.headers) if retryable else None
+        return self._failure(message, type=kind, retryable=retryable, retry_after=wait)
+
+    def _failure(
+        self,
+        message: str,
+        *,
+        type: str,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> _Failure:
+        """A failure whose message never holds the API key."""
+        if self._api_key and len(self._api_key) >= 4:
+            message = message.replace(self._api_key, "***")
+        return _Failure(message, type=type, retryable=retryable, retry_after=retry_after)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds before retry `attempt`: the server's wish, else backoff with jitter."""
@@ -306,115 +232,22 @@ class OpenAIModel:
         # "equal jitter": at least half the backoff, so that retries never bunch up at zero
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (not cryptographic)
 
-    def _redact(self, text: str) -> str:
-        if self._api_key and len(self._api_key) >= 4:
-            text = text.replace(self._api_key, "***")
-        return text
-
     def _label(self) -> str:
         return f"model {self._component.model!r}"
 
 
-# ---------------------------------------------------------------------- wire format
-
-
-def to_wire_message(message: Message) -> ChatCompletionMessageParam:
-    """One of our messages as the Chat Completions API wants it."""
-    content = message.content or ""
-    if message.role == "system":
-        return ChatCompletionSystemMessageParam(role="system", content=content)
-    if message.role == "user":
-        return ChatCompletionUserMessageParam(role="user", content=content)
-    if message.role == "tool":
-        return ChatCompletionToolMessageParam(
-            role="tool", tool_call_id=message.tool_call_id or "", content=content
-        )
-    wire = ChatCompletionAssistantMessageParam(role="assistant", content=message.content)
-    if message.tool_calls:
-        wire["tool_calls"] = [to_wire_tool_call(call) for call in message.tool_calls]
-    elif message.content is None:
-        wire["content"] = ""
-    return wire
-
-
-def to_wire_tool_call(call: ToolCall) -> ChatCompletionMessageFunctionToolCallParam:
-    """A past tool call; arguments the model got wrong are sent back as it wrote them."""
-    arguments = call.raw_arguments if call.raw_arguments is not None else json.dumps(call.arguments)
-    return {
-        "id": call.id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": arguments},
-    }
-
-
-def to_wire_tool(tool: ToolSpec) -> ChatCompletionFunctionToolParam:
-    return {
-        "type": "function",
-        "function": {
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.parameters,
-        },
-    }
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _first(*values: _T | None) -> _T | openai.Omit:
-    for value in values:
-        if value is not None:
-            return value
-    return openai.omit
-
-
-def _server_message(exc: openai.APIError) -> str:
-    """The server's own explanation: `error.message` of an OpenAI-style body, or its text."""
-    body = exc.body
-    text: str | None = None
-    if isinstance(body, dict):
-        for key in ("message", "detail", "error"):
-            if isinstance(body.get(key), str) and body[key]:
-                text = body[key]
-                break
-    elif isinstance(body, str) and body.strip():
-        text = body.strip()
-    if text is None:
-        text = exc.message or type(exc).__name__
-    if len(text) > _MAX_SERVER_MESSAGE:
-        text = text[:_MAX_SERVER_MESSAGE] + "…"
-    return text
+def _status_message(response: httpx.Response) -> str:
+    fallback = response.reason_phrase or f"HTTP {response.status_code}"
+    return error_body_message(response.content, fallback=fallback)
 
 
 def _describe(exc: BaseException) -> str:
-    cause = exc.__cause__
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {_server_message(exc)}"
-    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
-        return _server_message(exc)
+    if isinstance(exc, _StatusError):
+        return f"HTTP {exc.response.status_code}: {_status_message(exc.response)}"
+    if isinstance(exc, StreamErrorObject):
+        return exc.message
     text = str(exc) or type(exc).__name__
+    cause = exc.__cause__
     if cause is not None and str(cause):
         text = f"{text} ({type(cause).__name__}: {cause})"
     return text
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)

@@ -1,0 +1,85 @@
+"""CPU of the `openai` provider alone, per streamed model call: `OpenAIModel.stream` in
+this process against `bench/fake_openai.py` in another (a 20-chunk answer with usage,
+one pooled client), calls one after another; the fake server's CPU is not counted.
+
+    .venv/bin/python bench/provider_cpu.py            # --calls 1000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from agio.config.components import ModelComponent
+from agio.domain.messages import Message
+from agio.models.base import ModelRequest
+from agio.models.openai_provider import OpenAIModel
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUEST = ModelRequest(
+    messages=[Message.system("You are a helpful assistant."), Message.user("Say something.")]
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the fake OpenAI server did not start")
+
+
+async def main(calls: int, rounds: int) -> None:
+    port = free_port()
+    fake = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "fake_openai.py"), "--port", str(port)]
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        await wait_ready(f"{base_url}/models")
+        component = ModelComponent.model_validate(
+            {"name": "bench", "provider": "openai", "model": "bench", "base_url": base_url}
+        )
+        model = OpenAIModel(component)
+        try:
+            for _ in range(50):  # warm-up: connections, imports, caches
+                async for _event in model.stream(REQUEST):
+                    pass
+            for _ in range(rounds):
+                started, cpu = time.perf_counter(), time.process_time()
+                for _ in range(calls):
+                    async for _event in model.stream(REQUEST):
+                        pass
+                spent = (time.process_time() - cpu) / calls * 1000
+                wall = (time.perf_counter() - started) / calls * 1000
+                print(f"{spent:.3f} ms CPU per call ({wall:.3f} ms wall)")
+        finally:
+            await model.aclose()
+    finally:
+        fake.terminate()
+        fake.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(main(args.calls, args.rounds))
