@@ -1,11 +1,11 @@
-"""Spans as wrappers: a model and a tool that trace their own calls.
+"""Spans as wrappers: a model and a tool caller that trace their calls.
 
 `InstrumentedModel` wraps a `Model` and opens a `chat {model}` CLIENT span per `stream`
 call (GenAI attributes: provider, request model, temperature, max tokens, input and
 output tokens from the `Usage` event, finish reasons from whether tool-call deltas came).
-`InstrumentedTool` wraps a `Tool` and opens an `execute_tool {name}` span per call. The
-runtime applies them (`go_live`) only when tracing is on; the agent loop calls plain
-`model.stream(...)` and `tool.run(...)` and holds no span code for them.
+`instrument_tool_calls` wraps the loop's tool caller and opens an `execute_tool {name}`
+span per call. The runtime applies them (`go_live`, `AgentRun`) only when tracing is on;
+the agent loop holds no span code for model or tool calls.
 
 Spans start as children of the span current where the call is made (the loop's step
 span). An error is the wrapped object's own exception: a consumer that stops reading a
@@ -15,15 +15,15 @@ stream, which ends the span without an error.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
 
 from agio.config.components import ModelComponent
+from agio.domain.messages import ToolCall
 from agio.models.base import Model, ModelEvent, ModelRequest, ToolCallDelta, Usage
-from agio.tools.base import Tool, current_tool_call_id
+from agio.tools.base import Tool
 
 #: the longest error text put in a span's status
 _STATUS_CHARS = 200
@@ -83,47 +83,39 @@ class InstrumentedModel:
                 await closer()
 
 
-class InstrumentedTool:
-    """A `Tool` whose every `run` is an `execute_tool` span (current while it runs, so what
-    the tool traces nests under it). A raised error marks the span; so does a call cut
-    short by a cancellation (its timeout, or the run's cancel)."""
+#: how the agent loop calls a tool: (result, error text) — a failing tool never raises
+ToolCaller = Callable[[ToolCall], Awaitable[tuple[Any, str | None]]]
 
-    def __init__(self, tool: Tool, tracer: trace.Tracer) -> None:
-        self.wrapped = tool
-        self.tracer = tracer
-        self.name = tool.name
-        self.description = tool.description
-        self.parameters = tool.parameters
-        self.timeout = tool.timeout
 
-    async def run(self, arguments: dict[str, Any]) -> Any:
-        attributes = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": self.name}
-        call_id = current_tool_call_id.get()
-        if call_id is not None:
-            attributes["gen_ai.tool.call.id"] = call_id
-        with self.tracer.start_as_current_span(
-            f"execute_tool {self.name}",
-            attributes=attributes,
-            record_exception=False,
-            set_status_on_exception=False,
+def instrument_tool_calls(
+    call_tool: ToolCaller, tracer: trace.Tracer, tools: Mapping[str, Tool]
+) -> ToolCaller:
+    """`call_tool` with each call an `execute_tool {name}` span (current while it runs, so
+    what the tool traces nests under it): `execute_tool unknown` for a name the agent does
+    not have, error status with the loop's own error text when the call failed (the tool
+    raised, timed out, or its arguments were not a JSON object)."""
+
+    async def traced(call: ToolCall) -> tuple[Any, str | None]:
+        known = call.name in tools
+        with tracer.start_as_current_span(
+            f"execute_tool {call.name if known else 'unknown'}",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": call.name,
+                "gen_ai.tool.call.id": call.id,
+            },
         ) as span:
-            try:
-                return await self.wrapped.run(arguments)
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(
-                    trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:_STATUS_CHARS]
-                )
-                raise
-            except asyncio.CancelledError:
-                span.set_status(
-                    trace.StatusCode.ERROR, "cancelled (the tool's timeout or the run's cancel)"
-                )
-                raise
+            result, error = await call_tool(call)
+            if error is not None:
+                span.set_status(trace.StatusCode.ERROR, error[:_STATUS_CHARS])
+            return result, error
+
+    return traced
 
 
-def instrument_tools(tools: dict[str, Tool], tracer: trace.Tracer) -> dict[str, Tool]:
-    return {name: InstrumentedTool(tool, tracer) for name, tool in tools.items()}
+def tracing_on(tracer: trace.Tracer | None) -> bool:
+    """Whether `tracer` makes spans (tracing on), as opposed to none or the no-op one."""
+    return tracer is not None and not isinstance(tracer, trace.NoOpTracer)
 
 
 def _without_none(attributes: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from agio.config.components import (
 from agio.domain.errors import Conflict
 from agio.models.base import Model
 from agio.models.registry import build_model
-from agio.observability.instrumented import InstrumentedModel, instrument_tools
+from agio.observability.instrumented import InstrumentedModel, tracing_on
 from agio.storage.components import ComponentRepository, StoredComponent
 from agio.tools.base import Tool
 from agio.tools.registry import build_tool
@@ -183,7 +183,8 @@ async def go_live(
 ) -> LiveAgent:
     """The model and tools of a run; an agent that names a knowledge component also gets
     its `search_knowledge` tool (from `knowledge_tool`). With a `tracer` that records (not
-    the no-op one of tracing off), the model and tools come wrapped in spans."""
+    the no-op one of tracing off), the model comes wrapped in spans (the tool calls are
+    traced by `AgentRun`)."""
     model = await models.get(await with_secrets(repo, snapshot.model, "model"))
     tools: dict[str, Tool] = {}
     for component in snapshot.tools:
@@ -192,7 +193,6 @@ async def go_live(
     if snapshot.knowledge is not None and knowledge_tool is not None:
         search = knowledge_tool(snapshot.knowledge)
         tools.setdefault(search.name, search)
-    if tracer is not None and not isinstance(tracer, trace.NoOpTracer):
+    if tracer is not None and tracing_on(tracer):
         model = InstrumentedModel(model, tracer, snapshot.model)
-        tools = instrument_tools(tools, tracer)
     return LiveAgent(model=model, tools=tools)

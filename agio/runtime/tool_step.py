@@ -9,16 +9,19 @@ import json
 import time
 from typing import Any
 
+from opentelemetry import trace
+
 from agio.domain import events as ev
 from agio.domain.events import Event
 from agio.domain.messages import Message, ToolCall
 from agio.domain.runs import RunMetrics, Step
 from agio.domain.time import utcnow
+from agio.observability.instrumented import ToolCaller, instrument_tool_calls, tracing_on
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState, ToolResult
 from agio.runtime.steering import Control, PauseRequested
-from agio.tools.base import Tool, ToolError, current_tool_call_id
+from agio.tools.base import Tool, ToolError
 
 
 def _result_text(result: Any) -> str:
@@ -39,6 +42,7 @@ class ToolStep:
     metrics: RunMetrics
     control: Control
     log: Any
+    tracer: trace.Tracer
 
     def emit(self, type_: str, data: dict[str, Any]) -> Event:
         raise NotImplementedError
@@ -59,6 +63,10 @@ class ToolStep:
         to_run = [c for c in state.pending_tool_calls if c.id not in done]
         skipped: list[ToolCall] = []
 
+        call_tool: ToolCaller = self._call_tool
+        if tracing_on(self.tracer):  # each call a span of its own, when tracing is on
+            call_tool = instrument_tool_calls(call_tool, self.tracer, self.tools)
+
         async def one(call: ToolCall) -> None:
             async with limit:
                 if self.control.pause.is_set():  # safe point: before a tool call starts
@@ -69,7 +77,7 @@ class ToolStep:
                     {"tool": call.name, "args": call.arguments, "call_id": call.id},
                 )
                 c0 = time.perf_counter()
-                result, error = await self._call_tool(call)
+                result, error = await call_tool(call)
                 duration = round(time.perf_counter() - c0, 6)
                 data: dict[str, Any] = {
                     "tool": call.name,
@@ -146,7 +154,6 @@ class ToolStep:
         if call.raw_arguments is not None:
             return None, f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}"
         timeout = self.snapshot.agent.config.tool_timeout or tool.timeout
-        current_tool_call_id.set(call.id)  # this call's own task: no other call sees it
         try:
             async with asyncio.timeout(timeout):
                 return await tool.run(call.arguments), None

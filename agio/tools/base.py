@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any, Protocol, runtime_checkable
 
 from agio.domain.messages import ToolSpec
-
-#: the id of the tool call being run, set by the runtime around `Tool.run` (tracing tags
-#: the call's span with it)
-current_tool_call_id: ContextVar[str | None] = ContextVar("current_tool_call_id", default=None)
 
 
 class ToolError(Exception):

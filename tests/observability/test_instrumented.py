@@ -1,5 +1,6 @@
-"""Spans as wrappers: `InstrumentedModel` and `InstrumentedTool` trace each model and tool
-call; the loop holds no span code for them, and with tracing off nothing is wrapped."""
+"""Spans as wrappers: `InstrumentedModel` traces each model call and
+`instrument_tool_calls` each tool call (with the spans the loop opened for them before
+the wrappers); with tracing off nothing is wrapped."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from agio.config.components import AgentComponent, ModelComponent, ToolComponent
 from agio.domain.runs import RunStatus
 from agio.models.base import Model, ModelError, ModelEvent, ModelRequest, TextDelta, Usage
 from agio.models.scripted import FunctionModel, FunctionResponse
-from agio.observability.instrumented import InstrumentedModel, InstrumentedTool
+from agio.observability.instrumented import InstrumentedModel
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live
 from agio.storage.components import ComponentRepository
 from agio.tools.base import Tool, ToolError
@@ -46,12 +47,9 @@ def named(exporter: InMemorySpanExporter, prefix: str) -> list[ReadableSpan]:
 def traced_run(
     tracer: trace.Tracer, model: Model, tools: dict[str, Tool] | None = None, **config: Any
 ) -> tuple[Any, MemoryWriter]:
-    """An AgentRun with the instrumented model and tools, as `go_live` builds them."""
-    run, writer = make_run(
-        InstrumentedModel(model, tracer, COMPONENT),
-        {name: InstrumentedTool(t, tracer) for name, t in (tools or {}).items()},
-        **config,
-    )
+    """An AgentRun with the instrumented model, as `go_live` builds it, and a recording
+    tracer (with which the loop traces its tool calls)."""
+    run, writer = make_run(InstrumentedModel(model, tracer, COMPONENT), tools or {}, **config)
     run.tracer = tracer
     return run, writer
 
@@ -168,8 +166,8 @@ async def test_a_pause_during_a_model_call_is_no_error_and_closes_the_stream(
 @pytest.mark.parametrize(
     ("error", "description"),
     [
-        (ToolError("b must not be 0"), "ToolError: b must not be 0"),
-        (ValueError("bad"), "ValueError: bad"),
+        (ToolError("b must not be 0"), "b must not be 0"),
+        (ValueError("bad"), "Tool 'divide' failed: ValueError: bad"),
     ],
 )
 async def test_a_failing_tool_marks_its_span(
@@ -219,9 +217,31 @@ async def test_a_tool_cut_short_by_its_timeout_marks_its_span(
     assert "timed out" in completed.data["error"]
     (span,) = named(exporter, "execute_tool wait_forever")
     assert span.status.status_code is trace.StatusCode.ERROR
+    assert span.status.description == "Tool 'wait_forever' timed out after 0.01s"
 
 
-async def test_the_loop_itself_opens_no_model_or_tool_span(
+async def test_a_call_that_never_reaches_a_tool_has_an_error_span(
+    tracer: trace.Tracer, exporter: InMemorySpanExporter
+) -> None:
+    def respond(request: ModelRequest) -> FunctionResponse:
+        if request.messages[-1].role == "tool":
+            return FunctionResponse(content="sorry")
+        return FunctionResponse(tool_calls=[("ghost", {}), ("add", "not json")])
+
+    run, _ = traced_run(tracer, FunctionModel(respond), {"add": function_tool(add)})
+    assert (await run.execute()).status is RunStatus.COMPLETED
+    (unknown,) = named(exporter, "execute_tool unknown")
+    assert unknown.attributes is not None
+    assert unknown.attributes["gen_ai.tool.name"] == "ghost"
+    assert unknown.status.description is not None
+    assert unknown.status.description.startswith("Unknown tool 'ghost'")
+    (bad,) = named(exporter, "execute_tool add")
+    assert bad.status.status_code is trace.StatusCode.ERROR
+    assert bad.status.description is not None
+    assert bad.status.description.startswith("Arguments must be a JSON object")
+
+
+async def test_the_loop_itself_opens_no_model_span(
     tracer: trace.Tracer, exporter: InMemorySpanExporter
 ) -> None:
     def respond(request: ModelRequest) -> FunctionResponse:
@@ -233,7 +253,13 @@ async def test_the_loop_itself_opens_no_model_or_tool_span(
     run.tracer = tracer
     assert (await run.execute()).status is RunStatus.COMPLETED
     names = {s.name for s in exporter.get_finished_spans()}
-    assert names == {"invoke_agent a", "agio.step llm_call", "agio.step tool_call"}
+    # the chat span is the wrapped model's: an unwrapped one has none
+    assert names == {
+        "invoke_agent a",
+        "agio.step llm_call",
+        "agio.step tool_call",
+        "execute_tool add",
+    }
 
 
 class NoRepository:
@@ -262,11 +288,9 @@ async def test_with_tracing_off_nothing_is_wrapped(tracer: trace.Tracer) -> None
         for off in (None, trace.NoOpTracer()):
             live = await go_live(repo, snapshot(), cache, enable_http_request=False, tracer=off)
             assert live.model is cached
-            assert not any(isinstance(t, InstrumentedTool) for t in live.tools.values())
         live = await go_live(repo, snapshot(), cache, enable_http_request=False, tracer=tracer)
         assert isinstance(live.model, InstrumentedModel)
         assert live.model.wrapped is cached
-        assert isinstance(live.tools["calculator"], InstrumentedTool)
         assert live.tools["calculator"].name == "calculator"
     finally:
         await cache.close()
