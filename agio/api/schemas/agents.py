@@ -5,16 +5,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+)
 
+from agio.api.schemas.common import JSON_INT, JSON_NUMBER
 from agio.config.components import AgentRunConfig, AgentSpec, Slug
 from agio.domain.components import StoredComponent
+
+
+class AgentRunConfigIn(AgentRunConfig):
+    """`config` in a request: JSON numbers only (`true` is not 1; a YAML file's `${VAR}`
+    substitutes text, so the component itself stays lax)."""
+
+    max_steps: Annotated[int, Field(ge=1, le=100), JSON_INT] = Field(
+        default=10, description="Model calls per run at most."
+    )
+    temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = Field(
+        default=None, description="Overrides the model's temperature."
+    )
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000), JSON_INT] | None = None
+    tool_timeout: Annotated[float, Field(gt=0, le=3600), JSON_NUMBER] | None = Field(
+        default=None, description="Overrides each tool's own timeout."
+    )
+    max_parallel_tool_calls: Annotated[int, Field(ge=1, le=64), JSON_INT] = 4
 
 
 class AgentCreate(AgentSpec):
     """What defines an agent; the body of `POST`/`PUT /api/agents`."""
 
     enabled: StrictBool = True  # JSON `true`/`false` only (`0` is not false)
+    config: AgentRunConfigIn = Field(default_factory=AgentRunConfigIn)
 
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -30,11 +55,11 @@ class AgentRunConfigPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_steps: int | None = Field(default=None, ge=1, le=100)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    tool_timeout: float | None = Field(default=None, gt=0, le=3600)
-    max_parallel_tool_calls: int | None = Field(default=None, ge=1, le=64)
+    max_steps: Annotated[int, Field(ge=1, le=100), JSON_INT] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000), JSON_INT] | None = None
+    tool_timeout: Annotated[float, Field(gt=0, le=3600), JSON_NUMBER] | None = None
+    max_parallel_tool_calls: Annotated[int, Field(ge=1, le=64), JSON_INT] | None = None
 
 
 class AgentPatch(BaseModel):

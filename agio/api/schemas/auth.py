@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from agio.api.schemas.common import JSON_INT
 from agio.domain.security import Permission, Role
 from agio.domain.users import ApiKey, User
 
@@ -103,7 +104,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: Annotated[int, Field(ge=1, le=3650), JSON_INT] | None = None
     user_id: str | None = Field(
         default=None,
         pattern=r"^usr_[a-z0-9]{1,60}$",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -72,3 +73,24 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         code: {"model": ErrorEnvelope, "description": descriptions.get(code, "Error")}
         for code in codes
     }
+
+
+def json_integer(value: Any) -> Any:
+    """A JSON integer as JSON Schema has it (`5`, `5.0`), never `true` or `"5"`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def json_number(value: Any) -> Any:
+    """A JSON number (`1`, `0.5`), never `true` or `"0.5"`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+    return value
+
+
+#: request-body numbers: what JSON Schema's `integer` and `number` admit, and no more;
+#: last in the field's `Annotated[int, Field(ge=…), JSON_INT]`, so that the constraints
+#: stay on the number (and in the OpenAPI document as `minimum`/`maximum`)
+JSON_INT = BeforeValidator(json_integer)
+JSON_NUMBER = BeforeValidator(json_number)

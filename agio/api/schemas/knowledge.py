@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agio.api.schemas.common import JSON_INT
 from agio.domain.knowledge import Document
 
 
@@ -65,7 +66,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=2000)
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    top_k: Annotated[int, Field(ge=1, le=50), JSON_INT] | None = None
 
 
 class SearchHit(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from agio.api.schemas.common import max_length_from_setting
+from agio.api.schemas.common import JSON_INT, JSON_NUMBER, max_length_from_setting
 from agio.domain.events import EVENT_TYPES, Event
 from agio.domain.runs import Checkpoint, Run, RunStatus, Step
 
@@ -305,8 +305,8 @@ class ForkModifications(RestoreModifications):
     model: str | None = Field(
         default=None, pattern=ID_PATTERN, description="Name of a model component."
     )
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_steps: int | None = Field(default=None, ge=1, le=100)
+    temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
+    max_steps: Annotated[int, Field(ge=1, le=100), JSON_INT] | None = None
     messages: list[ExtraMessage] = Field(
         default_factory=list,
         max_length=100,
