@@ -50,6 +50,9 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     "PATCH /api/agents/{agent_id}",
     # `config` is any component: its fields depend on its `type` and on other components
     "PUT /api/config/{component_name}",
+    # a fork's `model` must name a stored model component, and its `max_steps` stay
+    # within AGIO_MAX_STEPS_CEILING
+    "POST /api/checkpoints/{checkpoint_id}/fork",
     # the period and the granularity together may ask for more than
     # AGIO_METRICS_MAX_BUCKETS buckets
     "GET /api/metrics/agents/{agent_id}",
