@@ -11,16 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agio.domain import events as ev
-from agio.domain.events import Event
 from agio.domain.messages import Message, ToolCall
-from agio.domain.runs import RunMetrics, Step
+from agio.domain.runs import Step
 from agio.domain.time import utcnow
 from agio.models.base import Model, ModelRequest, Retrying, TextDelta, ToolCallDelta, Usage
-from agio.runtime.sink import RunSink
-from agio.runtime.snapshot import AgentSnapshot
-from agio.runtime.state import RunState
-from agio.runtime.steering import Control, PauseRequested
-from agio.tools.base import Tool, tool_spec
+from agio.runtime.steering import PauseRequested, RunParts
+from agio.tools.base import tool_spec
 
 
 @dataclass
@@ -40,25 +36,10 @@ def _parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:
     return (value, None) if isinstance(value, dict) else ({}, text)
 
 
-class ModelStep:
+class ModelStep(RunParts):
     """`_model_step` and the streaming of its text."""
 
     model: Model
-    # provided by `AgentRun`
-    run_id: str
-    state: RunState
-    snapshot: AgentSnapshot
-    tools: dict[str, Tool]
-    writer: RunSink
-    metrics: RunMetrics
-    control: Control
-    log: Any
-
-    def emit(self, type_: str, data: dict[str, Any]) -> Event:
-        raise NotImplementedError
-
-    def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
-        raise NotImplementedError
 
     def _safe_point(self) -> None:
         if self.control.pause.is_set():

@@ -1,10 +1,21 @@
 """How the outside steers a running run: the flags `AgentRun` checks at its safe points,
-and the exception that stops it there for a pause."""
+and the exception that stops it there for a pause; and `RunParts`, what the parts of a
+run (its model step, its tool step) may use of it."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+
+from agio.domain.events import Event
+from agio.domain.runs import RunMetrics
+from agio.runtime.sink import RunSink
+from agio.runtime.snapshot import AgentSnapshot
+from agio.runtime.state import RunState
+from agio.tools.base import Tool
 
 
 class PauseRequested(Exception):
@@ -18,3 +29,24 @@ class Control:
     pause: asyncio.Event = field(default_factory=asyncio.Event)
     cancel: bool = False
     checkpoint_waiters: list[asyncio.Future[str]] = field(default_factory=list)
+
+
+class RunParts:
+    """What `AgentRun` provides to the mixins that make up a run (`ModelStep`,
+    `ToolStep`): its state, its configuration and where it writes."""
+
+    run_id: str
+    state: RunState
+    snapshot: AgentSnapshot
+    tools: dict[str, Tool]
+    writer: RunSink
+    metrics: RunMetrics
+    control: Control
+    tracer: trace.Tracer
+    log: Any
+
+    def emit(self, type_: str, data: dict[str, Any]) -> Event:
+        raise NotImplementedError
+
+    def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
+        raise NotImplementedError

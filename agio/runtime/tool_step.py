@@ -9,19 +9,14 @@ import json
 import time
 from typing import Any
 
-from opentelemetry import trace
-
 from agio.domain import events as ev
-from agio.domain.events import Event
 from agio.domain.messages import Message, ToolCall
-from agio.domain.runs import RunMetrics, Step
+from agio.domain.runs import Step
 from agio.domain.time import utcnow
 from agio.observability.instrumented import ToolCaller, instrument_tool_calls, tracing_on
-from agio.runtime.sink import RunSink
-from agio.runtime.snapshot import AgentSnapshot
-from agio.runtime.state import RunState, ToolResult
-from agio.runtime.steering import Control, PauseRequested
-from agio.tools.base import Tool, ToolError
+from agio.runtime.state import ToolResult
+from agio.runtime.steering import PauseRequested, RunParts
+from agio.tools.base import ToolError
 
 
 def _result_text(result: Any) -> str:
@@ -30,25 +25,8 @@ def _result_text(result: Any) -> str:
     return json.dumps(result, ensure_ascii=False, default=str)
 
 
-class ToolStep:
+class ToolStep(RunParts):
     """`_tool_step` and `_call_tool`."""
-
-    # provided by `AgentRun`
-    run_id: str
-    state: RunState
-    snapshot: AgentSnapshot
-    tools: dict[str, Tool]
-    writer: RunSink
-    metrics: RunMetrics
-    control: Control
-    log: Any
-    tracer: trace.Tracer
-
-    def emit(self, type_: str, data: dict[str, Any]) -> Event:
-        raise NotImplementedError
-
-    def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
-        raise NotImplementedError
 
     async def _tool_step(self) -> None:
         state = self.state

@@ -5,11 +5,9 @@ run state machine."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -21,10 +19,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from agio.api.app import create_app
-from agio.config.settings import Settings
 from agio.domain.runs import TRANSITIONS, RunStatus
-from tests.live import serve
+from tests.live import control_app, serve
 
 pytestmark = pytest.mark.slow
 
@@ -67,25 +63,7 @@ TARGET = {"pause": RunStatus.PAUSED, "resume": RunStatus.RUNNING, "cancel": RunS
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp: Path = tmp_path_factory.mktemp("states")
-    (tmp / "configs").mkdir()
-    (tmp / "configs" / "stepper.yaml").write_text(yaml.safe_dump(COMPONENTS))
-    app = create_app(
-        Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            data_dir=tmp / "data",
-            configs_dir=tmp / "configs",
-            watch_configs=False,
-            environment="test",
-            log_level="ERROR",
-            control_wait_seconds=5,
-            auth_disabled=True,  # loopback only: the development switch applies
-            rate_limit_chat="",
-            rate_limit_write="",
-            rate_limit_read="",
-            max_active_runs_per_user=10_000,
-        )
-    )
+    app = control_app(tmp_path_factory.mktemp("states"), COMPONENTS)
     with serve(app) as url:
         yield url
 

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agio.api.app import create_app
-from agio.config.settings import Settings
-from tests.live import serve
+from tests.live import control_app, serve
 
 pytestmark = pytest.mark.slow
 
@@ -63,29 +59,10 @@ SCRIPTS = {"one_step": ONE_STEP, "with_tool": WITH_TOOL}
 def server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    tmp: Path = tmp_path_factory.mktemp("streamed")
-    (tmp / "configs").mkdir()
-    (tmp / "configs" / "agents.yaml").write_text(yaml.safe_dump(COMPONENTS))
     database: dict[str, Any] = {}
     if request.param == "postgresql":
         database["database_url"] = request.getfixturevalue("module_database_url")
-    app = create_app(
-        Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            data_dir=tmp / "data",
-            configs_dir=tmp / "configs",
-            watch_configs=False,
-            environment="test",
-            log_level="ERROR",
-            control_wait_seconds=5,
-            auth_disabled=True,  # loopback only: the development switch applies
-            rate_limit_chat="",
-            rate_limit_write="",
-            rate_limit_read="",
-            max_active_runs_per_user=10_000,
-            **database,
-        )
-    )
+    app = control_app(tmp_path_factory.mktemp("streamed"), COMPONENTS, **database)
     with serve(app) as url:
         yield url
 
