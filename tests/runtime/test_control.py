@@ -80,6 +80,19 @@ async def events(client: httpx.AsyncClient, run_id: str) -> list[dict[str, Any]]
     return (await client.get(f"/api/runs/{run_id}/events")).json()["events"]  # type: ignore[no-any-return]
 
 
+async def paused_in_step_3(client: httpx.AsyncClient, agent: str, message: str = "go") -> str:
+    """A run of `agent`, paused once its second model call (step 3) has begun."""
+    task, run_id = await start(client, agent, message)
+    for _ in range(400):
+        log = await events(client, run_id)
+        if any(e["type"] == "step_started" and e["data"]["step"] == 3 for e in log):
+            break
+        await asyncio.sleep(0.01)
+    assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
+    await task
+    return run_id
+
+
 def comparable(run: dict[str, Any]) -> list[Any]:
     return [
         (
@@ -333,14 +346,7 @@ async def test_restore_as_new_run_with_a_modified_query(
 async def test_restore_in_place_supersedes_later_steps(
     client: httpx.AsyncClient, slow_agent: str
 ) -> None:
-    task, run_id = await start(client, slow_agent)
-    for _ in range(200):  # wait for the second model call (step 3) to begin
-        log = await events(client, run_id)
-        if any(e["type"] == "step_started" and e["data"]["step"] == 3 for e in log):
-            break
-        await asyncio.sleep(0.01)
-    assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
-    await task
+    run_id = await paused_in_step_3(client, slow_agent)
     checkpoints = (await client.get(f"/api/runs/{run_id}/checkpoints")).json()["checkpoints"]
     step_1 = next(c for c in checkpoints if c["step_num"] == 1)
     restored = await client.post(
@@ -425,14 +431,7 @@ async def test_a_modified_query_past_the_first_step_rewinds_to_that_question(
 async def test_a_modified_query_in_place_supersedes_what_answered_the_old_one(
     client: httpx.AsyncClient, slow_agent: str
 ) -> None:
-    task, run_id = await start(client, slow_agent, "the old question")
-    for _ in range(400):  # wait for the second model call (step 3) to begin
-        log = await events(client, run_id)
-        if any(e["type"] == "step_started" and e["data"]["step"] == 3 for e in log):
-            break
-        await asyncio.sleep(0.01)
-    assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
-    await task
+    run_id = await paused_in_step_3(client, slow_agent, "the old question")
     checkpoints = (await client.get(f"/api/runs/{run_id}/checkpoints")).json()["checkpoints"]
     step_2 = next(c for c in checkpoints if c["step_num"] == 2)
     restored = await client.post(
