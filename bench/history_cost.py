@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from load import ROOT, cpu_seconds, free_port, scenario, wait_ready, write_configs
+from load import ROOT, cpu_seconds, free_port, scenario, server_env, wait_ready, write_configs
 from sqlalchemy import insert, select, text
 
 from agio.domain.time import utcnow
@@ -170,17 +169,7 @@ def start_server(
     tmp: Path, name: str, database_url: str | None
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "AGIO_DATA_DIR": str(tmp / name),
-        "AGIO_CONFIGS_DIR": str(tmp / "configs"),
-        "AGIO_LOG_LEVEL": "WARNING",
-        "AGIO_WATCH_CONFIGS": "false",
-        "AGIO_RATE_LIMIT_CHAT": "",
-        "AGIO_RATE_LIMIT_READ": "",
-        "AGIO_RATE_LIMIT_WRITE": "",
-        "AGIO_MAX_ACTIVE_RUNS_PER_USER": "100000",
-    }
+    env = server_env(tmp / name, tmp / "configs")
     if database_url:
         env["AGIO_DATABASE_URL"] = database_url
         # a pool that closes no connection under this load, so that every backend's CPU

@@ -180,6 +180,24 @@ def write_configs(directory: Path, fake_url: str) -> None:
     (directory / "bench.yaml").write_text(json.dumps(components))  # JSON is valid YAML
 
 
+def server_env(data_dir: Path, configs_dir: Path, **more: str) -> dict[str, str]:
+    """The environment of an `agio serve` under measurement: the server's work per run,
+    with authentication (an API key looked up per request) but without rate limits or a
+    quota on active runs, which would refuse the load itself."""
+    return {
+        **os.environ,
+        "AGIO_DATA_DIR": str(data_dir),
+        "AGIO_CONFIGS_DIR": str(configs_dir),
+        "AGIO_LOG_LEVEL": "WARNING",
+        "AGIO_WATCH_CONFIGS": "false",
+        "AGIO_RATE_LIMIT_CHAT": "",
+        "AGIO_RATE_LIMIT_READ": "",
+        "AGIO_RATE_LIMIT_WRITE": "",
+        "AGIO_MAX_ACTIVE_RUNS_PER_USER": "100000",
+        **more,
+    }
+
+
 def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -198,19 +216,7 @@ async def main_async(args: argparse.Namespace) -> None:
     fake_port, agio_port = free_port(), free_port()
     fake_url = f"http://127.0.0.1:{fake_port}/v1"
     write_configs(tmp / "configs", fake_url)
-    env = {
-        **os.environ,
-        "AGIO_DATA_DIR": str(tmp / "data"),
-        "AGIO_CONFIGS_DIR": str(tmp / "configs"),
-        "AGIO_LOG_LEVEL": "WARNING",
-        "AGIO_WATCH_CONFIGS": "false",
-        # measured: the server's work per run, with authentication (an API key looked up
-        # per request) but without rate limits, which would refuse the load itself
-        "AGIO_RATE_LIMIT_CHAT": "",
-        "AGIO_RATE_LIMIT_READ": "",
-        "AGIO_RATE_LIMIT_WRITE": "",
-        "AGIO_MAX_ACTIVE_RUNS_PER_USER": "100000",
-    }
+    env = server_env(tmp / "data", tmp / "configs")
     fake = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fake_openai.py"), "--port", str(fake_port)]
     )

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+from load import free_port, wait_ready
 
 from agio.config.components import ModelComponent
 from agio.domain.messages import Message
@@ -28,22 +27,10 @@ REQUEST = ModelRequest(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def wait_ready(url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the fake OpenAI server did not start")
+async def drain(model: OpenAIModel) -> None:
+    """One streamed call, read to its end."""
+    async for _event in model.stream(REQUEST):
+        continue
 
 
 async def main(calls: int, rounds: int) -> None:
@@ -53,20 +40,18 @@ async def main(calls: int, rounds: int) -> None:
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        await wait_ready(f"{base_url}/models")
+        wait_ready(f"{base_url}/models", fake)
         component = ModelComponent.model_validate(
             {"name": "bench", "provider": "openai", "model": "bench", "base_url": base_url}
         )
         model = OpenAIModel(component)
         try:
             for _ in range(50):  # warm-up: connections, imports, caches
-                async for _event in model.stream(REQUEST):
-                    pass
+                await drain(model)
             for _ in range(rounds):
                 started, cpu = time.perf_counter(), time.process_time()
                 for _ in range(calls):
-                    async for _event in model.stream(REQUEST):
-                        pass
+                    await drain(model)
                 spent = (time.process_time() - cpu) / calls * 1000
                 wall = (time.perf_counter() - started) / calls * 1000
                 print(f"{spent:.3f} ms CPU per call ({wall:.3f} ms wall)")

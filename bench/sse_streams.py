@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from load import free_port, percentile, wait_ready  # noqa: E402
+from load import free_port, percentile, server_env, wait_ready  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -88,18 +87,7 @@ async def main_async(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="agio-sse-bench-"))
     port = free_port()
     write_configs(tmp / "configs", args.chunks, args.chunk_delay)
-    env = {
-        **os.environ,
-        "AGIO_DATA_DIR": str(tmp / "data"),
-        "AGIO_CONFIGS_DIR": str(tmp / "configs"),
-        "AGIO_LOG_LEVEL": "WARNING",
-        "AGIO_WATCH_CONFIGS": "false",
-        "AGIO_RATE_LIMIT_CHAT": "",
-        "AGIO_RATE_LIMIT_READ": "",
-        "AGIO_RATE_LIMIT_WRITE": "",
-        "AGIO_MAX_ACTIVE_RUNS_PER_USER": "100000",
-        "AGIO_SSE_PING_SECONDS": "15",
-    }
+    env = server_env(tmp / "data", tmp / "configs", AGIO_SSE_PING_SECONDS="15")
     server = subprocess.Popen(
         [sys.executable, "-m", "agio", "serve", "--port", str(port)], env=env, cwd=tmp
     )
