@@ -13,6 +13,7 @@ bounded cache keyed by (run id, seq) (`EncodedEvents`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -34,14 +35,10 @@ def _json(data: dict[str, Any]) -> bytes:
     integers beyond 64 bits, which orjson refuses, go through json's encoder. NaN and
     infinities become `null` (json's encoder wrote `NaN`, which is not JSON; the REST
     API's pydantic encoding writes `null` too)."""
-    try:
-        return orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        pass
-    try:
-        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    for option in (None, orjson.OPT_NON_STR_KEYS):
+        with contextlib.suppress(orjson.JSONEncodeError):
+            return orjson.dumps(data, option=option)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def to_sse(event: Event) -> ServerSentEvent:

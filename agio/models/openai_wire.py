@@ -7,6 +7,7 @@ Everything here is plain data in and out (bytes, dicts from `orjson.loads`), no 
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import time
@@ -274,17 +275,13 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
     value = headers.get("retry-after-ms")
     if value is not None:
-        try:
+        with contextlib.suppress(ValueError):
             return float(value) / 1000
-        except ValueError:
-            pass
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
+    with contextlib.suppress(ValueError):
+        return float(value)  # seconds; else an HTTP date
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -5,6 +5,7 @@ run (its model step, its tool step) may use of it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +45,7 @@ class RunParts:
     control: Control
     tracer: trace.Tracer
     log: Any
-
-    def emit(self, type_: str, data: dict[str, Any]) -> Event:
-        raise NotImplementedError
-
-    def checkpoint(self, kind: str, description: str = "", tags: list[str] | None = None) -> str:
-        raise NotImplementedError
+    #: the run's next event, numbered and handed to the writer (`AgentRun.emit`)
+    emit: Callable[[str, dict[str, Any]], Event]
+    #: a checkpoint of the run's state of this kind; its id (`AgentRun.checkpoint`)
+    checkpoint: Callable[[str], str]

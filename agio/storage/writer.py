@@ -53,7 +53,7 @@ _GATHER_ROUNDS = 2
 
 
 class WriterClosed(RuntimeError):
-    pass
+    """A write handed to the writer after `close()`."""
 
 
 class RunWriteFailed(RuntimeError):
