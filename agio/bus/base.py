@@ -1,9 +1,10 @@
-"""The `EventBus` protocol: publish a run's events after they are stored; subscribe to them."""
+"""The `EventBus` protocol: publish a run's events after they are stored; subscribe to them.
+And notices: small messages every process hears (a cache entry that is no longer true)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from agio.domain.events import Event
 
@@ -25,9 +26,26 @@ class Subscription(Protocol):
     def close(self) -> None: ...
 
 
+#: called with (topic, data) for every notice, this process's own included
+NoticeHandler = Callable[[str, dict[str, Any]], None]
+
+#: the topic handlers hear when notices may have been lost (the bus reconnected to Redis):
+#: whatever a handler caches may be stale, so it forgets all of it
+NOTICES_LOST = "notices_lost"
+
+
 class EventBus(Protocol):
     def subscribe(self, run_id: str) -> Subscription: ...
 
     async def publish(self, run_id: str, events: Sequence[Event]) -> None: ...
+
+    def notify(self, topic: str, data: dict[str, Any]) -> None:
+        """Tell every process (this one at once, before returning; the others as soon as
+        the message arrives). At most once across processes: see `NOTICES_LOST`."""
+        ...
+
+    def on_notice(self, handler: NoticeHandler) -> None:
+        """Call `handler` for every notice from now on."""
+        ...
 
     async def close(self) -> None: ...

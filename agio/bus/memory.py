@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
+import structlog
+
+from agio.bus.base import NoticeHandler
 from agio.domain.events import Event
+
+log = structlog.get_logger(__name__)
 
 
 class MemorySubscription:
@@ -40,6 +46,17 @@ class InProcessBus:
     def __init__(self, queue_size: int = 10_000) -> None:
         self._subs: dict[str, set[MemorySubscription]] = {}
         self._queue_size = queue_size
+        self._notice_handlers: list[NoticeHandler] = []
+
+    def on_notice(self, handler: NoticeHandler) -> None:
+        self._notice_handlers.append(handler)
+
+    def notify(self, topic: str, data: dict[str, Any]) -> None:
+        for handler in tuple(self._notice_handlers):
+            try:
+                handler(topic, data)
+            except Exception:  # one broken handler does not keep the notice from the others
+                log.exception("notice_handler_failed", topic=topic)
 
     def subscribe(self, run_id: str) -> MemorySubscription:
         sub = MemorySubscription(self, run_id, self._queue_size)
@@ -71,3 +88,4 @@ class InProcessBus:
 
     async def close(self) -> None:
         self._subs.clear()
+        self._notice_handlers.clear()

@@ -11,6 +11,10 @@ replayed. That is safe because the event log is the source of truth: a subscribe
 sees a gap in `seq`, or nothing for a second, reads the log (`agio.runtime.follow`), and
 the listener marks every subscription lagged after it reconnects. Subscriptions are the
 local bus's (`MemorySubscription`: `get`, `get_nowait`, `lagged`).
+
+Notices (`notify`) go to this process's handlers at once and to the others on the channel
+`<prefix>:notices`, subscribed on the same connection as the events. After a reconnect the
+handlers hear `NOTICES_LOST`, since a notice may have been missed meanwhile.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 
+from agio.bus.base import NOTICES_LOST, NoticeHandler
 from agio.bus.memory import InProcessBus, MemorySubscription
 from agio.domain.events import Event
 
@@ -62,11 +67,14 @@ class RedisBus:
         self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         # listening: no read timeout (quiet is normal) but a health check, so that a
         # half-open connection is noticed and replaced
-        self._listen_redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=5, health_check_interval=15
-        )
         self._prefix = prefix
         self._origin = uuid.uuid4().hex
+        self._listen_redis = aioredis.Redis.from_url(
+            url,
+            socket_connect_timeout=5,
+            health_check_interval=15,
+            client_name=f"agio-bus-{self._origin}",  # to tell it apart in CLIENT LIST
+        )
         self._listener: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(queue_size)
@@ -74,6 +82,10 @@ class RedisBus:
 
     def _channel(self, run_id: str) -> str:
         return f"{self._prefix}:events:{run_id}"
+
+    @property
+    def _notices(self) -> str:
+        return f"{self._prefix}:notices"
 
     async def start(self) -> None:
         """Subscribe (and wait until Redis confirms it), then listen in the background."""
@@ -97,13 +109,18 @@ class RedisBus:
             pubsub = self._listen_redis.pubsub()
             try:
                 await pubsub.psubscribe(pattern)
+                await pubsub.subscribe(self._notices)
                 if not first:
                     # messages may have been lost while disconnected: readers re-read the log
                     self._local.mark_all_lagged()
+                    self._local.notify(NOTICES_LOST, {})
                     log.info("redis_bus_reconnected")
                 first = False
                 self._ready.set()
                 async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._on_notice(message["data"])
+                        continue
                     if message.get("type") != "pmessage":
                         continue
                     try:
@@ -124,8 +141,31 @@ class RedisBus:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
+    def _on_notice(self, raw: bytes | str) -> None:
+        try:
+            message = json.loads(raw)
+            origin, topic, data = message["origin"], message["topic"], message["data"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("redis_bus_bad_notice")
+            return
+        if origin != self._origin:
+            self._local.notify(str(topic), dict(data))
+
     def subscribe(self, run_id: str) -> MemorySubscription:
         return self._local.subscribe(run_id)
+
+    def on_notice(self, handler: NoticeHandler) -> None:
+        self._local.on_notice(handler)
+
+    def notify(self, topic: str, data: dict[str, Any]) -> None:
+        """This process's handlers now; the others' through Redis (in order with the
+        events this process publishes)."""
+        self._local.notify(topic, data)
+        message = json.dumps({"origin": self._origin, "topic": topic, "data": data})
+        try:
+            self._outbox.put_nowait((self._notices, message))
+        except asyncio.QueueFull:  # the others' caches expire on their own (see callers)
+            log.warning("redis_notice_dropped", topic=topic)
 
     async def publish(self, run_id: str, events: Sequence[Event]) -> None:
         """Deliver to this process's subscribers now; queue for Redis (sent in order by
