@@ -10,6 +10,10 @@ shared bus) sends the reader back to the log, which is the source of truth.
 
 Events that are ready together (a page of the log, or what the bus already delivered) are
 yielded as one list; nothing ever waits for more to join.
+
+A reader that subscribed before the run published anything (`subscription`: a new run's
+stream, subscribed before its task started) skips the first replay: every event the run
+publishes is on the subscription, so the log is read only if the bus drops or reorders.
 """
 
 from __future__ import annotations
@@ -47,17 +51,23 @@ async def follow(
     *,
     page: int = PAGE,
     poll_seconds: float = POLL_SECONDS,
+    subscription: Subscription | None = None,
 ) -> AsyncGenerator[list[Event], None]:
     """The run's events after `after_seq`, each exactly once and in `seq` order, in lists
     of the events that were ready together. Ends after the terminal event, or when the run
-    has ended and nothing after `after_seq` is left to wait for (or the run is gone)."""
-    subscription = bus.subscribe(run_id)  # before reading storage: nothing falls between
+    has ended and nothing after `after_seq` is left to wait for (or the run is gone).
+
+    `subscription`, if given, was made on `bus` before the run published any event after
+    `after_seq` (it is closed at the end, like one made here): the first replay is skipped."""
+    replay = subscription is None
+    if subscription is None:
+        subscription = bus.subscribe(run_id)  # before reading storage: nothing falls between
     last = after_seq
     quiet = False
     try:
         while True:
-            # replay what is stored after `last`
-            while True:
+            # replay what is stored after `last` (not at first if subscribed before the run)
+            while replay:
                 # shielded: a client that goes away must not cancel a query half-way
                 # (that would discard the database connection)
                 batch = await asyncio.shield(events.events_after(run_id, last, page))
@@ -75,6 +85,7 @@ async def follow(
                     return
                 if len(batch) < page:
                     break
+            replay = True
             if quiet:
                 # nothing new for a while: a reader that resumed after the run's last
                 # event (at or past the end) has nothing more to wait for

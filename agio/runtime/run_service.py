@@ -13,12 +13,13 @@ The routers call these; they never read storage themselves.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from agio.bus.base import EventBus
+from agio.bus.base import EventBus, Subscription
 from agio.domain.errors import (
     CheckpointNotFound,
     Conflict,
@@ -138,10 +139,23 @@ class RunService:
         """Has the run ended with no event after `after_seq` (a reader has seen it all)?"""
         return run.status.terminal and after_seq >= run.last_seq
 
-    def follow(self, run_id: str, after_seq: int) -> AsyncGenerator[list[Event], None]:
+    def follow(
+        self, run_id: str, after_seq: int, *, subscription: Subscription | None = None
+    ) -> AsyncGenerator[list[Event], None]:
         """The run's events after `after_seq`, stored then live, each once and in order,
-        until the run's terminal event (`agio.runtime.follow`)."""
-        return follow(self._events, self._runs, self._bus, run_id, after_seq)
+        until the run's terminal event (`agio.runtime.follow`). With a `subscription` made
+        (`subscribe`) before the run published anything, nothing is read at first."""
+        events = follow(
+            self._events, self._runs, self._bus, run_id, after_seq, subscription=subscription
+        )
+        if subscription is not None:
+            # a stream dropped before it was first read never runs its own `finally`
+            weakref.finalize(events, subscription.close)
+        return events
+
+    def subscribe(self, run_id: str) -> Subscription:
+        """The run's live events from now on (for `follow`)."""
+        return self._bus.subscribe(run_id)
 
     # ------------------------------------------------------------------ checkpoints
 

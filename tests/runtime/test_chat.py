@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 
 from agio.domain.events import EVENT_TYPES
 
@@ -319,3 +320,32 @@ async def test_disabled_components_are_409(client: httpx.AsyncClient, disabled: 
     response = await client.post("/api/chat", json={"agent_id": "a2", "message": "x"})
     assert response.status_code == 409
     assert "disabled" in response.json()["error"]["message"]
+
+
+async def test_a_new_runs_stream_reads_no_events_from_the_log(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    # the stream subscribes before the run's task starts, so every event reaches it live
+    engine = app.state.agio.db.engine.sync_engine
+    reads: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "run_events" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with client.stream(
+            "POST", "/api/chat", json={"agent_id": "spec_agent", "message": "6*7?", "stream": True}
+        ) as response:
+            assert response.status_code == 200
+            body = (await response.aread()).decode()
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    assert "event: run_completed" in body
+    assert reads == []
+    # and what it streamed is what was stored
+    run_id = response.headers["X-Run-ID"]
+    stored = await events_of(client, run_id)
+    streamed = [line.removeprefix("id: ") for line in body.splitlines() if line.startswith("id: ")]
+    assert streamed == [str(e["seq"]) for e in stored]

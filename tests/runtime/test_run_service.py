@@ -3,6 +3,7 @@ a gap, a lag or a quiet spell; the end), and the rules the routers enforce throu
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -169,6 +170,60 @@ async def test_follow_closes_its_subscription_when_the_reader_leaves() -> None:
     stream = _service(FakeLog([_event(1)]), bus).follow(RUN, 0)
     await anext(stream)
     await stream.aclose()
+    assert bus.subscriber_count(RUN) == 0
+
+
+async def test_follow_with_an_early_subscription_reads_no_log() -> None:
+    bus = InProcessBus()
+    log = FakeLog([])
+    service = _service(log, bus)
+    subscription = service.subscribe(RUN)  # before the run published anything
+    await bus.publish(RUN, [_event(1), _event(2)])
+    stream = service.follow(RUN, 0, subscription=subscription)
+    assert _seqs(await anext(stream)) == [1, 2]
+    await bus.publish(RUN, [_event(3, "run_completed")])
+    assert _seqs(await anext(stream)) == [3]
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    assert log.reads == []
+    assert bus.subscriber_count(RUN) == 0
+
+
+async def test_follow_with_a_late_subscription_still_misses_nothing() -> None:
+    # subscribed after 1 and 2 were stored and published: the gap sends it to the log
+    bus = InProcessBus()
+    log = FakeLog([_event(1), _event(2), _event(3)])
+    service = _service(log, bus)
+    subscription = service.subscribe(RUN)
+    await bus.publish(RUN, [_event(3)])
+    stream = service.follow(RUN, 0, subscription=subscription)
+    assert _seqs(await anext(stream)) == [1, 2, 3]
+    assert log.reads == [0]
+    log.stored.append(_event(4, "run_completed"))
+    await bus.publish(RUN, [_event(4, "run_completed")])
+    assert _seqs(await anext(stream)) == [4]
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+
+
+async def test_follow_with_a_late_subscription_that_missed_the_end() -> None:
+    # everything, the terminal event included, was published before it subscribed: the
+    # quiet spell sends it to the log
+    bus = InProcessBus()
+    log = FakeLog([_event(1), _event(2, "run_completed")], _run(RunStatus.COMPLETED, 2))
+    subscription = bus.subscribe(RUN)
+    stream = follow(log, log, bus, RUN, 0, poll_seconds=0.01, subscription=subscription)
+    assert [_seqs(c) async for c in stream] == [[1, 2]]
+    assert bus.subscriber_count(RUN) == 0
+
+
+async def test_an_early_subscription_is_closed_when_its_stream_is_never_read() -> None:
+    bus = InProcessBus()
+    service = _service(FakeLog([]), bus)
+    stream = service.follow(RUN, 0, subscription=service.subscribe(RUN))
+    assert bus.subscriber_count(RUN) == 1
+    del stream  # dropped before it was started (a client that went away at once)
+    gc.collect()
     assert bus.subscriber_count(RUN) == 0
 
 

@@ -63,8 +63,12 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
         session_visible_to=None if who.is_admin else who.user_id,
     )
     if body.stream:
+        # subscribed before the run's task first runs (no await since it was launched), so
+        # the stream needs no read of the log; had it missed an event, the gap in `seq`
+        # would send it to the log (`agio.runtime.follow`)
+        subscription = runs.subscribe(run.id)
         return event_stream_response(
-            runs.follow(run.id, 0),
+            runs.follow(run.id, 0, subscription=subscription),
             ping=container.settings.sse_ping_seconds,
             open_streams=container.telemetry.sse_streams,
             retry_ms=container.settings.sse_retry_ms,
