@@ -19,6 +19,7 @@ from agio.api.routers import (
     auth,
     chat,
     config,
+    console,
     control,
     docs,
     health,
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(sessions.router)
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
+    app.include_router(console.router)  # last: `/` and the console's client-side routes
     # innermost: text a database cannot store is refused before any route sees it
     app.add_middleware(StorableTextMiddleware)
     if settings.cors_origins:

@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 
 from agio.api.app import create_app
 from agio.api.auth import Public, Requires
+from agio.api.routers import console
 from agio.config.settings import Settings
 from agio.domain.security import ROLE_PERMISSIONS, Permission, Role
 from tests.conftest import BUNDLED_CONFIGS, add_user
@@ -73,8 +74,7 @@ ROUTES = _table()
 PUBLIC = {
     ("GET", "/api/health"),
     ("POST", "/api/auth/token"),
-    # the API docs and their assets (agio/api/routers/docs.py), and `/` pointing at them
-    ("GET", "/"),
+    # the API docs and their assets (agio/api/routers/docs.py)
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
@@ -82,6 +82,9 @@ PUBLIC = {
     ("GET", "/docs/assets/swagger-ui.css"),
     ("GET", "/docs/assets/redoc.standalone.js"),
     ("GET", "/docs/assets/favicon.png"),
+    # the web console: its page at `/` and its own routes, and its files (routers/console.py)
+    ("GET", "/{path:console_path}"),
+    *(("GET", path) for path in console.asset_paths()),
 }
 
 

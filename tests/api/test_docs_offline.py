@@ -1,5 +1,5 @@
 """`/docs` and `/redoc` work without internet: every script, style and icon they load is
-served by Agio itself. `/` points at the docs."""
+served by Agio itself."""
 
 from __future__ import annotations
 
@@ -99,15 +99,6 @@ async def test_only_the_known_assets_are_served(anonymous: httpx.AsyncClient) ->
         response = await anonymous.get(path)
         assert response.status_code == 404, path
         assert response.json()["error"]["type"] == "NotFound"
-
-
-async def test_root_redirects_to_the_docs(anonymous: httpx.AsyncClient) -> None:
-    response = await anonymous.get("/")
-    assert response.status_code in (302, 307)
-    assert response.headers["location"] == "/docs"
-    followed = await anonymous.get("/", follow_redirects=True)
-    assert followed.status_code == 200
-    assert "swagger-ui" in followed.text
 
 
 async def test_docs_routes_stay_out_of_the_schema(anonymous: httpx.AsyncClient) -> None:

@@ -1,11 +1,10 @@
 """The interactive API docs (`/docs`: Swagger UI, `/redoc`: ReDoc) with their scripts and
-styles served by Agio itself, so they work without internet access, and `/` pointing at
-them.
+styles served by Agio itself, so they work without internet access.
 
 The assets are the ones the pinned `fastapi-offline` package ships; only its files are
 used, the pages come from FastAPI's own `get_swagger_ui_html` / `get_redoc_html`. None of
 these routes is in the OpenAPI schema; each is public like `/api/health` (the `Public`
-guard: rate limited by client address).
+guard: rate limited by client address). `/` is the web console's (routers/console.py).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from fastapi.openapi.docs import (
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from agio.api.auth import public
 
@@ -51,12 +50,6 @@ def _root(request: Request) -> str:
 
 def _asset(request: Request, name: str) -> str:
     return f"{_root(request)}{ASSETS_PREFIX}/{name}?v={ASSETS_VERSION}"
-
-
-@router.get("/")
-async def root(request: Request) -> RedirectResponse:
-    # the web console will live here; until then, the API docs
-    return RedirectResponse(f"{_root(request)}/docs", status_code=307)
 
 
 @router.get("/docs")
