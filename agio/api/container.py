@@ -100,6 +100,7 @@ class Container:
         rate_limits = RateLimits(settings)
         stack.push_async_callback(rate_limits.close)
         bus = await _open_bus(settings, stack)
+        auth.use_bus(bus)  # key and user changes reach every process's auth cache
         telemetry = Telemetry()
         owner_id = new_owner_id()  # this process, as the owner of the runs it executes
         writer = RunWriter(db, bus, owner_id=owner_id, on_stored=[telemetry.observe_events])

@@ -4,6 +4,11 @@ These work on the database directly (like `agio db upgrade`): for whoever runs t
 server, also when no admin can sign in any more. They use the database the settings name
 (AGIO_DATABASE_URL, else `agio.db` in the data dir, AGIO_DATA_DIR or ./.agio) and refuse
 to start when it does not exist yet, rather than create an empty one in the wrong folder.
+
+The servers remember verified keys and users (`agio.services.auth_cache`). A command that
+changes one tells them as the servers tell each other: through Redis when AGIO_REDIS_URL
+is set, and through the change stamp beside a SQLite file; else (PostgreSQL without
+Redis) they see it within AGIO_AUTH_CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import click
 from agio.cli._common import invalid
 
 if TYPE_CHECKING:
+    from agio.bus.base import EventBus
     from agio.config.settings import Settings
     from agio.services.auth import AuthService
     from agio.storage.users import User
@@ -65,9 +71,35 @@ def _database_settings() -> Settings:
     return settings
 
 
+async def _servers_bus(settings: Settings) -> EventBus | None:
+    """The servers' Redis bus, to tell them of a change; None without Redis, or when it
+    cannot be reached (said on stderr: the servers then see the change later)."""
+    from agio.bus.redis import RedisBus
+
+    if not settings.redis_url:
+        return None
+    bus = RedisBus(settings.redis_url, settings.redis_prefix)
+    try:
+        await bus.start()
+    except Exception as exc:
+        await bus.close()
+        click.echo(
+            f"warning: Redis not reachable ({type(exc).__name__}); running servers see this "
+            f"change within AGIO_AUTH_CACHE_SECONDS ({settings.auth_cache_seconds:g} s)",
+            err=True,
+        )
+        return None
+    return bus
+
+
 def _with_auth(
-    work: Callable[[AuthService], Awaitable[_T]], settings: Settings | None = None
+    work: Callable[[AuthService], Awaitable[_T]],
+    settings: Settings | None = None,
+    *,
+    changes: bool = False,
 ) -> _T:
+    """Run `work` with an auth service on the database; `changes`: it changes users or
+    keys, so the running servers are told (see the module)."""
     from agio.domain.errors import AgioError
     from agio.services.auth import AuthService
     from agio.storage import migrate
@@ -78,10 +110,17 @@ def _with_auth(
 
     async def run() -> _T:
         database = Database(settings.resolved_database_url)
+        bus = None
         try:
             await migrate.upgrade(database)
-            return await work(AuthService(UserRepository(database), settings, jwt_secret=None))
+            auth = AuthService(UserRepository(database), settings, jwt_secret=None)
+            bus = await _servers_bus(settings) if changes else None
+            if bus is not None:
+                auth.use_bus(bus)
+            return await work(auth)
         finally:
+            if bus is not None:
+                await bus.close()  # sends what it was told first
             await database.dispose()
 
     try:
@@ -166,7 +205,7 @@ def _set_disabled(username: str, disabled: bool) -> User:
         user = await _user_named(auth, username)
         return await auth.users.update(user.id, disabled=disabled)
 
-    return _with_auth(work)
+    return _with_auth(work, changes=True)
 
 
 @users.command("disable")
@@ -199,7 +238,7 @@ def users_set_password(username: str) -> None:
         user = await _user_named(auth, username)
         return await auth.users.update(user.id, password_hash=auth.hash_password(secret))
 
-    user = _with_auth(work, settings)
+    user = _with_auth(work, settings, changes=True)
     click.echo(f"password set for {user.id} {user.username}")
 
 
@@ -246,5 +285,5 @@ def keys_revoke(key_id: str) -> None:
     async def work(auth: AuthService) -> Any:
         return await auth.users.revoke_key(key_id)
 
-    key = _with_auth(work)
+    key = _with_auth(work, changes=True)
     click.echo(f"revoked {key.id} ({key.prefix}…)")

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         description="Development only: no authentication, every request acts as a local "
         "admin. Honoured only for connections to and from a loopback address.",
     )
+    auth_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How long a verified API key or a token's user is remembered at most; "
+        "changes are seen at once through the bus or the SQLite file's change stamp, this "
+        "bounds the rest. 0: read the database on every request.",
+    )
     rate_limit_chat: str = Field(
         default="10/minute", description="`POST /api/chat` per caller; empty: no limit."
     )

@@ -1,5 +1,6 @@
 """Authentication: passwords (Argon2 via pwdlib), JWTs (PyJWT), API keys (SHA-256 with a
-visible prefix), and the bootstrap admin of a fresh server.
+visible prefix), and the bootstrap admin of a fresh server. Verified keys and users are
+remembered between requests (`agio.services.auth_cache`).
 
 Nothing here logs a secret: not a password, a token, a key, nor a hash of one.
 """
@@ -11,19 +12,29 @@ import hmac
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jwt
 import structlog
 from pwdlib import PasswordHash
 
+from agio.bus.base import EventBus
 from agio.config.settings import Settings
 from agio.domain.errors import Unauthorized
 from agio.domain.security import Principal, Role
 from agio.domain.time import utcnow
+from agio.services.auth_cache import (
+    KEY_CHANGED,
+    USER_CHANGED,
+    AuthCache,
+    CachedKey,
+    CachedUser,
+    ChangeStamp,
+)
 from agio.storage.users import ApiKey, User, UserRepository
 
 log = structlog.get_logger(__name__)
@@ -62,6 +73,9 @@ KNOWN_WEAK_SECRETS = frozenset(
     }
 )
 MIN_SECRET_LENGTH = 32
+#: a key's `last_used_at` is written at most this often per key and process: a write per
+#: request would cost more than it tells
+TOUCH_EVERY = timedelta(seconds=60)
 
 
 class WeakSecret(ValueError):
@@ -134,10 +148,24 @@ class Token:
 
 class AuthService:
     def __init__(
-        self, users: UserRepository, settings: Settings, *, jwt_secret: str | None
+        self,
+        users: UserRepository,
+        settings: Settings,
+        *,
+        jwt_secret: str | None,
+        cache: AuthCache | None = None,
     ) -> None:
-        """`jwt_secret` None: a service for user and key management only (the CLI)."""
+        """`jwt_secret` None: a service for user and key management only (the CLI).
+        `cache`: by default for `AGIO_AUTH_CACHE_SECONDS`, with the change stamp beside a
+        SQLite file."""
         self.users = users
+        if cache is None:
+            stamp = ChangeStamp.beside(users.database_file)
+            cache = AuthCache(settings.auth_cache_seconds, stamp=stamp)
+        self.cache = cache
+        # until `use_bus`: this process only
+        self._notify: Callable[[str, dict[str, Any]], None] = self.cache.on_notice
+        users.on_change.append(self._changed)
         self._settings = settings
         self._secret = jwt_secret or ""
         self._algorithm = settings.jwt_algorithm
@@ -145,6 +173,22 @@ class AuthService:
         # verified against when the username does not exist, so that a wrong username
         # takes as long as a wrong password
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    # ------------------------------------------------------------------ invalidation
+
+    def use_bus(self, bus: EventBus) -> None:
+        """Tell the other processes of changes through `bus`, and hear theirs."""
+        bus.on_notice(self.cache.on_notice)
+        self._notify = bus.notify
+
+    def _changed(self, kind: Literal["user", "key"], id_: str) -> None:
+        """A user or key changed (committed): drop what this process and the others
+        remember of it, this process's before the change's caller goes on."""
+        self.cache.stamp()
+        if kind == "user":
+            self._notify(USER_CHANGED, {"user_id": id_})
+        else:
+            self._notify(KEY_CHANGED, {"key_id": id_})
 
     # ------------------------------------------------------------------ passwords
 
@@ -196,10 +240,17 @@ class AuthService:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("Invalid token") from exc
         subject = claims.get("sub")
-        user = await self.users.get(subject) if isinstance(subject, str) else None
-        if user is None or user.disabled:
+        if not isinstance(subject, str):
             raise Unauthorized("Invalid token")
-        return Principal(user.id, user.username, user.role, via="jwt")
+        cached = self.cache.user(subject)
+        if cached is None:
+            generation = self.cache.generation
+            user = await self.users.get(subject)
+            if user is None or user.disabled:
+                raise Unauthorized("Invalid token")
+            cached = CachedUser(user.id, user.username, user.role)
+            self.cache.put_user(cached, generation)
+        return Principal(cached.user_id, cached.username, cached.role, via="jwt")
 
     # ------------------------------------------------------------------ API keys
 
@@ -218,24 +269,46 @@ class AuthService:
         shape = _KEY_SHAPE.fullmatch(secret)
         if shape is None:
             raise Unauthorized("Invalid API key")
-        found = await self.users.key_by_prefix(f"{KEY_PREFIX}{shape.group(1)}")
+        digest = hash_key(secret)
+        now = now or utcnow()
+        key = self.cache.key(digest)
+        if key is None:
+            key = await self._verified_key(shape.group(1), digest, now)
+        elif key.expires_at is not None and key.expires_at <= now:
+            raise Unauthorized("This API key has expired")
+        if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
+            await self._touch(digest, key, now)
+        return Principal(key.user_id, key.username, key.role, via="api_key", key_id=key.key_id)
+
+    async def _verified_key(self, public: str, digest: str, now: datetime) -> CachedKey:
+        """The key from the database, checked, and remembered (only if it passed)."""
+        generation = self.cache.generation
+        found = await self.users.key_by_prefix(f"{KEY_PREFIX}{public}")
         # compare whatever was found, or a hash that cannot match, in constant time
         expected = found[0].key_hash if found is not None else "0" * 64
-        if not hmac.compare_digest(hash_key(secret), expected) or found is None:
+        if not hmac.compare_digest(digest, expected) or found is None:
             raise Unauthorized("Invalid API key")
         key, user = found
-        now = now or utcnow()
         if key.revoked_at is not None:
             raise Unauthorized("This API key has been revoked")
         if key.expires_at is not None and key.expires_at <= now:
             raise Unauthorized("This API key has expired")
         if user.disabled:
             raise Unauthorized("Invalid API key")
+        cached = CachedKey(
+            key.id, user.id, user.username, user.role, key.expires_at, key.last_used_at
+        )
+        self.cache.put_key(digest, cached, generation)
+        return cached
+
+    async def _touch(self, digest: str, key: CachedKey, now: datetime) -> None:
+        """Write the key's `last_used_at`, marked in its entry first so that the requests
+        meanwhile do not write it too."""
+        self.cache.used_key(digest, replace(key, last_used_at=now))
         try:
-            await self.users.touch_key(key)
+            await self.users.touch_key(key.key_id, utcnow())
         except Exception as exc:  # bookkeeping: never the reason a request fails
-            log.warning("api_key_touch_failed", key_id=key.id, error_type=type(exc).__name__)
-        return Principal(user.id, user.username, user.role, via="api_key", key_id=key.id)
+            log.warning("api_key_touch_failed", key_id=key.key_id, error_type=type(exc).__name__)
 
     # ------------------------------------------------------------------ first start
 

@@ -1,10 +1,12 @@
 """Users and API keys in the database. Hashing and checking secrets is the auth service's
-job; this module only stores what it is given."""
+job; this module only stores what it is given, and says when a user or a key changed
+(`UserRepository.on_change`), for those who remember them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,9 +21,10 @@ from agio.storage.components import Page
 from agio.storage.database import Database
 from agio.storage.tables import ApiKeyRow, UserRow
 
-# `last_used_at` is written at most this often per key: a write per request would cost more
-# than it tells
-_TOUCH_EVERY = timedelta(seconds=60)
+#: called after a change is committed: ("user", user id) for a user's role, password or
+#: disabled flag changed, or the user deleted (with their keys); ("key", key id) for a key
+#: revoked
+ChangeHandler = Callable[[Literal["user", "key"], str], None]
 
 
 def _user(row: UserRow) -> User:
@@ -54,6 +57,17 @@ def _key(row: ApiKeyRow) -> ApiKey:
 class UserRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: told of every committed change of a user or a key (see `ChangeHandler`)
+        self.on_change: list[ChangeHandler] = []
+
+    @property
+    def database_file(self) -> str | None:
+        """The SQLite file the rows are in (None on PostgreSQL)."""
+        return self._db.sqlite_file
+
+    def _changed(self, kind: Literal["user", "key"], id_: str) -> None:
+        for handler in self.on_change:
+            handler(kind, id_)
 
     # ------------------------------------------------------------------ users
 
@@ -138,11 +152,13 @@ class UserRepository:
                     raise Conflict("This is the last enabled admin; make another admin first")
             if delete:
                 await session.delete(row)
-                return _user(row)
-            for name, value in values.items():
-                setattr(row, name, value.value if isinstance(value, Role) else value)
-            row.updated_at = utcnow()
-        return _user(row)
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value.value if isinstance(value, Role) else value)
+                row.updated_at = utcnow()
+            user = _user(row)
+        self._changed("user", user_id)
+        return user
 
     async def delete(self, user_id: str) -> None:
         await self.update(user_id, delete=True)
@@ -246,13 +262,12 @@ class UserRepository:
                 raise ApiKeyNotFound(key_id)
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+        self._changed("key", key_id)
         return _key(row)
 
-    async def touch_key(self, key: ApiKey) -> None:
-        now = utcnow()
-        if key.last_used_at is not None and now - key.last_used_at < _TOUCH_EVERY:
-            return
+    async def touch_key(self, key_id: str, when: datetime) -> None:
+        """Record that the key was used (how often is the auth service's choice)."""
         async with self._db.sessions() as session, session.begin():
             await session.execute(
-                update(ApiKeyRow).where(ApiKeyRow.id == key.id).values(last_used_at=now)
+                update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=when)
             )
