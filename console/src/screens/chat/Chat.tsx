@@ -140,7 +140,7 @@ export default function Chat() {
       {agents && agents.length === 0 ? <p class="notice">No agents yet: add one under configs/ or with the API.</p> : null}
       <p class="muted agent-description">{agents?.find((a) => a.name === agent)?.description}</p>
       <ErrorNotice error={error} />
-      <ol class="transcript" aria-label="Conversation">
+      <ol class="transcript" aria-label="Transcript">
         {turns.map((t, i) => (
           <TurnView key={t.key} turn={t} live={live && i === turns.length - 1} />
         ))}
