@@ -10,6 +10,8 @@ const outDir =
 
 export default defineConfig({
   base: "/",
+  // `npm run dev`: the console from source, talking to a server on :8000 (./scripts/serve)
+  server: { proxy: { "/api": "http://127.0.0.1:8000" } },
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: {
     outDir,
