@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, Playwright, Route
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Route,
+)
 
 from agio.api.app import create_app
 from agio.config.settings import Settings
@@ -134,7 +141,8 @@ def launch(playwright: Playwright) -> Browser:
 @dataclass
 class Offline:
     """Aborts every request of a context that is not for `base_url`'s host and port,
-    remembering it; and remembers the page errors (uncaught exceptions) of its pages."""
+    remembering it; and remembers the page errors (uncaught exceptions) and the Content
+    Security Policy violations of its pages."""
 
     base_url: str
     blocked: list[str] = field(default_factory=list)
@@ -156,8 +164,16 @@ class Offline:
 
     def attach(self, context: BrowserContext) -> None:
         context.route("**/*", self.handle)
-        context.on("page", lambda page: page.on("pageerror", self._error))
+        context.on("page", self._watch)
         context.on("weberror", lambda error: self._error(error.error))
+
+    def _watch(self, page: Page) -> None:
+        page.on("pageerror", self._error)
+        page.on("console", self._console)
 
     def _error(self, error: Exception) -> None:
         self.page_errors.append(str(error))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.page_errors.append(message.text)

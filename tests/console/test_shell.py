@@ -33,6 +33,16 @@ def test_the_console_loads_with_nothing_but_the_server_reachable(
         other.goto("http://console-test.invalid/")
     assert offline.blocked == ["http://console-test.invalid/"]
     offline.blocked.clear()
+    # and the page's policy refuses inline scripts (reported, and failing the test, too)
+    page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = 'window.inlineRan = true'; document.body.append(s); }"
+    )
+    expect(page.locator("html")).to_be_attached()
+    assert page.evaluate("window.inlineRan") is None
+    page.wait_for_function("true")  # the console message arrives with the next round trip
+    assert any("Content Security Policy" in e for e in offline.page_errors), offline.page_errors
+    offline.page_errors.clear()
 
 
 def test_a_deep_link_reloads_to_the_same_screen(page: Page, server: str) -> None:
@@ -85,10 +95,20 @@ def test_keyboard_skip_link_and_visible_focus(page: Page) -> None:
     assert outline not in ("", "none")
     page.keyboard.press("Enter")
     expect(page.locator("main")).to_be_focused()
-    # the next Tab reaches the screen's own controls, all of them real buttons and links
+    # the next Tab reaches the screen's own controls, and the buttons among them show
+    # where the focus is too
     page.keyboard.press("Tab")
     expect(page.get_by_label("Agent")).to_be_focused()
-    assert page.locator("[onclick], div[role=button], span[role=button]").count() == 0
+    page.get_by_label("Status").select_option("completed")
+    button = page.get_by_role("button", name="Filter")
+    for _ in range(6):
+        if button.evaluate("el => el === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    expect(button).to_be_focused()
+    assert button.evaluate("el => getComputedStyle(el).outlineStyle") not in ("", "none")
+    page.keyboard.press("Enter")  # a real button: the keyboard submits the filters
+    expect(page).to_have_url(re.compile(r"/runs\?status=completed$"))
 
 
 def test_the_theme_follows_the_system_until_chosen(page: Page) -> None:
