@@ -43,6 +43,15 @@ export default function RunsList() {
   const [agents, setAgents] = useState<AgentSummary[]>([]);
   const [error, setError] = useState<unknown>(null);
   const key = urlOf(filters, offset);
+  // what the form holds: the URL's filters until the user changes them (the list below
+  // re-renders every two seconds, which must not undo typing)
+  const [draft, setDraft] = useState<RunFilters>(filters);
+  useEffect(() => setDraft(filtersOf(query)), [key]);
+  const field = (name: (typeof FILTERS)[number]) => ({
+    name,
+    value: draft[name] ?? "",
+    onInput: (e: Event) => setDraft({ ...draft, [name]: (e.currentTarget as HTMLInputElement).value }),
+  });
 
   useEffect(() => {
     listAgents().then((p) => setAgents(p.items), setError);
@@ -63,10 +72,9 @@ export default function RunsList() {
 
   const apply = (e: Event): void => {
     e.preventDefault();
-    const form = new FormData(e.currentTarget as HTMLFormElement);
     const next: RunFilters = {};
     for (const name of FILTERS) {
-      const value = String(form.get(name) ?? "").trim();
+      const value = (draft[name] ?? "").trim();
       if (value) (next as Record<string, string>)[name] = value;
     }
     route(urlOf(next, 0));
@@ -75,10 +83,10 @@ export default function RunsList() {
   return (
     <section class="screen" aria-labelledby="runs-title">
       <h1 id="runs-title">Runs</h1>
-      <form class="filters" onSubmit={apply} key={key}>
+      <form class="filters" onSubmit={apply}>
         <label class="field inline">
           <span>Agent</span>
-          <select name="agent_id" value={filters.agent_id ?? ""}>
+          <select {...field("agent_id")} onChange={field("agent_id").onInput}>
             <option value="">Any</option>
             {agents.map((a) => (
               <option key={a.id} value={a.name}>
@@ -89,7 +97,7 @@ export default function RunsList() {
         </label>
         <label class="field inline">
           <span>Status</span>
-          <select name="status" value={filters.status ?? ""}>
+          <select {...field("status")} onChange={field("status").onInput}>
             <option value="">Any</option>
             {RUN_STATUSES.map((s) => (
               <option key={s} value={s}>
@@ -100,11 +108,11 @@ export default function RunsList() {
         </label>
         <label class="field inline">
           <span>User</span>
-          <input name="user_id" value={filters.user_id ?? ""} placeholder="usr_…" size={14} />
+          <input {...field("user_id")} placeholder="usr_…" size={14} />
         </label>
         <label class="field inline">
           <span>Session</span>
-          <input name="session_id" value={filters.session_id ?? ""} placeholder="ses_…" size={14} />
+          <input {...field("session_id")} placeholder="ses_…" size={14} />
         </label>
         <div class="button-row">
           <button type="submit" class="button primary">

@@ -86,7 +86,10 @@ export function SignIn(props: { notice?: string; onSignedIn: (principal: Princip
               value={apiKey}
               onInput={(e) => setApiKey(e.currentTarget.value)}
             />
-            <small class="muted">The key `./scripts/serve` printed on its first start, or one from `agio keys create`.</small>
+            <small class="muted">
+              The key <code>./scripts/serve</code> printed on its first start (also in <code>.agio/admin.key</code>), or
+              one from <code>agio keys create</code>.
+            </small>
           </label>
         )}
         <ErrorNotice error={error} title="Not signed in" />
