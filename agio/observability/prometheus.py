@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -29,11 +30,45 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _TERMINAL_STATUS = {event_type: status.value for event_type, status in ev.ENDED_AS.items()}
+#: the events that count towards more than the event-log lag
+_COUNTED = frozenset({ev.RUN_STARTED, ev.STEP_COMPLETED, ev.TOOL_CALL_COMPLETED, *_TERMINAL_STATUS})
 UNKNOWN = "unknown"
 
 
 def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """`histogram.observe(amount)` for each of `amounts` (a histogram without labels, or a
+    child), with one update of its sum and of each bucket it touches instead of one per
+    amount: prometheus-client has no call for that, so this goes by its bucket values."""
+    if not amounts:
+        return
+    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]
+    bounds = histogram._upper_bounds  # ascending, the last one +Inf
+    counts = [0] * len(bounds)
+    for amount in amounts:
+        counts[bisect_left(bounds, amount)] += 1  # the first bucket with amount <= bound
+    histogram._sum.inc(sum(amounts))
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+
+
+class _Children:
+    """The children of a labelled counter, kept by label values: `.labels()` takes a lock
+    and builds its key for every call."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._children: dict[tuple[str, ...], Counter] = {}
+
+    def inc(self, labels: tuple[str, ...], amount: float) -> None:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._counter.labels(*labels)
+        child.inc(amount)
 
 
 class _Static(Collector):
@@ -102,6 +137,11 @@ class Telemetry:
             buckets=_LAG_BUCKETS,
             registry=registry,
         )
+        self._started = _Children(self.runs_started)
+        self._finished = _Children(self.runs_finished)
+        self._tokens = _Children(self.tokens)
+        self._tool_calls = _Children(self.tool_calls)
+        self._tool_errors = _Children(self.tool_errors)
         # run -> (agent, model, its tools), for the labels of its later events
         self._labels: OrderedDict[str, tuple[str, str, frozenset[str]]] = OrderedDict()
 
@@ -120,31 +160,42 @@ class Telemetry:
         self.http_duration.labels(method, route).observe(seconds)
 
     def observe_events(self, events: Sequence[Event]) -> None:
-        """Called with each batch of committed events."""
+        """Called with each batch of committed events: the lag of each, and the runs,
+        tokens and tool calls among them, added up by labels and counted once each."""
         now = time.time()
+        observe_many(self.event_lag, [max(0.0, now - e.timestamp.timestamp()) for e in events])
+        counts: dict[tuple[_Children, tuple[str, ...]], float] = {}
+
+        def add(children: _Children, labels: tuple[str, ...], amount: float = 1) -> None:
+            key = (children, labels)
+            counts[key] = counts.get(key, 0) + amount
+
         for event in events:
-            self.event_lag.observe(max(0.0, now - event.timestamp.timestamp()))
+            if event.type not in _COUNTED:
+                continue
             agent, model, tools = self._labels.get(event.run_id, (UNKNOWN, UNKNOWN, frozenset()))
             data = event.data
             if event.type == ev.RUN_STARTED:
-                self.runs_started.labels(agent).inc()
+                add(self._started, (agent,))
             elif event.type in _TERMINAL_STATUS:
-                self.runs_finished.labels(agent, _TERMINAL_STATUS[event.type]).inc()
+                add(self._finished, (agent, _TERMINAL_STATUS[event.type]))
                 self._labels.pop(event.run_id, None)
             elif event.type == ev.STEP_COMPLETED:
                 metrics = data.get("metrics") or {}
                 for kind in ("prompt", "completion"):
                     count = int(metrics.get(f"{kind}_tokens") or 0)
                     if count:
-                        self.tokens.labels(agent, model, kind).inc(count)
-            elif event.type == ev.TOOL_CALL_COMPLETED:
+                        add(self._tokens, (agent, model, kind), count)
+            else:  # a tool call completed
                 # a name the model made up is not a label value (series must stay bounded)
                 tool = str(data.get("tool", UNKNOWN))
                 if tool not in tools:
                     tool = UNKNOWN
-                self.tool_calls.labels(tool).inc()
+                add(self._tool_calls, (tool,))
                 if data.get("error"):
-                    self.tool_errors.labels(tool).inc()
+                    add(self._tool_errors, (tool,))
+        for (children, labels), amount in counts.items():
+            children.inc(labels, amount)
 
     # ------------------------------------------------------------------ exposition
 

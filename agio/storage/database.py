@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from agio.storage import json_codec
 from agio.storage.sqlite_driver import SQLiteDBAPI
 
 
@@ -78,7 +79,13 @@ class Database:
         self.dialect = parsed.get_backend_name()
         # hide_parameters: bound values (a component's api_key, say) never reach logs or
         # exception messages
-        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        # JSON columns by orjson, with the `json` module's results (see `json_codec`)
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "hide_parameters": True,
+            "json_serializer": json_codec.dumps,
+            "json_deserializer": json_codec.loads,
+        }
         #: The SQLite database file, for plain `sqlite3` connections (`sqlite_connect`);
         #: None on PostgreSQL, and for SQLite URLs with driver options.
         self.sqlite_file: str | None = None

@@ -9,6 +9,8 @@ from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+_NAIVE = "naive datetimes are not stored; use agio.domain.time.utcnow()"
+
 #: JSON on SQLite, JSONB on PostgreSQL.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -23,7 +25,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use agio.domain.time.utcnow()")
+            raise ValueError(_NAIVE)
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -32,3 +34,29 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_SQLITE_TEXT = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """What a `UTCDateTime` column stores on SQLite for `value`, character for character
+    (`process_bind_param`, then SQLAlchemy's SQLite DATETIME text,
+    `YYYY-MM-DD HH:MM:SS.ffffff` in UTC), at a third of the cost: for the run writer's
+    SQLite batch path, which binds values itself."""
+    if value is None:
+        return None
+    zone = value.tzinfo
+    if zone is not UTC:
+        if zone is None:
+            raise ValueError(_NAIVE)
+        value = value.astimezone(UTC)
+    return _SQLITE_TEXT % (
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )

@@ -22,18 +22,12 @@ from agio.domain.publisher import EventPublisher
 from agio.domain.runs import Step
 from agio.domain.time import utcnow
 from agio.storage.checkpoints import NewCheckpoint
+from agio.storage.core_batch import lock_runs, store
 from agio.storage.database import Database
 from agio.storage.events import event_row
 from agio.storage.sessions import NewSessionMessage
 from agio.storage.sqlite_batch import WriterStatements
-from agio.storage.tables import (
-    CheckpointRow,
-    RunEventRow,
-    RunRow,
-    RunStepRow,
-    SessionMessageRow,
-    SessionRow,
-)
+from agio.storage.tables import RunEventRow, RunRow
 from agio.storage.write_batch import (
     TERMINAL,
     Batch,
@@ -395,12 +389,7 @@ class RunWriter:
         ) - created
         if not touched:
             return set()
-        rows = await s.execute(
-            select(RunRow.id, RunRow.owner_id, RunRow.status)
-            .where(RunRow.id.in_(sorted(touched)))
-            .order_by(RunRow.id)  # one lock order for every writer: no deadlocks
-            .with_for_update()
-        )
+        rows = await lock_runs(s, list(touched))
         # another process's run, or one that has already ended (failed as an orphan, say,
         # while this process stalled): nothing more of this process's may land there
         fenced = {
@@ -420,35 +409,7 @@ class RunWriter:
     async def _commit(self, b: Batch) -> set[str]:
         async with self._db.write_engine.begin() as s:
             fenced = await self._fence(s, b)
-            if b.new_sessions:
-                await s.execute(insert(SessionRow), b.new_sessions)
-            if b.new_runs:
-                await s.execute(insert(RunRow), b.new_runs)
-            for session_id, when in b.touched_sessions.items():
-                await s.execute(
-                    update(SessionRow).where(SessionRow.id == session_id).values(updated_at=when)
-                )
-            if b.events:
-                await s.execute(insert(RunEventRow), [event_row(e) for e in b.events])
-            for run_id, after_step in b.supersede:
-                await s.execute(
-                    update(RunStepRow)
-                    .where(RunStepRow.run_id == run_id, RunStepRow.step_num > after_step)
-                    .values(superseded=True)
-                )
-            if b.steps:
-                await s.execute(insert(RunStepRow), b.steps)
-            if b.checkpoints:
-                await s.execute(insert(CheckpointRow), b.checkpoints)
-            if b.session_messages:
-                await s.execute(insert(SessionMessageRow), b.session_messages)
-            for run_id, values in b.run_updates.items():
-                # a terminal state is final, whoever writes late
-                await s.execute(
-                    update(RunRow)
-                    .where(RunRow.id == run_id, RunRow.status.not_in(TERMINAL))
-                    .values(**values)
-                )
+            await store(s, b)
         return fenced
 
     async def _publish(self, events: list[Event]) -> None:

@@ -4,11 +4,13 @@ the commit; on SQLite its fast path stores exactly what the SQLAlchemy path stor
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -68,7 +70,7 @@ def _checkpoint(checkpoint_id: str, run_id: str, seq: int) -> dict[str, Any]:
 
 async def _drive(writer: RunWriter) -> None:
     """The same sequence of hand-overs, whichever path stores them."""
-    first, second = _run("run_1", "ses_1"), _run("run_2", "ses_1")
+    first, second, third = _run("run_1", "ses_1"), _run("run_2", "ses_1"), _run("run_3", "ses_1")
     writer.create_run(new_run_rows(first, new_session=True, owner_id="me"))
     writer.save_checkpoint(_checkpoint("ckpt_1", "run_1", 0))
     await writer.flush()
@@ -80,6 +82,9 @@ async def _drive(writer: RunWriter) -> None:
         (3, "content_delta", {"delta": "", "nested": {"a": [1, 2.5, None, True]}}),
     ):
         writer.append(Event("run_1", seq, type_, now + timedelta(microseconds=seq), data))
+    # what orjson does not write as the `json` module did (see agio.storage.json_codec)
+    odd = {"ratio": math.nan, "big": 2**70, "pair": (1, 2), "keys": {1: "one"}, "inf": math.inf}
+    writer.append(Event("run_1", 4, "tool_call_started", now.replace(microsecond=0), odd))
     writer.save_step(
         Step(
             run_id="run_1",
@@ -94,8 +99,10 @@ async def _drive(writer: RunWriter) -> None:
     )
     writer.save_step(Step(run_id="run_1", step_num=2, type="tool_call"))
     writer.supersede_steps("run_1", 1)
-    # a second run in the same session: the session is touched, not inserted
+    writer.supersede_steps("run_1", 2)
+    # a second and a third run in the same session: the session is touched, not inserted
     writer.create_run(new_run_rows(second, new_session=False, owner_id="me"))
+    writer.create_run(new_run_rows(third, new_session=False, owner_id="me"))
     writer.update_run(
         "run_1",
         status="completed",
@@ -117,11 +124,14 @@ async def _drive(writer: RunWriter) -> None:
             {"session_id": "ses_1", "run_id": "run_1", "message": {"x": "ñ"}, "created_at": now},
         ]
     )
-    writer.append(Event("run_1", 4, "run_completed", now, {"run_id": "run_1"}))
+    writer.append(Event("run_1", 5, "run_completed", now, {"run_id": "run_1"}))
     await writer.flush()
-    # late writes never change a terminal state
+    # late writes never change a terminal state (run_1), and leave the others' alone
     writer.update_run("run_1", status="running", control="pause")
     writer.update_run("run_2", status="running", control=None, recovery_count=1)
+    berlin = datetime(2026, 3, 29, 3, 30, 0, 250, tzinfo=ZoneInfo("Europe/Berlin"))
+    writer.update_run("run_3", status="running", control="pause")  # run_1's columns
+    writer.update_run("run_3", started_at=berlin, heartbeat_at=berlin.replace(microsecond=0))
     await writer.flush()
 
 
@@ -162,16 +172,18 @@ async def test_sqlite_fast_path_stores_what_sqlalchemy_stores(
             await writer.close()
     stored = _rows(tmp_path / "fast.db")
     assert stored == _rows(tmp_path / "plain.db")
-    assert len(stored["run_events"]) == 4
+    assert len(stored["run_events"]) == 5
     assert [r[2] for r in stored["run_steps"]] == [1, 2]  # step_num
     # the late update left the completed run alone, and did update the other one
     async with fast_db.sessions() as s:
         runs = {r.id: r for r in (await s.execute(select(RunRow))).scalars()}
     assert runs["run_1"].status == "completed"
     assert runs["run_1"].control is None
-    assert runs["run_1"].last_seq == 4
+    assert runs["run_1"].last_seq == 5
     assert runs["run_2"].status == "running"
     assert runs["run_2"].recovery_count == 1
+    assert (runs["run_3"].status, runs["run_3"].control) == ("running", "pause")
+    assert runs["run_3"].started_at == datetime(2026, 3, 29, 1, 30, 0, 250, tzinfo=UTC)
 
 
 class _CheckingBus(InProcessBus):
@@ -370,6 +382,34 @@ def test_refusals_by_the_driver_and_by_sqlite() -> None:
     assert not refused(sqlite3.OperationalError("database is locked"))
     assert not refused(ConnectionResetError())
     assert not refused(TimeoutError())
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+async def test_nan_is_stored_on_sqlite_and_refused_by_postgresql(
+    db: Database, fast_path: bool
+) -> None:
+    """As with the `json` module's NaN: SQLite keeps it, PostgreSQL's JSON has no NaN."""
+    writer = RunWriter(db, _CheckingBus(db), sqlite_fast_path=fast_path)
+    writer.start()
+    try:
+        writer.create_run(new_run_rows(_run("run_1", "run_1"), new_session=True, owner_id="me"))
+        await writer.flush()
+        writer.append(Event("run_1", 1, "tool_call_started", NOW, {"args": {"x": math.nan}}))
+        if db.dialect == "sqlite":
+            await writer.flush("run_1")
+        else:
+            with pytest.raises(RunWriteFailed):
+                await writer.flush("run_1")
+    finally:
+        await writer.close()
+    async with db.sessions() as s:
+        rows = (await s.execute(select(RunEventRow.type, RunEventRow.data))).all()
+    if db.dialect == "sqlite":
+        [(type_, data)] = rows
+        assert type_ == "tool_call_started"
+        assert math.isnan(data["args"]["x"])
+    else:
+        assert [type_ for type_, _ in rows] == ["run_failed"]
 
 
 @pytest.mark.parametrize("fast_path", [True, False])
