@@ -184,7 +184,7 @@ function RunsTable({ page }: { page: Page<RunSummary> }) {
               </td>
               <td>{r.agent_name}</td>
               <td class="wide">{shorten(r.input_query, 80)}</td>
-              <td class="num">{count(r.metrics.total_tokens)}</td>
+              <td class="num tokens">{count(r.metrics.total_tokens)}</td>
               <td class="num">{duration(r.metrics.duration)}</td>
               <td>{dateTime(r.started_at ?? r.created_at)}</td>
             </tr>

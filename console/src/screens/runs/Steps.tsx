@@ -28,6 +28,7 @@ function ModelStep({ step }: { step: Step }) {
 
 function ToolStep({ step }: { step: Step }) {
   return (
+    <div class="table-wrap">
     <table class="table compact">
       <thead>
         <tr>
@@ -54,6 +55,7 @@ function ToolStep({ step }: { step: Step }) {
         ))}
       </tbody>
     </table>
+    </div>
   );
 }
 
