@@ -40,6 +40,14 @@ def _send(page: Page, message: str) -> None:
     )
 
 
+def _loaded_run(page: Page, run_id: str) -> None:
+    """Open a run's page and wait for all of it: events, checkpoints, lineage."""
+    page.goto(f"/runs/{run_id}")
+    expect(page.get_by_role("list", name="Events")).not_to_have_attribute("data-total", "0")
+    expect(page.locator(".checkpoints")).to_be_visible()
+    expect(page.locator(".lineage")).not_to_contain_text("…")
+
+
 def take(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
@@ -64,12 +72,11 @@ def take(folder: Path) -> list[Path]:
             shots.append(folder / "runs.png")
             page.screenshot(path=shots[-1])
 
-            page.goto(f"/runs/{run_id}")
-            expect(page.locator(".checkpoints")).to_be_visible()
+            _loaded_run(page, run_id)
             shots.append(folder / "run.png")
             page.screenshot(path=shots[-1], full_page=True)
 
-            page.goto(f"/runs/{forked['run_id']}")
+            _loaded_run(page, forked["run_id"])
             page.locator("tr[data-checkpoint-id]", has_text="start").get_by_role(
                 "button", name="Fork", exact=False
             ).click()
@@ -80,8 +87,7 @@ def take(folder: Path) -> list[Path]:
             page.context.close()
 
             dark = _page(browser, offline, DESKTOP, "dark")
-            dark.goto(f"/runs/{run_id}")
-            expect(dark.locator(".checkpoints")).to_be_visible()
+            _loaded_run(dark, run_id)
             shots.append(folder / "run-dark.png")
             dark.screenshot(path=shots[-1])
             dark.context.close()
