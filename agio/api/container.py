@@ -11,7 +11,7 @@ import structlog
 
 from agio import __version__
 from agio.api.ratelimit import RateLimits
-from agio.bus.base import EventBus
+from agio.bus.base import NOTICES_LOST, EventBus
 from agio.bus.memory import InProcessBus
 from agio.bus.redis import RedisBus
 from agio.config.settings import Settings
@@ -80,7 +80,7 @@ class Container:
         db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         stack.push_async_callback(db.dispose)
         await migrate.upgrade(db)
-        repo = ComponentRepository(db)
+        repo = ComponentRepository(db, cache_seconds=settings.component_cache_seconds)
         components = ComponentService(
             repo,
             allowed_python_tool_modules=settings.allowed_python_tool_modules,
@@ -101,6 +101,8 @@ class Container:
         stack.push_async_callback(rate_limits.close)
         bus = await _open_bus(settings, stack)
         auth.use_bus(bus)  # key and user changes reach every process's auth cache
+        # and component changes every process's component cache
+        repo.cache.connect(bus.notify, bus.on_notice, lost_topic=NOTICES_LOST)
         telemetry = Telemetry()
         owner_id = new_owner_id()  # this process, as the owner of the runs it executes
         writer = RunWriter(db, bus, owner_id=owner_id, on_stored=[telemetry.observe_events])

@@ -110,6 +110,14 @@ class Settings(BaseSettings):
     )
     health_probe_timeout: float = Field(default=2.0, gt=0, le=30)
     llm_probe_cache_seconds: float = Field(default=30.0, ge=0)
+    component_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="How long a process starts runs from the components it read before, at "
+        "most; changes are seen at once through the bus or the SQLite file's change stamp, "
+        "this bounds the rest. 0: read them for every run.",
+    )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     run_lease_seconds: float = Field(
         default=30.0,

@@ -30,7 +30,7 @@ from agio.domain.time import utcnow
 from agio.runtime.history import SessionHistory
 from agio.runtime.loop import AgentRun, RunOutcome
 from agio.runtime.options import RuntimeOptions
-from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live, take_snapshot
+from agio.runtime.snapshot import AgentSnapshot, ModelCache, SnapshotCache, go_live
 from agio.runtime.state import RunState
 from agio.storage.checkpoints import checkpoint_row
 from agio.storage.components import ComponentRepository
@@ -117,6 +117,8 @@ class Executions:
         self.models = models
         self.tracer = tracer
         self.knowledge_tool = knowledge_tool
+        #: validated snapshots by the revisions of the agent and its components
+        self.snapshots = SnapshotCache()
         #: called with (run id, snapshot) as a run starts executing in this process
         self.on_execute: list[Callable[[str, AgentSnapshot], None]] = []
         self.tasks: dict[str, asyncio.Task[RunOutcome]] = {}
@@ -160,7 +162,9 @@ class Executions:
         With `session_visible_to`, a session of any other user is not found."""
         if self.stopping:
             raise Conflict("The server is shutting down; retry on another instance")
-        agent = await self.components.get(agent_key, "agent")
+        # from memory while the repository has them: a run of an unchanged agent reads no
+        # component and validates none
+        agent = await self.components.get(agent_key, "agent", cached=True)
         if agent is None:
             raise AgentNotFound(agent_key)
         if session_id is not None:
@@ -171,7 +175,7 @@ class Executions:
                 raise SessionNotFound(session_id)
             if session.agent_id != agent.id:
                 raise Conflict(f"Session '{session_id}' belongs to another agent")
-        snapshot = await take_snapshot(self.components, agent)
+        snapshot = await self.snapshots.take(self.components, agent)
         history = await self.history.messages_for(session_id, snapshot) if session_id else []
         messages: list[Message] = []
         if snapshot.agent.system_prompt:

@@ -1,12 +1,14 @@
 """The configuration a run starts with, frozen into the run (secrets masked), and the live
-model and tools built from it."""
+model and tools built from it. `SnapshotCache` keeps the validated snapshots of agents by
+the revisions they were built from, so that a run of an unchanged agent validates nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
@@ -24,6 +26,7 @@ from agio.domain.errors import Conflict
 from agio.models.base import Model
 from agio.models.registry import build_model
 from agio.observability.instrumented import InstrumentedModel, tracing_on
+from agio.storage.component_cache import freeze, thaw
 from agio.storage.components import ComponentRepository, StoredComponent
 from agio.tools.base import Tool
 from agio.tools.registry import build_tool
@@ -31,7 +34,9 @@ from agio.tools.registry import build_tool
 
 @dataclass
 class AgentSnapshot:
-    """Every component a run uses, as it was when the run started."""
+    """Every component a run uses, as it was when the run started. The components are
+    read, never changed in place (a fork sets new ones, `model_copy`'d): a snapshot from
+    `SnapshotCache` shares them with the other runs of the same revisions."""
 
     agent_id: str
     agent: AgentComponent
@@ -39,9 +44,24 @@ class AgentSnapshot:
     tools: list[ToolComponent]
     memory: MemoryComponent | None
     knowledge: KnowledgeComponent | None
+    #: `to_json()` frozen (`SnapshotCache`'s snapshots), forgotten when a field is set
+    frozen_json: bytes | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "frozen_json" and self.__dict__.get("frozen_json") is not None:
+            object.__setattr__(self, "frozen_json", None)
+        object.__setattr__(self, name, value)
 
     def to_json(self) -> dict[str, Any]:
-        """What the run stores: secrets masked (they are looked up again to run)."""
+        """What the run stores: secrets masked (they are looked up again to run). A new
+        dict at every call."""
+        if self.frozen_json is not None:
+            data: dict[str, Any] = thaw(self.frozen_json)
+            return data
+        return self.dump()
+
+    def dump(self) -> dict[str, Any]:
+        """`to_json()`, made from the components."""
         return {
             "agent_id": self.agent_id,
             "agent": dump_component(self.agent),
@@ -73,19 +93,26 @@ def _require(stored: StoredComponent | None, kind: str, name: str) -> StoredComp
     return stored
 
 
-async def take_snapshot(repo: ComponentRepository, agent: StoredComponent) -> AgentSnapshot:
-    """Resolve an agent's components now; a disabled agent or component is a 409."""
+#: (name, id, revision) of each component a snapshot was built from, the agent's first
+Sources = tuple[tuple[str, str, int], ...]
+
+
+async def _resolve(
+    repo: ComponentRepository, agent: StoredComponent
+) -> tuple[AgentSnapshot, Sources]:
+    """Resolve an agent's components now (from memory where the repository has them); a
+    disabled agent or component is a 409."""
     if not agent.enabled:
         raise Conflict(f"Agent '{agent.name}' is disabled")
     spec = AgentComponent.model_validate(agent.config)
-    found = await repo.get_many([name for _, name in spec.references()])
+    found = await repo.get_many([name for _, name in spec.references()], cached=True)
     model = _require(found.get(spec.model), "model", spec.model)
     tools = [_require(found.get(t), "tool", t) for t in spec.tools]
     memory = _require(found.get(spec.memory), "memory", spec.memory) if spec.memory else None
     knowledge = (
         _require(found.get(spec.knowledge), "knowledge", spec.knowledge) if spec.knowledge else None
     )
-    return AgentSnapshot(
+    snapshot = AgentSnapshot(
         agent_id=agent.id,
         agent=spec,
         model=ModelComponent.model_validate(model.config),
@@ -93,14 +120,65 @@ async def take_snapshot(repo: ComponentRepository, agent: StoredComponent) -> Ag
         memory=MemoryComponent.model_validate(memory.config) if memory else None,
         knowledge=KnowledgeComponent.model_validate(knowledge.config) if knowledge else None,
     )
+    used = [model, *tools, *(c for c in (memory, knowledge) if c is not None)]
+    sources = tuple((c.name, c.id, c.revision) for c in [agent, *used])
+    return snapshot, sources
+
+
+class SnapshotCache:
+    """Validated snapshots by the (id, revision) of the agent and of every component it
+    names: a run of an agent none of whose components changed takes the snapshot of the
+    runs before it (its own copy of the dataclass, the components shared, its JSON made
+    once), and reads only the components' revisions, which the repository answers from
+    memory while it has them. Any change to one of them is a new revision: the next run
+    builds and validates a new snapshot (and a disabled or deleted one is the 409 it was)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, int], tuple[Sources, AgentSnapshot]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def take(self, repo: ComponentRepository, agent: StoredComponent) -> AgentSnapshot:
+        """The snapshot of `agent` and its components as they are now: from the cache while
+        its sources are current; a disabled agent or component is a 409."""
+        if not agent.enabled:
+            raise Conflict(f"Agent '{agent.name}' is disabled")
+        key = (agent.id, agent.revision)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            sources, snapshot = entry
+            current = await repo.revisions([name for name, _, _ in sources[1:]])
+            if all(current.get(name) == (id_, rev) for name, id_, rev in sources[1:]):
+                return dataclasses.replace(snapshot, tools=list(snapshot.tools))
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+        snapshot, sources = await _resolve(repo, agent)
+        snapshot.frozen_json = freeze(snapshot.dump())
+        self._entries[key] = (sources, snapshot)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return dataclasses.replace(snapshot, tools=list(snapshot.tools))
+
+
+def _masked(component: Any) -> bool:
+    """Whether a secret of `component` is the mask (a snapshot read back from a run)."""
+    if isinstance(component, ModelComponent):
+        return component.api_key is not None and component.api_key.get_secret_value() == MASK
+    if isinstance(component, ToolComponent):
+        return any(value.get_secret_value() == MASK for value in component.headers.values())
+    return False
 
 
 async def with_secrets(repo: ComponentRepository, component: Any, kind: str) -> Any:
-    """Put the current secret values back where the snapshot holds the mask."""
-    data = dump_component(component, reveal_secrets=True)
-    if data.get("api_key") != MASK and MASK not in (data.get("headers") or {}).values():
+    """Put the current secret values back where the snapshot holds the mask (the stored
+    component from memory, when the repository has it)."""
+    if not _masked(component):
         return component
-    stored = await repo.get(component.name, kind)
+    data = dump_component(component, reveal_secrets=True)
+    stored = await repo.get(component.name, kind, cached=True)
     if stored is None:
         raise RuntimeError(f"{kind} component '{component.name}' was deleted; its secret is gone")
     if data.get("api_key") == MASK:

@@ -1,4 +1,5 @@
-"""Component repository: the current revision of each component plus its history."""
+"""Component repository: the current revision of each component plus its history; the
+reads that start runs may be answered from memory (`ComponentCache`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agio.domain.components import StoredComponent as StoredComponent
 from agio.domain.errors import ComponentNotFound, Conflict
 from agio.domain.time import utcnow
+from agio.storage.change_stamp import ChangeStamp
+from agio.storage.component_cache import ComponentCache
 from agio.storage.database import Database
 from agio.storage.tables import (
     ComponentRefRow,
@@ -77,15 +80,29 @@ def _to_domain(row: ComponentRow) -> StoredComponent:
 
 
 class ComponentRepository:
-    """All reads and writes of components go through here."""
+    """All reads and writes of components go through here. With `cache_seconds` (the
+    setting `AGIO_COMPONENT_CACHE_SECONDS`), the reads asked with `cached=True` may come
+    from `cache` (every write drops what it changes from it, here and, once `cache` is
+    connected to the bus, in every process)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_seconds: float = 0) -> None:
         self._db = db
+        self.cache = ComponentCache(
+            cache_seconds, stamp=ChangeStamp.beside(db.sqlite_file, "component-changes")
+        )
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, key: str, type_: str | None = None) -> StoredComponent | None:
-        """Look a component up by id or by name, optionally of one type only."""
+    async def get(
+        self, key: str, type_: str | None = None, *, cached: bool = False
+    ) -> StoredComponent | None:
+        """Look a component up by id or by name, optionally of one type only; with
+        `cached`, from memory when it is there."""
+        if cached:
+            found = self.cache.get(key, type_)
+            if found is not None:
+                return found
+        generation = self.cache.generation
         async with self._db.sessions() as session:
             query = select(ComponentRow).where(
                 or_(ComponentRow.id == key, ComponentRow.name == key)
@@ -93,15 +110,41 @@ class ComponentRepository:
             if type_ is not None:
                 query = query.where(ComponentRow.type == type_)
             row = (await session.execute(query)).scalars().first()
-            return None if row is None else _to_domain(row)
+            component = None if row is None else _to_domain(row)
+        if component is not None:
+            self.cache.put([component], generation)
+        return component
 
-    async def get_many(self, names: Sequence[str]) -> dict[str, StoredComponent]:
-        """The components named `names` that exist, in one query."""
-        if not names:
-            return {}
+    async def get_many(
+        self, names: Sequence[str], *, cached: bool = False
+    ) -> dict[str, StoredComponent]:
+        """The components named `names` that exist, in one query (with `cached`, of those
+        that are not in memory; none when all are)."""
+        found: dict[str, StoredComponent] = {}
+        if cached:
+            for name in names:
+                component = self.cache.get(name)
+                if component is not None and component.name == name:
+                    found[name] = component
+        missing = [name for name in names if name not in found]
+        if not missing:
+            return found
+        generation = self.cache.generation
         async with self._db.sessions() as session:
-            rows = await session.execute(select(ComponentRow).where(ComponentRow.name.in_(names)))
-            return {row.name: _to_domain(row) for row in rows.scalars()}
+            rows = await session.execute(select(ComponentRow).where(ComponentRow.name.in_(missing)))
+            read = [_to_domain(row) for row in rows.scalars()]
+        self.cache.put(read, generation)
+        return found | {component.name: component for component in read}
+
+    async def revisions(self, names: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """{name: (id, revision)} of those of `names` that exist: from memory when they are
+        there (no copies made), the others read."""
+        found = self.cache.revisions(names)
+        missing = [name for name in names if name not in found]
+        if missing:
+            read = await self.get_many(missing)
+            found.update((name, (c.id, c.revision)) for name, c in read.items())
+        return found
 
     async def types_of(self, names: Sequence[str]) -> dict[str, str]:
         """{name: type} for those of `names` that exist."""
@@ -239,6 +282,7 @@ class ComponentRepository:
                 f"Could not create '{data.name}': the name was taken or a referenced "
                 "component was removed at the same time; retry"
             ) from exc
+        self.cache.changed([data.name])
         return _to_domain(row)
 
     @staticmethod
@@ -290,6 +334,7 @@ class ComponentRepository:
                 f"Could not update '{current.name}': a referenced component was removed at the "
                 "same time; retry"
             ) from exc
+        self.cache.changed([current.name])
         return _to_domain(row)
 
     async def delete(self, current: StoredComponent, actor: str) -> None:
@@ -325,3 +370,4 @@ class ComponentRepository:
             raise Conflict(
                 f"Component '{current.name}' became used by another component; retry"
             ) from exc
+        self.cache.changed([current.name])
