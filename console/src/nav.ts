@@ -44,6 +44,30 @@ export const SCREENS: readonly Screen[] = [
     nav: false,
     component: lazy(() => import("./screens/runs/RunPage")),
   },
+  {
+    path: "/metrics",
+    title: "Metrics",
+    icon: "runs",
+    role: "viewer",
+    nav: true,
+    component: lazy(() => import("./screens/metrics/Metrics")),
+  },
+  {
+    path: "/health",
+    title: "Health",
+    icon: "system",
+    role: "viewer",
+    nav: true,
+    component: lazy(() => import("./screens/health/Health")),
+  },
+  {
+    path: "/users",
+    title: "Users",
+    icon: "system",
+    role: "admin",
+    nav: true,
+    component: lazy(() => import("./screens/users/Users")),
+  },
 ];
 
 /** The screen whose header link is current at `path` (a run's page belongs to Runs). */
