@@ -48,6 +48,38 @@ def _loaded_run(page: Page, run_id: str) -> None:
     expect(page.locator(".lineage")).not_to_contain_text("…")
 
 
+def _config_and_data(page: Page, folder: Path, session: str) -> list[Path]:
+    """The agents, sessions and knowledge screens: an agent's form with the server's 422
+    by its field, the history's diff after the fix, a session, a knowledge search."""
+    shots = [folder / name for name in ("agents.png", "agent-error.png", "agent-diff.png")]
+    page.goto("/config")
+    expect(page.locator("tr[data-component=assistant]")).to_be_visible()
+    page.screenshot(path=shots[0])
+    page.goto("/config/assistant")
+    page.get_by_label("Model", exact=True).fill("gpt-nine")
+    page.get_by_label("Temperature").fill("0.3")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-field=model] .field-error")).to_be_visible()
+    page.screenshot(path=shots[1])
+    page.get_by_label("Model", exact=True).fill("demo")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("revision 2")
+    page.goto("/config/assistant?tab=history")
+    expect(page.locator("table.diff td.add")).to_have_count(1)
+    page.screenshot(path=shots[2], full_page=True)
+    shots.append(folder / "session.png")
+    page.goto(f"/sessions/{session}")
+    expect(page.locator(".session-message").first).to_be_visible()
+    page.screenshot(path=shots[-1])
+    shots.append(folder / "knowledge.png")
+    page.goto("/knowledge/product_docs")
+    page.get_by_label("Query").fill("reset password")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator(".search-hit").first).to_be_visible()
+    page.screenshot(path=shots[-1])
+    return shots
+
+
 def take(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
@@ -98,6 +130,10 @@ def take(folder: Path) -> list[Path]:
             shots.append(folder / "chat-phone.png")
             phone.screenshot(path=shots[-1])
             phone.context.close()
+
+            data = _page(browser, offline, DESKTOP, "light")
+            shots += _config_and_data(data, folder, forked["session_id"])
+            data.context.close()
 
         with serve(console_app(Path(tmp) / "auth", auth_disabled=False)) as url:
             offline_auth = Offline(url)
