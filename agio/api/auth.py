@@ -5,27 +5,53 @@ Every route declares one: `Requires(permission)` for a route that needs a princi
 allowed to do `permission`, or `Requires(None)` for a public one (health, sign-in). A
 test walks the route table and fails on a route without one. The dependency
 
-1. authenticates the caller (`X-API-Key`, else `Authorization: Bearer <JWT>`); a failure
-   is a 401 that also counts against the `auth` rate limit of the client address;
+1. authenticates the caller by the first credential it sent, in this order: `X-API-Key`,
+   `Authorization: Bearer` (a JWT, or an API key), the browser session cookie
+   (`agio.api.session_cookie`: never on a request from another site; on POST, PUT,
+   PATCH and DELETE only with the session's `X-CSRF-Token`, else 403). A credential that
+   fails is a 401, never a fall-back to the next one, and counts against the `auth`
+   rate limit of the client address;
 2. checks the permission (403);
 3. counts the request against its rate-limit group, keyed by the principal (or, on public
    routes, the client address), and leaves the `RateLimit-*` headers for the middleware.
 
 With `AGIO_AUTH_DISABLED` a request without credentials acts as a local admin, but only
-on a loopback connection (both the server's and the client's address).
+on a loopback connection (both the server's and the client's address), and never one
+that says it comes from another site.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
+from agio.api.addresses import client_address, is_loopback, local_connection
 from agio.api.container import Container
+from agio.api.session_cookie import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    clear_session_cookie,
+    from_another_site,
+    session_token,
+)
 from agio.domain.errors import PermissionDenied, Unauthorized
 from agio.domain.security import Permission, Principal, Role
+from agio.services.browser_sessions import ENDED, CurrentSession
+
+__all__ = [
+    "LOCAL_PRINCIPAL",
+    "Public",
+    "Requires",
+    "allow",
+    "authenticate",
+    "browser_session",
+    "client_address",  # from agio.api.addresses, where they live now
+    "is_loopback",
+    "local_connection",
+    "public",
+]
 
 bearer_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/auth/token",
@@ -43,27 +69,39 @@ api_key_scheme = APIKeyHeader(
 LOCAL_PRINCIPAL = Principal("usr_local", "local", Role.ADMIN, via="local")
 
 
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
+def _check_csrf(request: Request, container: Container, cookie: str) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    if not container.auth.sessions.csrf_matches(cookie, request.headers.get(CSRF_HEADER)):
+        raise PermissionDenied(
+            f"A request signed in by the session cookie must send its {CSRF_HEADER}"
+        )
+
+
+async def _refused(request: Request) -> None:
+    """Guessing keys, tokens or cookies is rate limited like guessing passwords."""
+    container: Container = request.app.state.agio
+    await container.rate_limits.hit("auth", f"ip:{client_address(request)}")
+
+
+async def browser_session(request: Request) -> tuple[str, CurrentSession]:
+    """The cookie's token and its live session, for `/api/auth/session` itself: a 401
+    without one (which tells the browser to forget a cookie that no longer works), a 403
+    for a change without the CSRF token."""
+    container: Container = request.app.state.agio
+    cookie = session_token(request)
+    if cookie is None:
+        raise Unauthorized(ENDED)
     try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def client_address(request: Request) -> str:
-    # X-Forwarded-For is applied to the scope by uvicorn's ProxyHeadersMiddleware, for
-    # AGIO_TRUSTED_PROXIES only (see create_app)
-    return request.client.host if request.client else "unknown"
-
-
-def local_connection(request: Request) -> bool:
-    server = request.scope.get("server")
-    server_host = server[0] if server else None
-    return is_loopback(server_host) and is_loopback(client_address(request))
+        session = await container.auth.sessions.current(cookie)
+    except Unauthorized as exc:
+        await _refused(request)
+        forget = Response()
+        clear_session_cookie(forget, request)
+        exc.headers = {**(exc.headers or {}), "Set-Cookie": forget.headers["set-cookie"]}
+        raise
+    _check_csrf(request, container, cookie)
+    return cookie, session
 
 
 async def authenticate(request: Request, token: str | None, api_key: str | None) -> Principal:
@@ -75,12 +113,23 @@ async def authenticate(request: Request, token: str | None, api_key: str | None)
             return await container.auth.from_key(token)
         if token:
             return await container.auth.from_token(token)
-        if container.settings.auth_disabled and local_connection(request):
+        cookie = session_token(request)
+        if cookie is not None:
+            session = await container.auth.sessions.current(cookie)
+            _check_csrf(request, container, cookie)
+            return session.principal
+        if (
+            container.settings.auth_disabled
+            and local_connection(request)
+            and not from_another_site(request)
+        ):
             return LOCAL_PRINCIPAL
-        raise Unauthorized("Authentication required: send X-API-Key or a Bearer token")
+        raise Unauthorized(
+            "Authentication required: send X-API-Key or a Bearer token, or sign in "
+            "(POST /api/auth/session)"
+        )
     except Unauthorized:
-        # guessing keys or tokens is rate limited like guessing passwords
-        await container.rate_limits.hit("auth", f"ip:{client_address(request)}")
+        await _refused(request)
         raise
 
 

@@ -98,6 +98,14 @@ def serve(
             "credentials from this machine act as an admin",
             err=True,
         )
+    if not is_loopback(host) and not settings.trusted_proxies:
+        click.echo(
+            f"WARNING: --host {host} serves plain HTTP to other machines, where browsers "
+            "cannot sign in to the console (its session cookie needs HTTPS outside "
+            "loopback); serve it behind a TLS proxy (AGIO_TRUSTED_PROXIES) or reach it "
+            "through an SSH tunnel. API keys and tokens work as before.",
+            err=True,
+        )
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # one set of Prometheus numbers for all the workers: each writes its values to
         # files here and /metrics adds them up (emptied now: old files are old processes')

@@ -64,6 +64,18 @@ class Settings(BaseSettings):
         "changes are seen at once through the bus or the SQLite file's change stamp, this "
         "bounds the rest. 0: read the database on every request.",
     )
+    session_idle_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=60 * 24 * 30,
+        description="A browser session (the console's sign-in) not used for this long ends.",
+    )
+    session_max_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 90,
+        description="A browser session ends this long after its sign-in, however it is used.",
+    )
     rate_limit_chat: str = Field(
         default="10/minute", description="`POST /api/chat` per caller; empty: no limit."
     )

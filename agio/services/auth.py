@@ -1,5 +1,6 @@
 """Authentication: passwords (Argon2 via pwdlib), JWTs (PyJWT), API keys (SHA-256 with a
-visible prefix), and the bootstrap admin of a fresh server. Verified keys and users are
+visible prefix), browser sign-in (`sign_in`, sessions in `agio.services.browser_sessions`),
+and the bootstrap admin of a fresh server. Verified keys, users and sessions are
 remembered between requests (`agio.services.auth_cache`).
 
 Nothing here logs a secret: not a password, a token, a key, nor a hash of one.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jwt
 import structlog
@@ -29,13 +30,15 @@ from agio.domain.security import Principal, Role
 from agio.domain.time import utcnow
 from agio.services.auth_cache import (
     KEY_CHANGED,
+    SESSION_CHANGED,
     USER_CHANGED,
     AuthCache,
     CachedKey,
     CachedUser,
     ChangeStamp,
 )
-from agio.storage.users import ApiKey, User, UserRepository
+from agio.services.browser_sessions import BrowserSessions, OpenedSession
+from agio.storage.users import ApiKey, Changed, User, UserRepository
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +169,12 @@ class AuthService:
         # until `use_bus`: this process only
         self._notify: Callable[[str, dict[str, Any]], None] = self.cache.on_notice
         users.on_change.append(self._changed)
+        self.sessions = BrowserSessions(
+            users.sessions,
+            self.cache,
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            lifetime=timedelta(hours=settings.session_max_hours),
+        )
         self._settings = settings
         self._secret = jwt_secret or ""
         self._algorithm = settings.jwt_algorithm
@@ -181,14 +190,16 @@ class AuthService:
         bus.on_notice(self.cache.on_notice)
         self._notify = bus.notify
 
-    def _changed(self, kind: Literal["user", "key"], id_: str) -> None:
-        """A user or key changed (committed): drop what this process and the others
-        remember of it, this process's before the change's caller goes on."""
+    def _changed(self, kind: Changed, id_: str) -> None:
+        """A user, key or browser session changed (committed): drop what this process and
+        the others remember of it, this process's before the change's caller goes on."""
         self.cache.stamp()
         if kind == "user":
             self._notify(USER_CHANGED, {"user_id": id_})
-        else:
+        elif kind == "key":
             self._notify(KEY_CHANGED, {"key_id": id_})
+        else:
+            self._notify(SESSION_CHANGED, {"session_id": id_})
 
     # ------------------------------------------------------------------ passwords
 
@@ -266,11 +277,14 @@ class AuthService:
         return NewKey(key=key, secret=secret)
 
     async def from_key(self, secret: str, *, now: datetime | None = None) -> Principal:
+        key = await self._key(secret, now or utcnow())
+        return Principal(key.user_id, key.username, key.role, via="api_key", key_id=key.key_id)
+
+    async def _key(self, secret: str, now: datetime) -> CachedKey:
         shape = _KEY_SHAPE.fullmatch(secret)
         if shape is None:
             raise Unauthorized("Invalid API key")
         digest = hash_key(secret)
-        now = now or utcnow()
         key = self.cache.key(digest)
         if key is None:
             key = await self._verified_key(shape.group(1), digest, now)
@@ -278,7 +292,7 @@ class AuthService:
             raise Unauthorized("This API key has expired")
         if key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY:
             await self._touch(digest, key, now)
-        return Principal(key.user_id, key.username, key.role, via="api_key", key_id=key.key_id)
+        return key
 
     async def _verified_key(self, public: str, digest: str, now: datetime) -> CachedKey:
         """The key from the database, checked, and remembered (only if it passed)."""
@@ -309,6 +323,24 @@ class AuthService:
             await self.users.touch_key(key.key_id, utcnow())
         except Exception as exc:  # bookkeeping: never the reason a request fails
             log.warning("api_key_touch_failed", key_id=key.key_id, error_type=type(exc).__name__)
+
+    # ------------------------------------------------------------------ browser sign-in
+
+    async def sign_in(self, username: str, password: str) -> OpenedSession:
+        """A browser session for a username and password."""
+        user = await self.login(username, password)
+        principal = Principal(user.id, user.username, user.role, via="password")
+        return await self.sessions.open(
+            principal, key_id=None, key_expires_at=None, user_updated_at=user.updated_at
+        )
+
+    async def sign_in_with_key(self, secret: str) -> OpenedSession:
+        """A browser session for an API key; it ends when the key expires, if sooner."""
+        key = await self._key(secret, utcnow())
+        principal = Principal(key.user_id, key.username, key.role, via="api_key")
+        return await self.sessions.open(
+            principal, key_id=key.key_id, key_expires_at=key.expires_at, user_updated_at=None
+        )
 
     # ------------------------------------------------------------------ first start
 

@@ -285,6 +285,25 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class BrowserSessionRow(Base):
+    """A browser's signed-in session (the console's cookie): only the SHA-256 of its token
+    is stored. `key_id`: the API key it was opened with (None: a password). A revoked
+    session is deleted; `expires_at` is its absolute end, `last_seen_at` (written at most
+    once a minute) measures its idle time."""
+
+    __tablename__ = "browser_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class KnowledgeDocumentRow(Base):
     """A document of a knowledge component: a file from its folder, or one added through
     the API. `digest` (SHA-256 of the text) says whether it needs indexing again."""

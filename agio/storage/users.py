@@ -1,5 +1,6 @@
-"""Users and API keys in the database. Hashing and checking secrets is the auth service's
-job; this module only stores what it is given, and says when a user or a key changed
+"""Users and API keys in the database, and (`UserRepository.sessions`) their browser
+sessions. Hashing and checking secrets is the auth service's job; this module only stores
+what it is given, and says when a user, a key or a session changed
 (`UserRepository.on_change`), for those who remember them."""
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agio.domain.errors import ApiKeyNotFound, Conflict, UserNotFound
 from agio.domain.ids import new_id
@@ -17,14 +19,18 @@ from agio.domain.security import Role
 from agio.domain.time import utcnow
 from agio.domain.users import ApiKey as ApiKey
 from agio.domain.users import User as User
+from agio.storage import browser_sessions
+from agio.storage.browser_sessions import BrowserSessionRepository
 from agio.storage.components import Page
 from agio.storage.database import Database
 from agio.storage.tables import ApiKeyRow, UserRow
 
+Changed = Literal["user", "key", "session"]
 #: called after a change is committed: ("user", user id) for a user's role, password or
 #: disabled flag changed, or the user deleted (with their keys); ("key", key id) for a key
-#: revoked
-ChangeHandler = Callable[[Literal["user", "key"], str], None]
+#: revoked; ("session", session id) for a browser session revoked. The first two end the
+#: browser sessions they concern in the same transaction.
+ChangeHandler = Callable[[Changed, str], None]
 
 
 def _user(row: UserRow) -> User:
@@ -54,18 +60,27 @@ def _key(row: ApiKeyRow) -> ApiKey:
     )
 
 
+async def _end_sessions(session: AsyncSession, statement: Delete) -> None:
+    """Delete browser sessions after the change that ends them is written: the written row
+    is locked first, so a sign-in that read it (`BrowserSessionRepository.create`) has
+    committed its session before the delete looks, or sees the change itself."""
+    await session.flush()
+    await session.execute(statement)
+
+
 class UserRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
         #: told of every committed change of a user or a key (see `ChangeHandler`)
         self.on_change: list[ChangeHandler] = []
+        self.sessions = BrowserSessionRepository(db, lambda id_: self._changed("session", id_))
 
     @property
     def database_file(self) -> str | None:
         """The SQLite file the rows are in (None on PostgreSQL)."""
         return self._db.sqlite_file
 
-    def _changed(self, kind: Literal["user", "key"], id_: str) -> None:
+    def _changed(self, kind: Changed, id_: str) -> None:
         for handler in self.on_change:
             handler(kind, id_)
 
@@ -123,7 +138,9 @@ class UserRepository:
 
     async def update(self, user_id: str, **values: Any) -> User:
         """Change a user. Taking the admin role from, disabling or (`delete=True`) removing
-        the last enabled admin is a Conflict: the server would have nobody to run it."""
+        the last enabled admin is a Conflict: the server would have nobody to run it. A new
+        role or password, or disabling, ends the user's browser sessions (deleting the user
+        does, by the foreign key)."""
         delete = values.pop("delete", False)
         async with self._db.write_sessions() as session, session.begin():
             row = await session.get(UserRow, user_id)
@@ -150,12 +167,20 @@ class UserRepository:
                 ).all()
                 if len(admins) <= 1:
                     raise Conflict("This is the last enabled admin; make another admin first")
+            role = values.get("role")
+            ends_sessions = (
+                "password_hash" in values
+                or values.get("disabled") is True
+                or (role is not None and Role(role).value != row.role)
+            )
             if delete:
                 await session.delete(row)
             else:
                 for name, value in values.items():
                     setattr(row, name, value.value if isinstance(value, Role) else value)
                 row.updated_at = utcnow()
+                if ends_sessions:
+                    await _end_sessions(session, browser_sessions.of_user(user_id))
             user = _user(row)
         self._changed("user", user_id)
         return user
@@ -255,13 +280,15 @@ class UserRepository:
             return Page(total=total, items=[_key(r) for r in rows])
 
     async def revoke_key(self, key_id: str) -> ApiKey:
-        """Revoke a key (again is fine: the first time stays recorded)."""
+        """Revoke a key (again is fine: the first time stays recorded), and end the browser
+        sessions opened with it."""
         async with self._db.write_sessions() as session, session.begin():
             row = await session.get(ApiKeyRow, key_id)
             if row is None:
                 raise ApiKeyNotFound(key_id)
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
+            await _end_sessions(session, browser_sessions.of_key(key_id))
         self._changed("key", key_id)
         return _key(row)
 

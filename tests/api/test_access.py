@@ -74,6 +74,10 @@ ROUTES = _table()
 PUBLIC = {
     ("GET", "/api/health"),
     ("POST", "/api/auth/token"),
+    # browser sign-in, and the cookie's own session (answered from the cookie alone)
+    ("POST", "/api/auth/session"),
+    ("GET", "/api/auth/session"),
+    ("DELETE", "/api/auth/session"),
     # the API docs and their assets (agio/api/routers/docs.py)
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),

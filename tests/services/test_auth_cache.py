@@ -23,9 +23,11 @@ from agio.domain.time import utcnow
 from agio.services.auth import TOUCH_EVERY, AuthService
 from agio.services.auth_cache import (
     KEY_CHANGED,
+    SESSION_CHANGED,
     USER_CHANGED,
     AuthCache,
     CachedKey,
+    CachedSession,
     CachedUser,
     ChangeStamp,
 )
@@ -117,6 +119,54 @@ def test_notices_drop_what_they_name() -> None:
         fill()
         cache.on_notice(topic, data)  # lost, or not saying what changed: everything goes
         assert kept() == set(), (topic, data)
+
+
+def _session(session_id: str, user_id: str = "usr_1", key_id: str | None = None) -> CachedSession:
+    now = utcnow()
+    return CachedSession(
+        session_id, user_id, "kim", Role.USER, key_id, now + timedelta(days=1), now
+    )
+
+
+def test_sessions_last_their_seconds_and_go_with_their_user_key_or_sign_out() -> None:
+    clock = Clock()
+    cache = AuthCache(10, clock=clock)
+    entry = _session("bss_1")
+    cache.put_session("s1", entry, cache.generation)
+    clock.now += 9.9
+    assert cache.session("s1") == entry
+    clock.now += 0.1
+    assert cache.session("s1") is None
+
+    def fill() -> None:
+        cache.clear()
+        cache.put_session("s1", _session("bss_1", "usr_1", None), cache.generation)
+        cache.put_session("s2", _session("bss_2", "usr_1", "key_1"), cache.generation)
+        cache.put_session("s3", _session("bss_3", "usr_2", "key_2"), cache.generation)
+
+    def kept() -> set[str]:
+        return {h for h in ("s1", "s2", "s3") if cache.session(h) is not None}
+
+    fill()
+    cache.on_notice(SESSION_CHANGED, {"session_id": "bss_2"})  # signed out
+    assert kept() == {"s1", "s3"}
+    fill()
+    cache.on_notice(KEY_CHANGED, {"key_id": "key_2"})  # the sessions opened with it
+    assert kept() == {"s1", "s2"}
+    fill()
+    cache.on_notice(USER_CHANGED, {"user_id": "usr_1"})  # every session of the user
+    assert kept() == {"s3"}
+    for topic, data in ((NOTICES_LOST, {}), (SESSION_CHANGED, {"session": "bss_1"})):
+        fill()
+        cache.on_notice(topic, data)
+        assert kept() == set(), (topic, data)
+    began = cache.generation
+    cache.drop_session("bss_9")  # a read that overlapped a sign-out is not stored
+    cache.put_session("s1", _session("bss_1"), began)
+    assert cache.session("s1") is None
+    off = AuthCache(0)
+    off.put_session("s1", _session("bss_1"), off.generation)
+    assert off.session("s1") is None
 
 
 def test_the_oldest_entry_goes_when_full() -> None:

@@ -1,4 +1,4 @@
-"""Users, tokens and API keys."""
+"""Users, tokens, API keys and browser sessions."""
 
 from __future__ import annotations
 
@@ -47,8 +47,44 @@ class Me(BaseModel):
     username: str
     role: Role
     permissions: list[Permission]
-    authenticated_by: Literal["jwt", "api_key", "local"]
-    key_id: str | None = None
+    authenticated_by: Literal["jwt", "api_key", "session", "local"]
+    key_id: str | None = Field(
+        default=None,
+        description="The API key the request was authenticated with (for a browser "
+        "session: the key it was opened with, if any).",
+    )
+
+
+class PasswordSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class KeySignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = Field(min_length=1, max_length=256, description="An API key (`agio_…`).")
+
+
+class BrowserSessionOut(BaseModel):
+    """The signed-in principal, and the token that state-changing requests send."""
+
+    user_id: str
+    username: str
+    role: Role
+    permissions: list[Permission]
+    authenticated_by: Literal["session"] = "session"
+    key_id: str | None = Field(
+        default=None, description="The API key the session was opened with; none: a password."
+    )
+    csrf_token: str = Field(
+        description="Send it as `X-CSRF-Token` with every POST, PUT, PATCH and DELETE that "
+        "the session cookie authenticates. Keep it in memory only."
+    )
+    expires_at: datetime = Field(description="When the session ends, however much it is used.")
+    idle_timeout_seconds: int = Field(description="A session unused this long ends sooner.")
 
 
 class UserCreate(BaseModel):
