@@ -1,12 +1,9 @@
 """Signing in to the console (console/src/screens/signin/, src/api/session.ts) on a
 server with authentication on.
 
-Two tests here wait for the server side of browser sessions, issue 15 item 1, which
-another change brings: `POST /api/auth/session` (username and password, or an API key;
-sets the HttpOnly session cookie and answers with `csrf_token`), `GET /api/auth/session`
-and `DELETE /api/auth/session`. Until the app has that route they are strict xfails
-(`WAITS_FOR_SESSIONS`): they run, must fail, and turn into failures (XPASS, strict) the
-moment the route exists without this mark being removed, so they cannot stay hidden."""
+With the server side of browser sessions (`POST/GET/DELETE /api/auth/session`: the HttpOnly
+session cookie, the `csrf_token` in the body, `X-CSRF-Token` on every change): signing in
+with a key or a password, chatting, following a run on the cookie alone, signing out."""
 
 from __future__ import annotations
 
@@ -17,27 +14,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from agio.api.app import create_app
-from agio.config.settings import Settings
-from tests.api.test_access import api_routes
-from tests.conftest import BUNDLED_CONFIGS
 from tests.console.browser import console_app
 from tests.live import serve
 
 PASSWORD = "correct horse battery staple"  # a test user's
-
-
-def _has_session_route() -> bool:
-    app = create_app(Settings(_env_file=None, configs_dir=BUNDLED_CONFIGS))  # type: ignore[call-arg]
-    return any(path == "/api/auth/session" for path, _, _ in api_routes(app))
-
-
-WAITS_FOR_SESSIONS = pytest.mark.xfail(
-    not _has_session_route(),
-    reason="waits for POST/GET/DELETE /api/auth/session (issue 15 item 1, not yet in the app)",
-    raises=AssertionError,
-    strict=True,
-)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +73,6 @@ def _sign_in(page: Page) -> None:
     assert status in (200, 201), f"POST /api/auth/session answered {status}"
 
 
-@WAITS_FOR_SESSIONS
 def test_sign_in_with_the_admin_key_then_sign_out(page: Page, admin_key: tuple[str, str]) -> None:
     _, key = admin_key
     page.goto("/runs")
@@ -114,7 +93,6 @@ def test_sign_in_with_the_admin_key_then_sign_out(page: Page, admin_key: tuple[s
     expect(page.get_by_role("form", name="Sign in to Agio")).to_be_visible()
 
 
-@WAITS_FOR_SESSIONS
 def test_sign_in_with_a_password_and_chat(page: Page) -> None:
     page.goto("/")
     form = page.get_by_role("form", name="Sign in to Agio")
