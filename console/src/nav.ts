@@ -101,7 +101,7 @@ export const SCREENS: readonly Screen[] = [
     component: lazy(() => import("./screens/knowledge/KnowledgeBasePage")),
   },
   {
-    path: "/metrics",
+    path: "/usage",
     title: "Metrics",
     icon: "runs",
     role: "viewer",

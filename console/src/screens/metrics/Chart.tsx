@@ -22,6 +22,8 @@ export function Chart(props: {
   kind: "bar" | "line";
   points: Point[];
   format?: (n: number) => string;
+  /** Whether the values add up to something (runs do; percentiles do not). */
+  summed?: boolean;
 }) {
   const { points, kind, title } = props;
   const format = props.format ?? ((n: number) => n.toLocaleString());
@@ -32,13 +34,14 @@ export function Chart(props: {
   const x = (i: number): number => PAD.left + slot * i + slot / 2;
   const y = (v: number): number => PAD.top + innerH - (v / top) * innerH;
   const total = points.reduce((sum, p) => sum + p.value, 0);
+  const summary = props.summed === false ? `${points.length} values` : `total ${format(total)}`;
   const every = Math.max(1, Math.ceil(points.length / 6));
   return (
     <figure class="chart" data-chart={title}>
       <figcaption>
-        {title} <span class="muted small">(total {format(total)})</span>
+        {title} <span class="muted small">({summary})</span>
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${points.length} buckets, total ${format(total)}`}>
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${props.summed === false ? summary : `${points.length} buckets, ${summary}`}`}>
         <line class="chart-axis" x1={PAD.left} y1={PAD.top + innerH} x2={W - PAD.right} y2={PAD.top + innerH} />
         {[0, 0.5, 1].map((f) => (
           <g key={f}>

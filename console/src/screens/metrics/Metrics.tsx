@@ -1,6 +1,7 @@
 // Metrics: one agent's runs, tokens and errors per bucket over a period (the period and
 // bucket size are in the URL), its totals (prompt and completion tokens, duration
-// percentiles, by model), and the server's totals.
+// percentiles, by model), and the server's totals. At /usage:
+// /metrics is the server's Prometheus endpoint.
 
 import { useEffect, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
@@ -54,7 +55,7 @@ export default function Metrics() {
 
   const go = (next: Record<string, string>): void => {
     const params = new URLSearchParams({ agent, period, granularity, ...next });
-    route(`/metrics?${params.toString()}`);
+    route(`/usage?${params.toString()}`);
   };
 
   usePolling(
@@ -141,6 +142,7 @@ export default function Metrics() {
             <Chart
               title="Duration (seconds)"
               kind="bar"
+              summed={false}
               format={(n) => duration(n)}
               points={[
                 { label: "average", value: m.avg_duration ?? 0 },

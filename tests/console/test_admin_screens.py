@@ -1,0 +1,87 @@
+"""The metrics, health and users screens (console/src/screens/metrics/, health/, users/):
+a chart of the runs after a chat, the components' states, and an admin's users and API
+keys: a user created, their role changed, disabled and enabled; a key created and shown
+once, then revoked, after which the server refuses it."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from tests.console.browser import api, chat
+
+
+def test_the_metrics_chart_counts_a_chat(page: Page, server: str) -> None:
+    chat(server, "assistant", "What is 2 + 2?")
+    page.goto("/usage?agent=assistant&period=24h&granularity=hour")
+    expect(page.get_by_role("combobox", name="Agent")).to_have_value("assistant")
+    runs = page.locator("figure[data-chart=Runs]")
+    expect(runs.get_by_role("img")).to_have_attribute("aria-label", re.compile(r"total 1$"))
+    expect(runs.locator("rect.chart-bar")).to_have_count(25)  # 24 hours: 25 hour buckets
+    tokens = page.locator("figure[data-chart=Tokens]")
+    expect(tokens.locator("circle.chart-dot")).to_have_count(1)
+    # the values are a table too
+    runs.get_by_text("Data").click()
+    expect(runs.locator("tbody td.num").filter(has_text=re.compile("^1$"))).to_have_count(1)
+    totals = page.get_by_label("Totals of assistant")
+    expect(totals).to_contain_text("Prompt tokens")
+    expect(page.get_by_label("System totals")).to_contain_text("Runs today")
+    # another bucket size is in the URL and asked of the server
+    page.get_by_role("combobox", name="Bucket").select_option("day")
+    expect(page).to_have_url(re.compile(r"granularity=day"))
+    expect(runs.locator("rect.chart-bar")).to_have_count(2)
+
+
+def test_health_shows_each_component(page: Page) -> None:
+    page.goto("/health")
+    expect(page.locator(".health-overall [data-status]")).to_have_text("ok")
+    database = page.locator("tr[data-component=database]")
+    expect(database.locator("[data-status]")).to_have_text("ok")
+    expect(page.locator("tr[data-component]")).to_have_count(4)
+
+
+def test_an_admin_manages_a_user_and_their_key(page: Page, server: str) -> None:
+    page.goto("/users")
+    form = page.get_by_role("form", name="New user")
+    form.get_by_label("Username").fill("dana")
+    form.get_by_label("Password", exact=False).fill("a long enough password")
+    form.get_by_label("Role").select_option("user")
+    form.get_by_role("button", name="Create user").click()
+    expect(form.get_by_role("status")).to_contain_text("Created dana")
+    row = page.locator("tr[data-username=dana]")
+    row.get_by_label("Role of dana").select_option("viewer")
+    expect(row.get_by_label("Role of dana")).to_have_value("viewer")
+    row.get_by_role("button", name="Disable dana").click()
+    expect(row.locator("[data-disabled]")).to_have_text("disabled")
+    row.get_by_role("button", name="Enable dana").click()
+    expect(row.locator("[data-disabled]")).to_have_text("active")
+    dana = next(u for u in api(server, "/api/users")["items"] if u["username"] == "dana")
+    assert (dana["role"], dana["disabled"]) == ("viewer", False)
+
+    keys = page.get_by_role("form", name="New API key")
+    keys.get_by_label("Key name").fill("ci-bot")
+    keys.get_by_label("For user").select_option(label="dana")
+    keys.get_by_role("button", name="Create key").click()
+    shown = page.locator("[data-key=plaintext]")
+    expect(shown).to_have_text(re.compile(r"^agio_"))
+    expect(page.locator(".key-once")).to_contain_text("shown this once")
+    secret = shown.inner_text()
+    me = httpx.get(f"{server}/api/auth/me", headers={"X-API-Key": secret}, timeout=10)
+    assert me.status_code == 200
+    assert me.json()["username"] == "dana"
+
+    # once: dismissed, or after a reload, the key is nowhere in the page
+    page.get_by_role("button", name="I have stored it").click()
+    expect(shown).to_have_count(0)
+    page.reload()
+    key_row = page.locator("tr[data-key-id]").filter(has_text="ci-bot")
+    expect(key_row).to_contain_text("dana")
+    assert secret not in page.content()
+
+    key_row.get_by_role("button", name="Revoke ci-bot").click()
+    key_row.get_by_role("button", name="Confirm revoking ci-bot").click()
+    expect(key_row.locator("[data-state=inactive]")).to_contain_text("revoked")
+    refused = httpx.get(f"{server}/api/auth/me", headers={"X-API-Key": secret}, timeout=10)
+    assert refused.status_code == 401
