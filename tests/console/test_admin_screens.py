@@ -1,21 +1,62 @@
 """The metrics, health and users screens (console/src/screens/metrics/, health/, users/):
 a chart of the runs after a chat, the components' states, and an admin's users and API
 keys: a user created, their role changed, disabled and enabled; a key created and shown
-once, then revoked, after which the server refuses it."""
+once, then revoked, after which the server refuses it. Authentication is on: each test
+signs in with the bootstrap admin's API key (a session cookie, CSRF on every change)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
-from tests.console.browser import api, chat
+from tests.console.browser import console_app
+from tests.live import serve
 
 
-def test_the_metrics_chart_counts_a_chat(page: Page, server: str) -> None:
-    chat(server, "assistant", "What is 2 + 2?")
-    page.goto("/usage?agent=assistant&period=24h&granularity=hour")
+@pytest.fixture(scope="module")
+def admin_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(base URL, the bootstrap admin's key) of a server with authentication on."""
+    folder = tmp_path_factory.mktemp("console-admin")
+    with serve(console_app(folder, auth_disabled=False)) as url:
+        yield url, (folder / "data" / "admin.key").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def server(admin_key: tuple[str, str]) -> str:
+    return admin_key[0]
+
+
+def _open_signed_in(page: Page, path: str, key: str) -> None:
+    page.goto(path)
+    form = page.get_by_role("form", name="Sign in to Agio")
+    form.get_by_role("radio", name="API key").check()
+    form.get_by_placeholder("agio_…").fill(key)
+    form.get_by_role("button", name="Sign in").click()
+    expect(form).to_have_count(0)
+
+
+def _api(admin_key: tuple[str, str], path: str) -> Any:
+    url, key = admin_key
+    response = httpx.get(f"{url}{path}", headers={"X-API-Key": key}, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def test_the_metrics_chart_counts_a_chat(page: Page, admin_key: tuple[str, str]) -> None:
+    url, key = admin_key
+    answer = httpx.post(
+        f"{url}/api/chat",
+        json={"agent_id": "assistant", "message": "What is 2 + 2?", "stream": False},
+        headers={"X-API-Key": key},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    _open_signed_in(page, "/usage?agent=assistant&period=24h&granularity=hour", key)
     expect(page.get_by_role("combobox", name="Agent")).to_have_value("assistant")
     runs = page.locator("figure[data-chart=Runs]")
     expect(runs.get_by_role("img")).to_have_attribute("aria-label", re.compile(r"total 1$"))
@@ -34,16 +75,17 @@ def test_the_metrics_chart_counts_a_chat(page: Page, server: str) -> None:
     expect(runs.locator("rect.chart-bar")).to_have_count(2)
 
 
-def test_health_shows_each_component(page: Page) -> None:
-    page.goto("/health")
+def test_health_shows_each_component(page: Page, admin_key: tuple[str, str]) -> None:
+    _open_signed_in(page, "/health", admin_key[1])
     expect(page.locator(".health-overall [data-status]")).to_have_text("ok")
     database = page.locator("tr[data-component=database]")
     expect(database.locator("[data-status]")).to_have_text("ok")
     expect(page.locator("tr[data-component]")).to_have_count(4)
 
 
-def test_an_admin_manages_a_user_and_their_key(page: Page, server: str) -> None:
-    page.goto("/users")
+def test_an_admin_manages_a_user_and_their_key(page: Page, admin_key: tuple[str, str]) -> None:
+    server = admin_key[0]
+    _open_signed_in(page, "/users", admin_key[1])
     form = page.get_by_role("form", name="New user")
     form.get_by_label("Username").fill("dana")
     form.get_by_label("Password", exact=False).fill("a long enough password")
@@ -57,7 +99,7 @@ def test_an_admin_manages_a_user_and_their_key(page: Page, server: str) -> None:
     expect(row.locator("[data-disabled]")).to_have_text("disabled")
     row.get_by_role("button", name="Enable dana").click()
     expect(row.locator("[data-disabled]")).to_have_text("active")
-    dana = next(u for u in api(server, "/api/users")["items"] if u["username"] == "dana")
+    dana = next(u for u in _api(admin_key, "/api/users")["items"] if u["username"] == "dana")
     assert (dana["role"], dana["disabled"]) == ("viewer", False)
 
     keys = page.get_by_role("form", name="New API key")
