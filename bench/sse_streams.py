@@ -1,15 +1,24 @@
 """Many concurrent SSE streams against one Agio process: memory per stream and event
-delivery latency.
+delivery, with the runs streaming (the default) or idle (`--idle`).
 
-Starts `agio serve` (SQLite, a fresh data dir, one process) with a scripted agent that
-streams slowly, starts RUNS runs, and opens STREAMS `GET /api/runs/{id}/events` SSE
-streams spread over them (all held open at once, from this one client process). Reports
-the server's resident memory before and with the streams open (per stream), and, for
-every event delivered live (created after its stream was open), the delay from the
-event's server timestamp to its arrival at the client, p50/p99/max.
+Starts `agio serve` (SQLite, a fresh data dir, one process, `load.server_env`) with a
+scripted agent. Reports the server's resident memory before and with the streams open
+(per stream).
+
+Default: starts RUNS runs that stream slowly and opens STREAMS `GET /api/runs/{id}/events`
+SSE streams spread over them (all held open at once, from this one client process, with
+httpx); for every event delivered live (created after its stream was open), the delay
+from the event's server timestamp to its arrival at the client, p50/p99/max.
+
+`--idle` (`bench/sse_idle.py`): STREAMS streams (10,000 unless given) on RUNS paused runs,
+which produce nothing: memory per stream, time to open, pings and the final event on every
+stream, the server's CPU with them idle.
 
     .venv/bin/python bench/sse_streams.py                      # 1000 streams over 20 runs
     .venv/bin/python bench/sse_streams.py --streams 200 --runs 10
+    .venv/bin/python bench/sse_streams.py --idle               # 10,000 idle streams, 100 runs
+    .venv/bin/python bench/sse_streams.py --idle --poll-seconds 600     # what-if: no quiet poll
+    .venv/bin/python bench/sse_streams.py --idle --streams 1000 --poll-seconds 600 --tracemalloc
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,7 +93,7 @@ async def follow(
                     return
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def live_main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="agio-sse-bench-"))
     port = free_port()
     write_configs(tmp / "configs", args.chunks, args.chunk_delay)
@@ -93,7 +103,7 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(f"{base}/api/health", server)
+        wait_ready(f"{base}/api/health", server, 120)
         key = (tmp / "data" / "admin.key").read_text().strip()
         limits = httpx.Limits(max_connections=args.streams + 50, max_keepalive_connections=50)
         async with httpx.AsyncClient(
@@ -151,15 +161,38 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--idle", action="store_true", help="streams of paused runs")
+    parser.add_argument("--streams", type=int, help="default 1000, or 10000 with --idle")
+    parser.add_argument("--runs", type=int, help="default 20, or 100 with --idle")
     parser.add_argument("--chunks", type=int, default=100, help="chunks per answer")
     parser.add_argument("--chunk-delay", type=float, default=0.1)
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--opening", type=int, default=50, help="--idle: streams opening at once")
+    parser.add_argument("--hold", type=float, default=35.0, help="--idle: seconds held open")
+    parser.add_argument("--ping", type=float, default=15.0, help="--idle: AGIO_SSE_PING_SECONDS")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="--idle: server under tracemalloc"
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        help="--idle, what-if: the server's quiet-spell poll of each stream (1 s in agio)",
+    )
+    args = parser.parse_args()
+    if args.streams is None:
+        args.streams = 10_000 if args.idle else 1000
+    if args.runs is None:
+        args.runs = 100 if args.idle else 20
+    if args.idle:
+        from sse_idle import idle_main
+
+        asyncio.run(idle_main(args))
+    else:
+        asyncio.run(live_main(args))
 
 
 if __name__ == "__main__":
