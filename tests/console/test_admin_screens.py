@@ -127,3 +127,12 @@ def test_an_admin_manages_a_user_and_their_key(page: Page, admin_key: tuple[str,
     expect(key_row.locator("[data-state=inactive]")).to_contain_text("revoked")
     refused = httpx.get(f"{server}/api/auth/me", headers={"X-API-Key": secret}, timeout=10)
     assert refused.status_code == 401
+
+
+def test_the_screens_fit_a_phone(phone: Page, admin_key: tuple[str, str]) -> None:
+    _open_signed_in(phone, "/users", admin_key[1])
+    for path in ("/usage", "/health", "/users"):
+        phone.goto(path)
+        expect(phone.locator("main h1").first).to_be_attached()
+        phone.wait_for_load_state("networkidle")
+        assert phone.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0, path
