@@ -151,7 +151,7 @@ class Container:
             config_files=config_files,
             health=health,
             run_manager=run_manager,
-            run_service=_run_service(db, bus, settings),
+            run_service=_run_service(db, bus, settings, owner_id),
             auth=auth,
             rate_limits=rate_limits,
             metrics_repo=MetricsRepository(db),
@@ -195,7 +195,7 @@ async def _open_bus(settings: Settings, stack: AsyncExitStack) -> EventBus:
     return redis_bus
 
 
-def _run_service(db: Database, bus: EventBus, settings: Settings) -> RunService:
+def _run_service(db: Database, bus: EventBus, settings: Settings, owner_id: str) -> RunService:
     limits = RunLimits(
         max_message_chars=settings.max_message_chars,
         max_steps_ceiling=settings.max_steps_ceiling,
@@ -209,6 +209,7 @@ def _run_service(db: Database, bus: EventBus, settings: Settings) -> RunService:
         SessionRepository(db),
         bus,
         limits,
+        owner_id=owner_id,
     )
 
 

@@ -4,9 +4,13 @@ the run's terminal event.
 The order of the steps is what makes it gap-free: subscribe to the bus first, then replay
 the event log, so that an event stored while the log is being read is on the subscription
 too. Live events are de-duplicated by `seq` (what the replay already gave is skipped). A
-gap in `seq`, a lagged subscription (the bus dropped events for this reader) or a quiet
-spell (nothing on the bus for `poll_seconds`: a run executing in another process without a
-shared bus) sends the reader back to the log, which is the source of truth.
+gap in `seq` or a lagged subscription (the bus dropped events for this reader) sends the
+reader back to the log, which is the source of truth. So does a quiet spell, if the run's
+row says more is stored than was seen (a run executing in another process without a shared
+bus, or a message Redis lost): the row is read after `poll_seconds` of quiet while the run
+executes in another process, and after ever longer spells (doubling, up to
+`QUIET_MAX_SECONDS`) while it is paused or its events are this process's own, so that an
+idle stream costs next to nothing.
 
 Events that are ready together (a page of the log, or what the bus already delivered) are
 yielded as one list; nothing ever waits for more to join.
@@ -19,15 +23,19 @@ publishes is on the subscription, so the log is read only if the bus drops or re
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncGenerator
 from typing import Protocol
 
 from agio.bus.base import EventBus, Subscription
 from agio.domain.events import Event
-from agio.domain.runs import Run
+from agio.domain.runs import Run, RunStatus
 
 PAGE = 500
 POLL_SECONDS = 1.0
+#: the longest quiet spell before the log is checked, for a run that is not executing in
+#: another process (a paused one, or one whose events this process's bus carries)
+QUIET_MAX_SECONDS = 30.0
 
 
 class EventLog(Protocol):
@@ -51,6 +59,8 @@ async def follow(
     *,
     page: int = PAGE,
     poll_seconds: float = POLL_SECONDS,
+    quiet_max_seconds: float = QUIET_MAX_SECONDS,
+    local_owner: str | None = None,
     subscription: Subscription | None = None,
 ) -> AsyncGenerator[list[Event], None]:
     """The run's events after `after_seq`, each exactly once and in `seq` order, in lists
@@ -58,12 +68,13 @@ async def follow(
     has ended and nothing after `after_seq` is left to wait for (or the run is gone).
 
     `subscription`, if given, was made on `bus` before the run published any event after
-    `after_seq` (it is closed at the end, like one made here): the first replay is skipped."""
+    `after_seq` (it is closed at the end, like one made here): the first replay is skipped.
+    `local_owner`: this process's owner id (a run it executes publishes on this bus)."""
     replay = subscription is None
     if subscription is None:
         subscription = bus.subscribe(run_id)  # before reading storage: nothing falls between
     last = after_seq
-    quiet = False
+    wait = poll_seconds
     try:
         while True:
             # replay what is stored after `last` (not at first if subscribed before the run)
@@ -71,48 +82,79 @@ async def follow(
                 # shielded: a client that goes away must not cancel a query half-way
                 # (that would discard the database connection)
                 batch = await asyncio.shield(events.events_after(run_id, last, page))
-                chunk: list[Event] = []
-                finished = False
-                for event in batch:
-                    chunk.append(event)
-                    last = event.seq
-                    if event.terminal:
-                        finished = True
-                        break
+                chunk, finished, last = _stored_chunk(batch, last)
+                full = len(batch) == page
+                del batch  # nothing replayed stays referenced while the stream waits
                 if chunk:
                     yield chunk
+                    wait = poll_seconds
+                del chunk
                 if finished:
                     return
-                if len(batch) < page:
+                if not full:
                     break
             replay = True
-            if quiet:
-                # nothing new for a while: a reader that resumed after the run's last
-                # event (at or past the end) has nothing more to wait for
-                run = await asyncio.shield(runs.get_run(run_id))
-                if run is None or (run.status.terminal and last >= run.last_seq):
-                    return
-            quiet = False
             # then follow live events until a gap, a lag or a quiet spell sends us back to
             # storage
+            quiet = False
             while True:
                 next_event = subscription.get_nowait()
                 if next_event is None:
                     try:
-                        async with asyncio.timeout(poll_seconds):
+                        async with asyncio.timeout(_jittered(wait)):
                             next_event = await subscription.get()
                     except TimeoutError:
                         quiet = True
                         break
+                wait = poll_seconds
                 chunk, finished, back_to_log, last = _live_chunk(subscription, next_event, last)
                 if chunk:
                     yield chunk
+                del chunk
                 if finished:
                     return
                 if back_to_log:
                     break
+            if not quiet:
+                continue  # a gap or a lag: straight back to the log
+            # a quiet spell: has anything been stored that the bus did not bring?
+            run = await asyncio.shield(runs.get_run(run_id))
+            if run is None or (run.status.terminal and last >= run.last_seq):
+                return  # gone, or ended with nothing more after `last`
+            replay = run.last_seq > last
+            if not replay:
+                wait = _next_wait(wait, run, local_owner, poll_seconds, quiet_max_seconds)
     finally:
         subscription.close()
+
+
+def _stored_chunk(batch: list[Event], last: int) -> tuple[list[Event], bool, int]:
+    """The events of a page of the log up to a terminal one: (them, finished, last seq)."""
+    chunk: list[Event] = []
+    for event in batch:
+        chunk.append(event)
+        last = event.seq
+        if event.terminal:
+            return chunk, True, last
+    return chunk, False, last
+
+
+def _next_wait(
+    wait: float, run: Run, local_owner: str | None, poll_seconds: float, most: float
+) -> float:
+    """How long the next quiet spell may last before the log is checked again. A run
+    executing in another process, which may publish on a bus this process does not hear,
+    is checked every `poll_seconds`; any other (paused, not started, or executed here,
+    whose events this bus carries) ever less often, up to `most`."""
+    elsewhere = run.status is RunStatus.RUNNING and (
+        local_owner is None or run.owner_id != local_owner
+    )
+    return poll_seconds if elsewhere else min(wait * 2, most)
+
+
+def _jittered(seconds: float) -> float:
+    """`seconds` ± 10 %: streams opened together do not all check the log together."""
+    return seconds * (0.9 + 0.2 * random.random())  # noqa: S311  # spreading, not secrecy
 
 
 def _live_chunk(

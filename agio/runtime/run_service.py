@@ -76,6 +76,8 @@ class RunService:
         sessions: SessionRepository,
         bus: EventBus,
         limits: RunLimits,
+        *,
+        owner_id: str | None = None,
     ) -> None:
         self._runs = runs
         self._events = events
@@ -83,6 +85,7 @@ class RunService:
         self._sessions = sessions
         self._bus = bus
         self.limits = limits
+        self._owner_id = owner_id  # this process's, as the owner of the runs it executes
 
     # ------------------------------------------------------------------ runs
 
@@ -146,7 +149,13 @@ class RunService:
         until the run's terminal event (`agio.runtime.follow`). With a `subscription` made
         (`subscribe`) before the run published anything, nothing is read at first."""
         events = follow(
-            self._events, self._runs, self._bus, run_id, after_seq, subscription=subscription
+            self._events,
+            self._runs,
+            self._bus,
+            run_id,
+            after_seq,
+            local_owner=self._owner_id,
+            subscription=subscription,
         )
         if subscription is not None:
             # a stream dropped before it was first read never runs its own `finally`

@@ -15,7 +15,7 @@ from agio.domain.errors import RateLimited, RunNotFound, ValidationFailed
 from agio.domain.events import Event
 from agio.domain.runs import Run, RunStatus
 from agio.domain.security import Principal, Role
-from agio.runtime.follow import follow
+from agio.runtime.follow import _next_wait, follow
 from agio.runtime.run_service import RunLimits, RunService
 
 RUN = "run_1"
@@ -225,6 +225,43 @@ async def test_an_early_subscription_is_closed_when_its_stream_is_never_read() -
     del stream  # dropped before it was started (a client that went away at once)
     gc.collect()
     assert bus.subscriber_count(RUN) == 0
+
+
+async def test_follow_in_a_quiet_spell_reads_the_run_and_the_log_only_if_more_is_stored() -> None:
+    # a run paused for a while: each quiet spell reads its row; the log only once the row
+    # says something was stored that the bus did not bring (another process, no Redis)
+    bus = InProcessBus()
+    log = FakeLog([_event(1)], _run(RunStatus.PAUSED, 1))
+    row_reads = 0
+    read_row = log.get_run
+
+    async def counted(run_id: str, *, with_steps: bool = False) -> Run | None:
+        nonlocal row_reads
+        row_reads += 1
+        if row_reads == 3:  # meanwhile resumed and finished elsewhere
+            log.stored.append(_event(2, "run_completed"))
+            log.run = _run(RunStatus.COMPLETED, 2)
+        return await read_row(run_id)
+
+    log.get_run = counted  # type: ignore[method-assign]
+    stream = follow(log, log, bus, RUN, 0, poll_seconds=0.01, quiet_max_seconds=0.02)
+    assert [_seqs(c) async for c in stream] == [[1], [2]]
+    assert row_reads == 3
+    assert log.reads == [0, 1]  # the log: at first, and once the row said 2 was stored
+
+
+def test_quiet_spells_grow_unless_the_run_executes_in_another_process() -> None:
+    here, other = "own_a", "own_b"
+    running_elsewhere = _run(RunStatus.RUNNING, 3)
+    running_elsewhere.owner_id = other
+    running_here = _run(RunStatus.RUNNING, 3)
+    running_here.owner_id = here
+    paused = _run(RunStatus.PAUSED, 3)
+    assert _next_wait(4.0, running_elsewhere, here, 1.0, 30.0) == 1.0
+    assert _next_wait(4.0, running_elsewhere, None, 1.0, 30.0) == 1.0
+    assert _next_wait(4.0, running_here, here, 1.0, 30.0) == 8.0
+    assert _next_wait(1.0, paused, here, 1.0, 30.0) == 2.0
+    assert _next_wait(16.0, paused, None, 1.0, 30.0) == 30.0  # at most the longest spell
 
 
 # ---------------------------------------------------------------------- rules
