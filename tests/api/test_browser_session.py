@@ -137,6 +137,18 @@ async def test_the_cookie_runs_a_chat_and_follows_its_stream(
     assert "391" in stream.text
 
 
+async def test_the_cookie_reads_the_full_health_report(
+    client: httpx.AsyncClient, web: httpx.AsyncClient
+) -> None:
+    # /api/health reads credentials by hand (it is public): the console's cookie counts
+    assert "version" not in (await web.get("/api/health")).json()
+    _, username, _ = await new_user(client, "viewer")
+    await sign_in(web, username=username, password=PASSWORD)
+    report = (await web.get("/api/health")).json()
+    assert report["version"]
+    assert report["components"]["database"]["latency_ms"] > 0
+
+
 async def test_sign_in_refusals(client: httpx.AsyncClient, web: httpx.AsyncClient) -> None:
     _, username, key = await new_user(client)
     cases: list[tuple[dict[str, Any], int]] = [

@@ -27,6 +27,7 @@ from agio.api.schemas.health import (
     LlmProbe,
     ProbeResult,
 )
+from agio.api.session_cookie import session_token
 from agio.config.settings import Settings
 from agio.domain.errors import Unauthorized
 from agio.domain.security import Permission
@@ -47,7 +48,10 @@ async def _may_read_details(request: Request, settings: Settings) -> bool:
     api_key = request.headers.get("x-api-key")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
-    if not (token or api_key or (settings.auth_disabled and local_connection(request))):
+    signed_in = session_token(request) is not None  # the console's session cookie
+    if not (
+        token or api_key or signed_in or (settings.auth_disabled and local_connection(request))
+    ):
         return False
     try:
         principal = await authenticate(request, token, api_key)
