@@ -177,3 +177,39 @@ def _live_chunk(
                 return chunk, True, False, last
         next_event = subscription.get_nowait()
     return chunk, False, False, last
+
+
+class SharedRunLookup:
+    """Run rows for the quiet-spell checks of many streams, read once per run: a row read
+    less than `max_age` seconds ago is answered again, and a read in flight is shared (so
+    10,000 streams over 100 runs read 100 rows a spell, not 10,000)."""
+
+    def __init__(self, runs: RunLookup, max_age: float = POLL_SECONDS / 2) -> None:
+        self._runs = runs
+        self._max_age = max_age
+        self._fresh: dict[str, tuple[float, Run | None]] = {}
+        self._reading: dict[str, asyncio.Future[Run | None]] = {}
+
+    async def get_run(self, run_id: str, *, with_steps: bool = False) -> Run | None:
+        if with_steps:
+            return await self._runs.get_run(run_id, with_steps=True)
+        now = asyncio.get_running_loop().time()
+        fresh = self._fresh.get(run_id)
+        if fresh is not None and now - fresh[0] < self._max_age:
+            return fresh[1]
+        reading = self._reading.get(run_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(run_id, now))
+            self._reading[run_id] = reading
+        return await asyncio.shield(reading)
+
+    async def _read(self, run_id: str, started: float) -> Run | None:
+        try:
+            run = await self._runs.get_run(run_id)
+            self._fresh[run_id] = (started, run)
+            if len(self._fresh) > 10_000:  # forget the oldest half
+                for old in sorted(self._fresh, key=lambda k: self._fresh[k][0])[:5_000]:
+                    del self._fresh[old]
+            return run
+        finally:
+            del self._reading[run_id]

@@ -31,7 +31,7 @@ from agio.domain.errors import (
 from agio.domain.events import Event
 from agio.domain.runs import ACTIVE_STATUSES, Checkpoint, Run, RunStatus, Session
 from agio.domain.security import Principal
-from agio.runtime.follow import follow
+from agio.runtime.follow import SharedRunLookup, follow
 from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import Page
 from agio.storage.events import EventRepository
@@ -86,6 +86,7 @@ class RunService:
         self._bus = bus
         self.limits = limits
         self._owner_id = owner_id  # this process's, as the owner of the runs it executes
+        self._quiet_checks = SharedRunLookup(runs)  # one read per run for many streams
 
     # ------------------------------------------------------------------ runs
 
@@ -150,7 +151,7 @@ class RunService:
         (`subscribe`) before the run published anything, nothing is read at first."""
         events = follow(
             self._events,
-            self._runs,
+            self._quiet_checks,
             self._bus,
             run_id,
             after_seq,

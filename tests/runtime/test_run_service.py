@@ -3,6 +3,7 @@ a gap, a lag or a quiet spell; the end), and the rules the routers enforce throu
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from agio.domain.errors import RateLimited, RunNotFound, ValidationFailed
 from agio.domain.events import Event
 from agio.domain.runs import Run, RunStatus
 from agio.domain.security import Principal, Role
-from agio.runtime.follow import _next_wait, follow
+from agio.runtime.follow import SharedRunLookup, _next_wait, follow
 from agio.runtime.run_service import RunLimits, RunService
 
 RUN = "run_1"
@@ -262,6 +263,32 @@ def test_quiet_spells_grow_unless_the_run_executes_in_another_process() -> None:
     assert _next_wait(4.0, running_here, here, 1.0, 30.0) == 8.0
     assert _next_wait(1.0, paused, here, 1.0, 30.0) == 2.0
     assert _next_wait(16.0, paused, None, 1.0, 30.0) == 30.0  # at most the longest spell
+
+
+async def test_quiet_checks_of_many_streams_read_each_run_once() -> None:
+    log = FakeLog([], _run(RunStatus.PAUSED, 3))
+    reads = 0
+    read_row = log.get_run
+
+    async def counted(run_id: str, *, with_steps: bool = False) -> Run | None:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)  # in flight while the others ask
+        return await read_row(run_id)
+
+    log.get_run = counted  # type: ignore[method-assign]
+    shared = SharedRunLookup(log, max_age=60)
+    rows = await asyncio.gather(*(shared.get_run(RUN) for _ in range(100)))
+    assert reads == 1
+    assert all(row is log.run for row in rows)
+    assert await shared.get_run(RUN) is log.run  # still fresh: no read
+    assert reads == 1
+    await shared.get_run(RUN, with_steps=True)  # steps are never shared
+    assert reads == 2
+    expired = SharedRunLookup(log, max_age=0)
+    await expired.get_run(RUN)
+    await expired.get_run(RUN)
+    assert reads == 4
 
 
 # ---------------------------------------------------------------------- rules
