@@ -3,6 +3,8 @@ this process against `bench/fake_openai.py` in another (a 20-chunk answer with u
 one pooled client), calls one after another; the fake server's CPU is not counted.
 
     .venv/bin/python bench/provider_cpu.py            # --calls 1000 --rounds 3
+    .venv/bin/python bench/provider_cpu.py --loop uvloop   # the loop `agio serve` runs on
+    .venv/bin/python bench/provider_cpu.py --transport httpx   # httpx's own transport
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 from load import free_port, wait_ready
 
 from agio.config.components import ModelComponent
 from agio.domain.messages import Message
 from agio.models.base import ModelRequest
-from agio.models.openai_provider import OpenAIModel
+from agio.models.openai_provider import POOL_LIMITS, OpenAIModel
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = ModelRequest(
@@ -33,7 +36,16 @@ async def drain(model: OpenAIModel) -> None:
         continue
 
 
-async def main(calls: int, rounds: int) -> None:
+def client_for(transport: str, component: ModelComponent) -> httpx.AsyncClient | None:
+    """None: the client the model builds (`AsyncioTransport`); "httpx": one on httpx's own
+    transport, configured as the model's, passed in."""
+    if transport == "asyncio":
+        return None
+    timeout = httpx.Timeout(component.timeout)
+    return httpx.AsyncClient(timeout=timeout, limits=POOL_LIMITS, follow_redirects=True)
+
+
+async def main(calls: int, rounds: int, transport: str) -> None:
     port = free_port()
     fake = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "fake_openai.py"), "--port", str(port)]
@@ -44,7 +56,8 @@ async def main(calls: int, rounds: int) -> None:
         component = ModelComponent.model_validate(
             {"name": "bench", "provider": "openai", "model": "bench", "base_url": base_url}
         )
-        model = OpenAIModel(component)
+        client = client_for(transport, component)
+        model = OpenAIModel(component, client=client)
         try:
             for _ in range(50):  # warm-up: connections, imports, caches
                 await drain(model)
@@ -57,6 +70,8 @@ async def main(calls: int, rounds: int) -> None:
                 print(f"{spent:.3f} ms CPU per call ({wall:.3f} ms wall)")
         finally:
             await model.aclose()
+            if client is not None:
+                await client.aclose()
     finally:
         fake.terminate()
         fake.wait(timeout=10)
@@ -66,5 +81,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--transport", choices=["asyncio", "httpx"], default="asyncio")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.rounds))
+    run = main(args.calls, args.rounds, args.transport)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(run)
+    else:
+        asyncio.run(run)

@@ -3,7 +3,10 @@
 Speaks the wire protocol itself over one `httpx.AsyncClient` per model (connections are
 pooled across the runs that share the model, see `ModelCache`), with the body encoded
 and each `data:` line decoded by orjson (`openai_wire.py`); the official SDK is not used
-here, its per-call and per-chunk work cost more CPU than the rest of a run.
+here, its per-call and per-chunk work cost more CPU than the rest of a run. The client
+this module builds sends through `AsyncioTransport` (`asyncio_transport.py`: httpcore's
+pool on plain asyncio connections), unless the environment names a proxy, which httpx's
+own transport then honours.
 
 Transient failures are retried here, and only before the first delta was yielded, so
 that no part of an answer is ever delivered twice.
@@ -13,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 
 from agio.config.components import ModelComponent
+from agio.models.asyncio_transport import AsyncioTransport
 from agio.models.base import ModelError, ModelEvent, ModelRequest, Retrying
 from agio.models.openai_wire import (
     MalformedStream,
@@ -36,7 +41,7 @@ PLACEHOLDER_API_KEY = "not-needed"
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # as many connections as the SDK's client allowed: runs sharing a model stream at once
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class OpenAIModel:
         self._base_delay = base_delay
         self._max_delay = max_delay
         base_url = (component.base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._url = f"{base_url}/chat/completions"
+        self._url = httpx.URL(f"{base_url}/chat/completions")  # parsed once, not per call
         self._headers = {
             "Authorization": f"Bearer {self._api_key or PLACEHOLDER_API_KEY}",
             "Content-Type": "application/json",
@@ -96,7 +101,10 @@ class OpenAIModel:
         self._timeout = httpx.Timeout(component.timeout)
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
-            timeout=self._timeout, limits=_LIMITS, follow_redirects=True
+            timeout=self._timeout,
+            limits=POOL_LIMITS,
+            follow_redirects=True,
+            transport=None if _environment_proxies() else AsyncioTransport(limits=POOL_LIMITS),
         )
 
     async def aclose(self) -> None:
@@ -130,7 +138,7 @@ class OpenAIModel:
                         await response.aread()
                         raise _StatusError(response)
                     decoder = SSEDecoder()
-                    async for data in response.aiter_bytes():
+                    async for data in _body(response):
                         for payload in decoder.feed(data):
                             for event in chunk_events(payload, state):
                                 delivered = True
@@ -234,6 +242,20 @@ class OpenAIModel:
 
     def _label(self) -> str:
         return f"model {self._component.model!r}"
+
+
+def _environment_proxies() -> bool:
+    """Whether the environment names an HTTP proxy (`HTTPS_PROXY`, `HTTP_PROXY`,
+    `ALL_PROXY`, as httpx reads them)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+def _body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as it arrives: the raw bytes, unless the server compressed them."""
+    if "content-encoding" in response.headers:
+        return response.aiter_bytes()
+    return response.aiter_raw()
 
 
 def _status_message(response: httpx.Response) -> str:

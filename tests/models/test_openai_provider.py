@@ -5,6 +5,7 @@ request it sends."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import time
@@ -40,6 +41,7 @@ from tests.fakes.openai_server import (
     StreamToolCalls,
     chunk,
 )
+from tests.models.loopback import LoopbackServer, sse
 
 API_KEY = "sk-test-0123456789abcdef"
 HELLO = ModelRequest(messages=[Message.user("Hello")])
@@ -311,6 +313,42 @@ async def test_component_defaults_and_no_api_key(
     assert "tools" not in first.body
     assert "temperature" not in second.body
     assert "max_tokens" not in second.body
+
+
+def text_frame(text: str) -> bytes:
+    return b"data: " + json.dumps({"choices": [{"delta": {"content": text}}]}).encode() + b"\n\n"
+
+
+async def collect_from(base_url: str) -> list[ModelEvent]:
+    """One call of a model built from its component alone (its own client)."""
+    component = ModelComponent.model_validate(
+        {"name": "gpt", "provider": "openai", "model": "m", "base_url": base_url}
+    )
+    model = OpenAIModel(component)
+    try:
+        return await collect(model)
+    finally:
+        await model.aclose()
+
+
+async def test_a_compressed_stream_is_decompressed() -> None:
+    body = gzip.compress(text_frame("packed") + b"data: [DONE]\n\n")
+    answer = sse([body[:20], body[20:]], header=b"content-encoding: gzip")
+    async with LoopbackServer(answer) as server:
+        assert await collect_from(server.url("/v1")) == [TextDelta("packed")]
+    assert server.requests[0].target == "/v1/chat/completions"
+
+
+async def test_a_proxy_named_by_the_environment_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client the model builds honours `HTTP_PROXY` as httpx does (its own transport
+    is kept then): the request goes to the proxy, for a host only the proxy could reach."""
+    async with LoopbackServer(sse([text_frame("via proxy")])) as proxy:
+        for name in ("http_proxy", "HTTP_PROXY"):
+            monkeypatch.setenv(name, proxy.url(""))
+        for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        assert await collect_from("http://model.invalid/v1") == [TextDelta("via proxy")]
+    assert [r.target for r in proxy.requests] == ["http://model.invalid/v1/chat/completions"]
 
 
 # --------------------------------------------------------------------- retries
