@@ -238,8 +238,19 @@ def _accesses(dialect: str, plan: list[str]) -> dict[str, set[str]]:
 class Hot:
     label: str
     call: Callable[[RunRepository, UserRepository], Awaitable[Any]]
-    #: {table: the index it is read through}, for every table the statements read
-    expected: dict[str, str]
+    #: {table: the index it is read through (or the indexes any of which will do)}, for
+    #: every table the statements read
+    expected: dict[str, str | frozenset[str]]
+
+
+#: the partial indexes over unfinished runs: each is as small as the runs in progress
+UNFINISHED_INDEXES = frozenset(
+    {
+        "ix_runs_unfinished_status_heartbeat_at",
+        "ix_runs_unfinished_owner_id",
+        "ix_runs_unfinished_user_id_status",
+    }
+)
 
 
 async def _orphan(repo: RunRepository) -> Run:
@@ -298,7 +309,8 @@ HOT = [
     Hot(
         "agio_runs_active (Prometheus)",
         lambda r, u: r.unfinished_by_status(),
-        {"runs": "ix_runs_unfinished_status_heartbeat_at"},
+        # a count by status of every unfinished run: PostgreSQL may pick any of them
+        {"runs": UNFINISHED_INDEXES},
     ),
     Hot("a run by id", lambda r, u: r.get_run(RUN), {"runs": PK}),
     Hot(
@@ -333,7 +345,9 @@ async def test_hot_query_reads_its_index_not_the_history(seeded: Database, hot: 
         accesses = _accesses(seeded.dialect, plan)
         assert accesses, f"no table read in the plan of {statement}: {plan}"
         for table, how in accesses.items():
-            assert how == {hot.expected.get(table)}, (
+            wanted = hot.expected.get(table)
+            allowed = wanted if isinstance(wanted, frozenset) else {wanted}
+            assert how <= allowed, (
                 f"{hot.label}: {table} read by {sorted(how)}, expected "
                 f"{hot.expected.get(table)}\n{statement}\n" + "\n".join(plan)
             )
