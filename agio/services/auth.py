@@ -35,9 +35,9 @@ from agio.services.auth_cache import (
     AuthCache,
     CachedKey,
     CachedUser,
-    ChangeStamp,
 )
 from agio.services.browser_sessions import BrowserSessions, OpenedSession
+from agio.storage.change_stamp import ChangeStamp
 from agio.storage.users import ApiKey, Changed, User, UserRepository
 
 log = structlog.get_logger(__name__)
@@ -163,7 +163,7 @@ class AuthService:
         SQLite file."""
         self.users = users
         if cache is None:
-            stamp = ChangeStamp.beside(users.database_file)
+            stamp = ChangeStamp.beside(users.database_file, "auth-changes")
             cache = AuthCache(settings.auth_cache_seconds, stamp=stamp)
         self.cache = cache
         # until `use_bus`: this process only

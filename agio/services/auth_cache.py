@@ -29,18 +29,17 @@ A lookup that read the database while an entry was dropped does not store what i
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import structlog
 
 from agio.bus.base import NOTICES_LOST
 from agio.domain.security import Role
+from agio.storage.change_stamp import ChangeStamp
 
 log = structlog.get_logger(__name__)
 
@@ -133,47 +132,6 @@ class _Entries(Generic[_Entry]):
 
     def __len__(self) -> int:
         return len(self._items)
-
-
-class ChangeStamp:
-    """A file beside a SQLite database that grows by a byte whenever a user or a key
-    changes, so that every process using the database, with or without a bus between
-    them, sees a change on its next lookup (a `stat`, no read)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._seen = self._look()
-
-    @classmethod
-    def beside(cls, database_file: str | None) -> ChangeStamp | None:
-        return cls(Path(f"{database_file}.auth-changes")) if database_file else None
-
-    def _look(self) -> tuple[int, int, int] | None:
-        try:
-            found = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (found.st_ino, found.st_size, found.st_mtime_ns)
-
-    def changed(self) -> bool:
-        """Has the file changed since the last look?"""
-        now = self._look()
-        if now == self._seen:
-            return False
-        self._seen = now
-        return True
-
-    def bump(self) -> None:
-        """Tell the other processes (an append: its size only grows, so no two changes
-        look alike, however close together)."""
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, b".")
-            finally:
-                os.close(fd)
-        except OSError as exc:  # the others' entries still expire (AGIO_AUTH_CACHE_SECONDS)
-            log.warning("auth_change_stamp_failed", path=str(self.path), error=str(exc))
 
 
 class AuthCache:

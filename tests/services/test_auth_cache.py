@@ -178,10 +178,13 @@ def test_the_oldest_entry_goes_when_full() -> None:
 
 def test_every_change_stamped_is_seen_by_another_process(tmp_path: Path) -> None:
     database = str(tmp_path / "agio.db")
-    mine, theirs = ChangeStamp.beside(database), ChangeStamp.beside(database)
+    mine, theirs = (
+        ChangeStamp.beside(database, "auth-changes"),
+        ChangeStamp.beside(database, "auth-changes"),
+    )
     assert mine is not None
     assert theirs is not None
-    assert ChangeStamp.beside(None) is None  # PostgreSQL
+    assert ChangeStamp.beside(None, "auth-changes") is None  # PostgreSQL
     assert not theirs.changed()  # no file yet, none since
     for _ in range(3):  # faster than the file system's clock ticks
         mine.bump()
@@ -194,10 +197,10 @@ def test_every_change_stamped_is_seen_by_another_process(tmp_path: Path) -> None
 
 def test_a_stamped_change_clears_the_cache(tmp_path: Path) -> None:
     database = str(tmp_path / "agio.db")
-    cache = AuthCache(10, stamp=ChangeStamp.beside(database))
+    cache = AuthCache(10, stamp=ChangeStamp.beside(database, "auth-changes"))
     cache.put_key("h1", _key(), cache.generation)
     assert cache.key("h1") is not None
-    stamp = ChangeStamp.beside(database)
+    stamp = ChangeStamp.beside(database, "auth-changes")
     assert stamp is not None
     stamp.bump()  # another process changed a user or a key
     assert cache.key("h1") is None
