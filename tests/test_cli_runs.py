@@ -99,6 +99,10 @@ def test_without_a_key_the_server_says_401(
     assert "401" in result.output
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted_chat(server: str) -> tuple[str, str, int]:
     """`agio chat` in its own process, interrupted (SIGINT, as Ctrl-C sends) once the
     answer has begun: (stdout so far, stderr, exit status)."""
@@ -107,6 +111,9 @@ def _interrupted_chat(server: str) -> tuple[str, str, int]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(os.environ),
+        # as from a terminal: SIGINT not ignored, whatever this process inherited (an
+        # ignored SIGINT is inherited, and Python then never raises KeyboardInterrupt)
+        preexec_fn=_default_sigint,
     )
     try:
         assert process.stdout is not None

@@ -301,7 +301,7 @@ HOT = [
     Hot(
         "orphan search",
         lambda r, u: r.orphaned_runs(_stale()),
-        {"runs": "ix_runs_unfinished_status_heartbeat_at"},
+        {"runs": UNFINISHED_INDEXES},  # PostgreSQL picks one of them by its statistics
     ),
     Hot("orphan failed", _fail_orphan, {"runs": PK}),
     Hot("orphan claimed", _claim, {"runs": PK}),
