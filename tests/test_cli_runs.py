@@ -100,7 +100,8 @@ def test_without_a_key_the_server_says_401(
 
 
 def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # an ignored signal is inherited
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # and so is a blocked one
 
 
 def _interrupted_chat(server: str) -> tuple[str, str, int]:
