@@ -35,9 +35,8 @@ def test_the_runs_list_filters_and_updates_by_itself(page: Page, server: str) ->
     expect(rows.first).to_have_attribute("data-run-id", newer["run_id"])
     # what is typed stays while the list reads itself again
     page.get_by_label("Session").fill(support["session_id"])
-    for _ in range(2):
-        with page.expect_response(lambda r: "/api/runs?" in r.url):
-            pass
+    for _ in range(2):  # two refreshes of the list
+        page.wait_for_event("response", lambda r: "/api/runs?" in r.url)
     expect(page.get_by_label("Session")).to_have_value(support["session_id"])
     page.get_by_role("button", name="Filter").click()
     expect(rows).to_have_count(1)
