@@ -32,6 +32,7 @@ def _page(browser: Browser, offline: Offline, viewport: dict[str, int], scheme: 
 
 
 def _send(page: Page, message: str) -> None:
+    expect(page.get_by_role("combobox", name="Agent")).to_be_enabled()  # agents listed
     box = page.get_by_role("textbox", name="Message")
     box.fill(message)
     box.press("Enter")

@@ -11,6 +11,7 @@ from tests.console.browser import SLOW_ANSWER, api
 
 
 def _send(page: Page, message: str) -> None:
+    expect(page.get_by_role("combobox", name="Agent")).to_be_enabled()  # agents listed
     box = page.get_by_label("Message")
     box.fill(message)
     box.press("Enter")

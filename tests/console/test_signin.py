@@ -101,6 +101,8 @@ def test_sign_in_with_a_password_and_chat(page: Page) -> None:
     _sign_in(page)
     expect(page).to_have_url(re.compile(r"/chat"))
     expect(page.locator(".who")).to_contain_text("ada")
+    # the agents are listed before a message can go to one of them
+    expect(page.get_by_role("combobox", name="Agent")).to_be_enabled()
     box = page.get_by_role("textbox", name="Message")
     box.fill("What is 7 * 6?")
     box.press("Enter")  # a POST with the cookie and the CSRF token

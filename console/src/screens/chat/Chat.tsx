@@ -63,7 +63,10 @@ export default function Chat() {
 
   const send = async (e: Event): Promise<void> => {
     e.preventDefault();
-    const message = draft.trim();
+    // the textarea itself, not the draft state: a key pressed right after typing can
+    // reach this handler before the render that would have updated the state
+    const field = (e.currentTarget as HTMLFormElement).elements.namedItem("message");
+    const message = (field instanceof HTMLTextAreaElement ? field.value : draft).trim();
     if (!message || !agent || live) return;
     const key = `turn-${Date.now()}`;
     setTurns((all) => [...all, { key, user: message, parts: [], status: "starting" }]);
