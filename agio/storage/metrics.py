@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, case, func, select
+from sqlalchemy import BigInteger, ColumnElement, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -64,6 +64,11 @@ class Bucket:
     runs: int = 0
     tokens: int = 0
     errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    avg_duration: float | None = None
+    p50_duration: float | None = None
+    p95_duration: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,44 @@ class SystemReport:
     failed_runs_today: int
     total_tokens_today: int
     avg_response_time: float | None
+
+
+PERCENTILES = (50, 95)
+
+
+async def _bucket_percentiles(
+    s: Any, index: ColumnElement[int], where: list[ColumnElement[bool]]
+) -> list[tuple[int, int, float]]:
+    """(bucket, percentile, duration) for each bucket's nearest-rank percentiles, in one
+    query: each timed run numbered by duration within its bucket, and the runs whose number
+    is ceil(p/100 * count) kept. Window functions: SQLite 3.25+ and PostgreSQL."""
+    ranked = (
+        select(
+            index.label("bucket"),
+            RunRow.duration.label("duration"),
+            func.row_number()
+            .over(partition_by=index, order_by=(RunRow.duration, RunRow.id))
+            .label("rank"),
+            func.count().over(partition_by=index).label("timed"),
+        )
+        .where(*where, RunRow.duration.is_not(None))
+        .subquery()
+    )
+
+    def nearest(pct: int) -> ColumnElement[int]:  # ceil(pct * n / 100) in integers
+        return (ranked.c.timed * pct + 99) // 100
+
+    rows = await s.execute(
+        select(ranked.c.bucket, ranked.c.rank, ranked.c.timed, ranked.c.duration).where(
+            or_(*(ranked.c.rank == nearest(pct) for pct in PERCENTILES))
+        )
+    )
+    found = []
+    for bucket, rank, timed, duration in rows:
+        for pct in PERCENTILES:  # one run can be both (a bucket of one run)
+            if rank == math.ceil(pct * timed / 100):
+                found.append((int(bucket), pct, float(duration)))
+    return found
 
 
 class MetricsRepository:
@@ -156,11 +199,26 @@ class MetricsRepository:
                     func.count(),
                     func.coalesce(func.sum(RunRow.total_tokens), 0),
                     func.sum(case((RunRow.status == RunStatus.FAILED.value, 1), else_=0)),
+                    func.coalesce(func.sum(RunRow.prompt_tokens), 0),
+                    func.coalesce(func.sum(RunRow.completion_tokens), 0),
+                    func.avg(RunRow.duration),
                 )
                 .where(*where)
                 .group_by("bucket")
             )
-            counted = {int(b): (int(n), int(t), int(e or 0)) for b, n, t, e in bucket_rows}
+            counted: dict[int, dict[str, Any]] = {
+                int(b): {
+                    "runs": int(n),
+                    "tokens": int(t),
+                    "errors": int(e or 0),
+                    "prompt_tokens": int(p),
+                    "completion_tokens": int(c),
+                    "avg_duration": float(a) if a is not None else None,
+                }
+                for b, n, t, e, p, c, a in bucket_rows
+            }
+            for b, pct, value in await _bucket_percentiles(s, index, where):
+                counted.setdefault(b, {})[f"p{pct}_duration"] = value
             model_rows = await s.execute(
                 select(
                     RunRow.model_name,
@@ -189,7 +247,7 @@ class MetricsRepository:
             p50_duration=percentiles[50],
             p95_duration=percentiles[95],
         )
-        buckets = [Bucket(when, *counted.get(i, (0, 0, 0))) for i, when in enumerate(starts)]
+        buckets = [Bucket(when, **counted.get(i, {})) for i, when in enumerate(starts)]
         return AgentReport(totals=totals, buckets=buckets, by_model=by_model)
 
     async def system_report(self, now: datetime, *, user_id: str | None = None) -> SystemReport:

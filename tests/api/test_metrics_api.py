@@ -122,6 +122,14 @@ def _nearest_rank(values: list[float], pct: int) -> float | None:
     return ordered[math.ceil(pct / 100 * len(ordered)) - 1]
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 9)
+
+
 def _expected(runs: list[FakeRun], start: datetime, end: datetime, step: timedelta) -> Any:
     chosen = [r for r in runs if start <= r.created_at < end]
     finished = [r for r in chosen if r.status in ("completed", "failed", "cancelled")]
@@ -205,16 +213,27 @@ async def test_agent_metrics_match_an_independent_computation(
         when = first
         while when < end:
             inside = [r for r in chosen if when <= r.created_at < when + step]
+            timed = [r.duration for r in inside if r.duration is not None]
             expected_points.append(
                 {
                     "timestamp": when.isoformat().replace("+00:00", "Z"),
                     "runs": len(inside),
                     "tokens": sum(r.total_tokens for r in inside),
                     "errors": sum(r.status == "failed" for r in inside),
+                    "prompt_tokens": sum(r.prompt_tokens for r in inside),
+                    "completion_tokens": sum(r.total_tokens - r.prompt_tokens for r in inside),
+                    "avg_duration": _mean(timed),
+                    "p50_duration": _nearest_rank(timed, 50),
+                    "p95_duration": _nearest_rank(timed, 95),
                 }
             )
             when += step
-        assert body["timeseries"] == expected_points
+        got = body["timeseries"]
+        for point in got:  # an average computed by the database, exact only to rounding
+            point["avg_duration"] = _rounded(point["avg_duration"])
+        for point in expected_points:
+            point["avg_duration"] = _rounded(point["avg_duration"])
+        assert got == expected_points
         assert sum(p["runs"] for p in body["timeseries"]) == len(chosen)
         models: dict[str | None, list[FakeRun]] = {}
         for r in chosen:

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.console.browser import Offline, chat, console_app, launch
@@ -81,6 +82,26 @@ def _config_and_data(page: Page, folder: Path, session: str) -> list[Path]:
     return shots
 
 
+def _admin_screens(page: Page, folder: Path, url: str) -> list[Path]:
+    """Metrics (the runs made so far, in hour buckets), health and users and keys."""
+    for body in (
+        {"username": "ada", "password": "correct horse battery", "role": "user"},
+        {"username": "grace", "role": "viewer"},
+    ):
+        httpx.post(f"{url}/api/users", json=body, timeout=30).raise_for_status()
+    shots = [folder / name for name in ("metrics.png", "health.png", "users.png")]
+    page.goto("/usage?agent=customer_support&period=24h&granularity=hour")
+    expect(page.locator("figure[data-chart=Runs] rect.chart-bar").first).to_be_visible()
+    page.screenshot(path=shots[0], full_page=True)
+    page.goto("/health")
+    expect(page.locator(".health-overall [data-status]")).to_be_visible()
+    page.screenshot(path=shots[1], full_page=True)
+    page.goto("/users")
+    expect(page.get_by_role("cell", name="grace")).to_be_visible()
+    page.screenshot(path=shots[2], full_page=True)
+    return shots
+
+
 def take(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
@@ -134,6 +155,7 @@ def take(folder: Path) -> list[Path]:
 
             data = _page(browser, offline, DESKTOP, "light")
             shots += _config_and_data(data, folder, forked["session_id"])
+            shots += _admin_screens(data, folder, url)
             data.context.close()
 
         with serve(console_app(Path(tmp) / "auth", auth_disabled=False)) as url:

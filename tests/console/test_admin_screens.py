@@ -60,19 +60,37 @@ def test_the_metrics_chart_counts_a_chat(page: Page, admin_key: tuple[str, str])
     expect(page.get_by_role("combobox", name="Agent")).to_have_value("assistant")
     runs = page.locator("figure[data-chart=Runs]")
     expect(runs.get_by_role("img")).to_have_attribute("aria-label", re.compile(r"total 1$"))
-    expect(runs.locator("rect.chart-bar")).to_have_count(25)  # 24 hours: 25 hour buckets
-    tokens = page.locator("figure[data-chart=Tokens]")
-    expect(tokens.locator("circle.chart-dot")).to_have_count(1)
+    expect(runs.locator("rect.chart-bar")).to_have_count(1)  # one bucket has a run
+    expect(runs.locator("tbody tr")).to_have_count(25)  # 24 hours: 25 hour buckets
     # the values are a table too
     runs.get_by_text("Data").click()
     expect(runs.locator("tbody td.num").filter(has_text=re.compile("^1$"))).to_have_count(1)
+    # the tokens of that bucket, prompt and completion stacked, as the server counted them
+    point = next(
+        p
+        for p in _api(admin_key, "/api/metrics/agents/assistant?granularity=hour")["timeseries"]
+        if p["runs"]
+    )
+    tokens = page.locator("figure[data-chart=Tokens]")
+    split = [point["prompt_tokens"], point["completion_tokens"]]
+    assert sum(split) > 0
+    expect(tokens.locator("rect.chart-bar")).to_have_count(sum(1 for n in split if n))
+    expect(tokens.get_by_role("img")).to_have_attribute(
+        "aria-label", re.compile(rf"total {sum(split)}$")
+    )
+    # latency over time: average, median and p95 of that bucket's one run
+    latency = page.locator("figure[data-chart='Duration (seconds)']")
+    expect(latency.locator("circle.chart-dot")).to_have_count(3)
+    expect(latency.locator(".chart-legend li")).to_have_text(["average", "p50", "p95"])
+    assert point["p50_duration"] == point["p95_duration"] == point["avg_duration"] is not None
     totals = page.get_by_label("Totals of assistant")
     expect(totals).to_contain_text("Prompt tokens")
+    expect(totals).to_contain_text("p95 duration")
     expect(page.get_by_label("System totals")).to_contain_text("Runs today")
     # another bucket size is in the URL and asked of the server
     page.get_by_role("combobox", name="Bucket").select_option("day")
     expect(page).to_have_url(re.compile(r"granularity=day"))
-    expect(runs.locator("rect.chart-bar")).to_have_count(2)
+    expect(runs.locator("tbody tr")).to_have_count(2)  # the 24 hours span two days
 
 
 def test_health_shows_each_component(page: Page, admin_key: tuple[str, str]) -> None:

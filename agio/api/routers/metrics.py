@@ -115,7 +115,17 @@ async def agent_metrics(
             for m in report.by_model
         ],
         timeseries=[
-            TimeseriesPoint(timestamp=b.start, runs=b.runs, tokens=b.tokens, errors=b.errors)
+            TimeseriesPoint(
+                timestamp=b.start,
+                runs=b.runs,
+                tokens=b.tokens,
+                errors=b.errors,
+                prompt_tokens=b.prompt_tokens,
+                completion_tokens=b.completion_tokens,
+                avg_duration=b.avg_duration,
+                p50_duration=b.p50_duration,
+                p95_duration=b.p95_duration,
+            )
             for b in report.buckets
         ],
     )

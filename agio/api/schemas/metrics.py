@@ -54,6 +54,15 @@ class TimeseriesPoint(BaseModel):
     runs: int
     tokens: int
     errors: int = Field(description="Failed runs.")
+    prompt_tokens: int
+    completion_tokens: int
+    avg_duration: float | None = Field(
+        description="Seconds, over the bucket's runs with a duration; null when none has one."
+    )
+    p50_duration: float | None = Field(description="The bucket's nearest-rank median, seconds.")
+    p95_duration: float | None = Field(
+        description="The bucket's nearest-rank 95th percentile, seconds."
+    )
 
 
 class ModelBreakdown(BaseModel):

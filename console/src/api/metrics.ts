@@ -27,6 +27,12 @@ export interface TimeseriesPoint {
   tokens: number;
   /** Failed runs. */
   errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** Seconds, over the bucket's runs with a duration; null when none has one. */
+  avg_duration: number | null;
+  p50_duration: number | null;
+  p95_duration: number | null;
 }
 
 export interface ModelBreakdown {

@@ -1,9 +1,11 @@
-// A small hand-drawn SVG chart (bars or a line) of one series over time, with its values
-// as a table for screen readers (the SVG itself is one labelled image).
+// A small hand-drawn SVG chart of one or more series over the same buckets: bars (stacked
+// when there are several series) or lines (a gap where a bucket has no value), with a
+// legend and the values as a table for screen readers (the SVG itself is one labelled image).
 
-export interface Point {
-  label: string;
-  value: number;
+export interface Series {
+  name: string;
+  /** One value per bucket; null: nothing to show there (a line breaks). */
+  values: (number | null)[];
 }
 
 const W = 600;
@@ -17,31 +19,67 @@ function niceMax(max: number): number {
   return 10 * power;
 }
 
+/** The runs of consecutive non-null values, as polyline point lists. */
+function segments(values: (number | null)[], x: (i: number) => number, y: (v: number) => number): string[] {
+  const out: string[] = [];
+  let current: string[] = [];
+  values.forEach((v, i) => {
+    if (v === null) {
+      if (current.length) out.push(current.join(" "));
+      current = [];
+    } else current.push(`${x(i)},${y(v)}`);
+  });
+  if (current.length) out.push(current.join(" "));
+  return out;
+}
+
 export function Chart(props: {
   title: string;
   kind: "bar" | "line";
-  points: Point[];
+  labels: string[];
+  series: Series[];
   format?: (n: number) => string;
-  /** Whether the values add up to something (runs do; percentiles do not). */
+  /** Whether the values add up to something (runs do; durations do not). */
   summed?: boolean;
 }) {
-  const { points, kind, title } = props;
+  const { labels, series, kind, title } = props;
   const format = props.format ?? ((n: number) => n.toLocaleString());
-  const top = niceMax(Math.max(0, ...points.map((p) => p.value)));
+  const stacked = kind === "bar";
+  const heights = labels.map((_, i) =>
+    stacked
+      ? series.reduce((sum, s) => sum + (s.values[i] ?? 0), 0)
+      : Math.max(0, ...series.map((s) => s.values[i] ?? 0)),
+  );
+  const top = niceMax(Math.max(0, ...heights));
   const innerW = W - PAD.left - PAD.right;
   const innerH = H - PAD.top - PAD.bottom;
-  const slot = innerW / Math.max(1, points.length);
+  const slot = innerW / Math.max(1, labels.length);
   const x = (i: number): number => PAD.left + slot * i + slot / 2;
   const y = (v: number): number => PAD.top + innerH - (v / top) * innerH;
-  const total = points.reduce((sum, p) => sum + p.value, 0);
-  const summary = props.summed === false ? `${points.length} values` : `total ${format(total)}`;
-  const every = Math.max(1, Math.ceil(points.length / 6));
+  const summed = props.summed !== false;
+  const total = series.reduce((sum, s) => sum + s.values.reduce<number>((a, v) => a + (v ?? 0), 0), 0);
+  const summary = summed ? `total ${format(total)}` : `${labels.length} buckets`;
+  const every = Math.max(1, Math.ceil(labels.length / 6));
+  const named = series.length > 1;
   return (
     <figure class="chart" data-chart={title}>
       <figcaption>
         {title} <span class="muted small">({summary})</span>
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${props.summed === false ? summary : `${points.length} buckets, ${summary}`}`}>
+      {named ? (
+        <ul class="chart-legend" aria-hidden="true">
+          {series.map((s, k) => (
+            <li key={s.name} class={`series-${k}`}>
+              {s.name}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={`${title}${named ? ` (${series.map((s) => s.name).join(", ")})` : ""}: ${labels.length} buckets${summed ? `, ${summary}` : ""}`}
+      >
         <line class="chart-axis" x1={PAD.left} y1={PAD.top + innerH} x2={W - PAD.right} y2={PAD.top + innerH} />
         {[0, 0.5, 1].map((f) => (
           <g key={f}>
@@ -52,36 +90,44 @@ export function Chart(props: {
           </g>
         ))}
         {kind === "bar"
-          ? points.map((p, i) => (
-              <rect
-                key={p.label}
-                class="chart-bar"
-                x={x(i) - Math.max(1, slot * 0.35)}
-                width={Math.max(2, slot * 0.7)}
-                y={y(p.value)}
-                height={PAD.top + innerH - y(p.value)}
-              >
-                <title>{`${p.label}: ${format(p.value)}`}</title>
-              </rect>
-            ))
-          : [
-              <polyline
-                key="line"
-                class="chart-line"
-                points={points.map((p, i) => `${x(i)},${y(p.value)}`).join(" ")}
-              />,
-              ...points.map((p, i) =>
-                p.value > 0 ? (
-                  <circle key={p.label} class="chart-dot" cx={x(i)} cy={y(p.value)} r={3}>
-                    <title>{`${p.label}: ${format(p.value)}`}</title>
-                  </circle>
-                ) : null,
-              ),
-            ]}
-        {points.map((p, i) =>
+          ? labels.map((label, i) => {
+              let base = 0;
+              return series.map((s, k) => {
+                const v = s.values[i] ?? 0;
+                const from = base;
+                base += v;
+                return v > 0 ? (
+                  <rect
+                    key={`${label}-${s.name}`}
+                    class={`chart-bar series-${k}`}
+                    x={x(i) - Math.max(1, slot * 0.35)}
+                    width={Math.max(2, slot * 0.7)}
+                    y={y(from + v)}
+                    height={y(from) - y(from + v)}
+                  >
+                    <title>{`${label}${named ? ` ${s.name}` : ""}: ${format(v)}`}</title>
+                  </rect>
+                ) : null;
+              });
+            })
+          : series.map((s, k) => (
+              <g key={s.name} class={`series-${k}`}>
+                {segments(s.values, x, y).map((pts) => (
+                  <polyline key={pts} class="chart-line" points={pts} />
+                ))}
+                {s.values.map((v, i) =>
+                  v !== null ? (
+                    <circle key={labels[i]} class="chart-dot" cx={x(i)} cy={y(v)} r={3}>
+                      <title>{`${labels[i]}${named ? ` ${s.name}` : ""}: ${format(v)}`}</title>
+                    </circle>
+                  ) : null,
+                )}
+              </g>
+            ))}
+        {labels.map((label, i) =>
           i % every === 0 ? (
-            <text key={`t${p.label}`} class="chart-tick" x={x(i)} y={H - 6} text-anchor="middle">
-              {p.label}
+            <text key={`t${label}-${i}`} class="chart-tick" x={x(i)} y={H - 6} text-anchor="middle">
+              {label}
             </text>
           ) : null,
         )}
@@ -94,16 +140,25 @@ export function Chart(props: {
             <thead>
               <tr>
                 <th scope="col">Bucket</th>
-                <th scope="col" class="num">
-                  {title}
-                </th>
+                {series.map((s) => (
+                  <th key={s.name} scope="col" class="num">
+                    {named ? s.name : title}
+                  </th>
+                ))}
               </tr>
             </thead>
             <tbody>
-              {points.map((p) => (
-                <tr key={p.label}>
-                  <td>{p.label}</td>
-                  <td class="num">{format(p.value)}</td>
+              {labels.map((label, i) => (
+                <tr key={`${label}-${i}`}>
+                  <td>{label}</td>
+                  {series.map((s) => {
+                    const v = s.values[i] ?? null;
+                    return (
+                      <td key={s.name} class="num">
+                        {v === null ? "–" : format(v)}
+                      </td>
+                    );
+                  })}
                 </tr>
               ))}
             </tbody>

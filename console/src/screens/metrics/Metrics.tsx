@@ -1,6 +1,6 @@
-// Metrics: one agent's runs, tokens and errors per bucket over a period (the period and
-// bucket size are in the URL), its totals (prompt and completion tokens, duration
-// percentiles, by model), and the server's totals. At /usage:
+// Metrics: one agent's runs, prompt and completion tokens, errors and run durations
+// (average, median, 95th percentile) per bucket over a period (the period and bucket size
+// are in the URL), its totals (by model too), and the server's totals. At /usage:
 // /metrics is the server's Prometheus endpoint.
 
 import { useEffect, useState } from "preact/hooks";
@@ -12,7 +12,7 @@ import type { AgentSummary } from "../../api/types";
 import { ErrorNotice } from "../../components/ErrorNotice";
 import { count, duration } from "../../format";
 import { usePolling } from "../runs/usePolling";
-import { Chart, type Point } from "./Chart";
+import { Chart, type Series } from "./Chart";
 import "./metrics.css";
 
 const PERIODS: Record<string, { label: string; hours: number }> = {
@@ -72,8 +72,12 @@ export default function Metrics() {
     [agent, period, granularity],
   );
 
-  const series = (pick: (p: AgentMetrics["timeseries"][number]) => number): Point[] =>
-    (report?.timeseries ?? []).map((p) => ({ label: bucketLabel(p.timestamp, granularity), value: pick(p) }));
+  const points = report?.timeseries ?? [];
+  const labels = points.map((p) => bucketLabel(p.timestamp, granularity));
+  const series = (name: string, pick: (p: AgentMetrics["timeseries"][number]) => number | null): Series => ({
+    name,
+    values: points.map(pick),
+  });
   const m = report?.metrics;
 
   return (
@@ -134,20 +138,30 @@ export default function Metrics() {
             <Tile term="Prompt tokens" value={count(m.prompt_tokens)} />
             <Tile term="Completion tokens" value={count(m.completion_tokens)} />
             <Tile term="Tool calls" value={count(m.tool_calls)} />
+            <Tile term="Average duration" value={duration(m.avg_duration)} />
+            <Tile term="Median duration" value={duration(m.p50_duration)} />
+            <Tile term="p95 duration" value={duration(m.p95_duration)} />
           </dl>
           <div class="charts">
-            <Chart title="Runs" kind="bar" points={series((p) => p.runs)} />
-            <Chart title="Tokens" kind="line" points={series((p) => p.tokens)} format={tokens} />
-            <Chart title="Errors" kind="bar" points={series((p) => p.errors)} />
+            <Chart title="Runs" kind="bar" labels={labels} series={[series("runs", (p) => p.runs)]} />
+            <Chart
+              title="Tokens"
+              kind="bar"
+              labels={labels}
+              format={tokens}
+              series={[series("prompt", (p) => p.prompt_tokens), series("completion", (p) => p.completion_tokens)]}
+            />
+            <Chart title="Errors" kind="bar" labels={labels} series={[series("failed runs", (p) => p.errors)]} />
             <Chart
               title="Duration (seconds)"
-              kind="bar"
+              kind="line"
+              labels={labels}
               summed={false}
               format={(n) => duration(n)}
-              points={[
-                { label: "average", value: m.avg_duration ?? 0 },
-                { label: "p50", value: m.p50_duration ?? 0 },
-                { label: "p95", value: m.p95_duration ?? 0 },
+              series={[
+                series("average", (p) => p.avg_duration),
+                series("p50", (p) => p.p50_duration),
+                series("p95", (p) => p.p95_duration),
               ]}
             />
           </div>
