@@ -29,6 +29,7 @@ def test_the_first_start_banner_shows_the_port_it_listens_on(tmp_path: Path) -> 
     output = log.read_text()
     key_file = tmp_path / "data" / "admin.key"
     assert f'curl -H "X-API-Key: $(cat {key_file})" http://127.0.0.1:{port}/api/agents' in output
+    assert f"Sign in to the web console at http://127.0.0.1:{port}/ with it" in output
     assert ":8000" not in output
 
 

@@ -237,7 +237,8 @@ def _announce(key: str, settings: Settings) -> None:
         "  Agio created the first user, 'admin', and an API key for it:\n\n"
         f"      {key}\n\n"
         f"  It is shown only this once, and saved (readable by you only) in {path}.\n"
-        "  Use it as the X-API-Key header, for example:\n\n"
+        f'  Sign in to the web console at {base}/ with it (choose "API key"), or send\n'
+        "  it as the X-API-Key header, for example:\n\n"
         f'      curl -H "X-API-Key: $(cat {path})" {base}/api/agents\n',
         file=sys.stderr,
         flush=True,

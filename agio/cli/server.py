@@ -118,7 +118,7 @@ def serve(
     url = base_url(host, port)
     if port:  # port 0: the system picks one when uvicorn binds; the banner cannot know it
         os.environ[SERVE_URL_VARIABLE] = url
-    click.echo(f"Agio {__version__} on {url}  (API docs: {url}/docs)", err=True)
+    click.echo(f"Agio {__version__} on {url}  (the web console; API docs: {url}/docs)", err=True)
     uvicorn.run(
         "agio.api.app:create_app",
         factory=True,
