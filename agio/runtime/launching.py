@@ -157,9 +157,12 @@ class Executions:
         session_id: str | None,
         user_id: str | None,
         session_visible_to: str | None = None,
+        before_launch: Callable[[Run], None] | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
-        With `session_visible_to`, a session of any other user is not found."""
+        With `session_visible_to`, a session of any other user is not found.
+        `before_launch(run)` is called once the run's id is known, before its task can
+        publish anything (a new stream subscribes there)."""
         if self.stopping:
             raise Conflict("The server is shutting down; retry on another instance")
         # from memory while the repository has them: a run of an unchanged agent reads no
@@ -183,7 +186,9 @@ class Executions:
         messages.extend(history)
         state = RunState(messages=[*messages, Message.user(message)], new_from=len(messages))
         run = new_run(agent.id, agent.name, session_id or new_id("ses"), user_id, message, snapshot)
-        await self.create_and_launch(run, snapshot, state, new_session=session_id is None)
+        await self.create_and_launch(
+            run, snapshot, state, new_session=session_id is None, before_launch=before_launch
+        )
         log.info(
             "run_created",
             run_id=run.id,
@@ -201,8 +206,14 @@ class Executions:
         *,
         new_session: bool,
         description: str = "",
+        before_launch: Callable[[Run], None] | None = None,
     ) -> None:
-        """Store a new run with its `start` checkpoint, then launch it."""
+        """Store a new run with its `start` checkpoint and launch it; return once it is
+        stored. The task starts while the creation commits: its model call overlaps the
+        commit, and its first writes queue behind the creation's (the writer keeps the
+        order), so nothing of the run is stored, or published, before the run itself. If
+        the creation cannot be stored, its task is stopped and the caller gets the error;
+        a run stored whose first writes were refused was ended `failed` by the writer."""
         with self.starting_here(run.id):
             self.writer.create_run(
                 new_run_rows(run, new_session=new_session, owner_id=self.owner_id)
@@ -218,14 +229,26 @@ class Executions:
                     description=description,
                 )
             )
-            # stored (group commit) before anyone is told its id
+            if before_launch is not None:
+                before_launch(run)
+            self.launch(Launch(run.id, run.session_id, run.user_id, snapshot, state))
+            # stored (group commit) before anyone is told its id; still `starting` until
+            # then, so the heartbeat leaves the run alone while it has no row to renew
             try:
                 await self.writer.flush(run.id)
             except RunWriteFailed as exc:
+                # the flush answers for every write of the run so far: if the creation was
+                # stored and a first write of the task's was refused, the run exists and
+                # ended `failed` (its stream says so); only an unstored run is an error here
+                if await self.runs.get_run(run.id) is not None:
+                    return
+                task = self.tasks.get(run.id)
+                if task is not None and not task.done():
+                    self.failed_early.setdefault(run.id, exc.error)
+                    task.cancel()
                 raise ValidationFailed(
                     f"The run could not be stored: {exc.error['message']}"
                 ) from exc
-            self.launch(Launch(run.id, run.session_id, run.user_id, snapshot, state))
 
     async def continue_from(
         self,

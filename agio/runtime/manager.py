@@ -145,15 +145,18 @@ class RunManager:
         session_id: str | None,
         user_id: str | None,
         session_visible_to: str | None = None,
+        before_launch: Callable[[Run], None] | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
-        With `session_visible_to`, a session of any other user is not found."""
+        With `session_visible_to`, a session of any other user is not found;
+        `before_launch(run)` runs before the run's task can publish anything."""
         return await self.executions.start_chat(
             agent_key,
             message,
             session_id=session_id,
             user_id=user_id,
             session_visible_to=session_visible_to,
+            before_launch=before_launch,
         )
 
     async def wait(self, run_id: str) -> RunOutcome | None:

@@ -17,7 +17,9 @@ from agio.api.schemas.runs import (
     RunMetricsOut,
 )
 from agio.api.sse import event_stream_response
+from agio.bus.base import Subscription
 from agio.domain.errors import PermissionDenied, RunNotFound
+from agio.domain.runs import Run
 from agio.domain.security import Permission, Principal
 from agio.runtime.loop import RunOutcome
 
@@ -55,18 +57,29 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
         user_id = body.user_id
     await runs.check_run_quota(user_id)
     manager = container.run_manager
-    run = await manager.start_chat(
-        body.agent_id,
-        body.message,
-        session_id=body.session_id,
-        user_id=user_id,
-        session_visible_to=None if who.is_admin else who.user_id,
-    )
+    subscriptions: list[Subscription] = []
+
+    def subscribe(run: Run) -> None:
+        # before the run's task can publish anything, so the stream needs no read of the
+        # log; had it missed an event, the gap in `seq` would send it to the log
+        # (`agio.runtime.follow`)
+        subscriptions.append(runs.subscribe(run.id))
+
+    try:
+        run = await manager.start_chat(
+            body.agent_id,
+            body.message,
+            session_id=body.session_id,
+            user_id=user_id,
+            session_visible_to=None if who.is_admin else who.user_id,
+            before_launch=subscribe if body.stream else None,
+        )
+    except BaseException:
+        for subscription in subscriptions:
+            subscription.close()
+        raise
     if body.stream:
-        # subscribed before the run's task first runs (no await since it was launched), so
-        # the stream needs no read of the log; had it missed an event, the gap in `seq`
-        # would send it to the log (`agio.runtime.follow`)
-        subscription = runs.subscribe(run.id)
+        subscription = subscriptions[0]
         return event_stream_response(
             runs.follow(run.id, 0, subscription=subscription),
             ping=container.settings.sse_ping_seconds,
