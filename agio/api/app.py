@@ -82,6 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(knowledge.router)
     app.include_router(sessions.router)
+    # --- approvals (issue 16)
+
+    # --- webhooks
+
+    # --- schedules
+
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes
     # innermost: text a database cannot store is refused before any route sees it

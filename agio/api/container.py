@@ -58,6 +58,14 @@ class Container:
     telemetry: Telemetry
     tracing: Tracing
     knowledge: KnowledgeService
+    # --- approvals (issue 16)
+
+    # --- idempotency
+
+    # --- webhooks
+
+    # --- schedules
+
     #: closes, in reverse order of opening, everything `start` opened
     resources: AsyncExitStack = field(repr=False)
 
@@ -144,6 +152,14 @@ class Container:
             timeout=settings.health_probe_timeout,
             llm_cache_seconds=settings.llm_probe_cache_seconds,
         )
+        # --- approvals (issue 16)
+
+        # --- idempotency
+
+        # --- webhooks
+
+        # --- schedules
+
         container = cls(
             settings=settings,
             db=db,
@@ -158,6 +174,10 @@ class Container:
             telemetry=telemetry,
             tracing=tracing,
             knowledge=knowledge,
+            # --- approvals (issue 16)
+            # --- idempotency
+            # --- webhooks
+            # --- schedules
             resources=stack,
         )
         log.info(

@@ -189,6 +189,13 @@ class Settings(BaseSettings):
         le=10_000,
         description="Earlier messages of a session sent to agents that name no memory.",
     )
+    # --- approvals and one run per session (issue 16, SPEC §11-12)
+
+    # --- idempotency (SPEC §13)
+
+    # --- webhooks (SPEC §14)
+
+    # --- schedules (SPEC §15)
 
     @field_validator(
         "cors_origins", "allowed_python_tool_modules", "trusted_proxies", mode="before"

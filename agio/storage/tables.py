@@ -354,3 +354,17 @@ SEARCH_INDEX_OBJECTS = frozenset(
         "ix_knowledge_chunks_tsv",
     }
 )
+
+
+# The tables of later features, each in a module of its own that registers on `Base`
+# (imported here so that `Base.metadata` holds every table).
+from agio.storage import tables_approvals as tables_approvals  # noqa: E402
+
+#
+from agio.storage import tables_idempotency as tables_idempotency  # noqa: E402
+
+#
+from agio.storage import tables_schedules as tables_schedules  # noqa: E402
+
+#
+from agio.storage import tables_webhooks as tables_webhooks  # noqa: E402

@@ -124,6 +124,12 @@ export const SCREENS: readonly Screen[] = [
     nav: true,
     component: lazy(() => import("./screens/users/Users")),
   },
+  // --- approvals (issue 16)
+
+  // --- webhooks
+
+  // --- schedules
+
 ];
 
 /** The screen whose header link is current at `path` (a run's page belongs to Runs). */

@@ -1,0 +1,3 @@
+"""The tables of idempotency (issue 16), registered on `agio.storage.tables.Base`."""
+
+from __future__ import annotations
