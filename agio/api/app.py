@@ -16,6 +16,7 @@ from agio.api.middleware import RequestContextMiddleware
 from agio.api.openapi import install_openapi
 from agio.api.routers import (
     agents,
+    approvals,
     auth,
     chat,
     config,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(sessions.router)
     # --- approvals (issue 16)
+    app.include_router(approvals.router)
 
     # --- webhooks
 

@@ -243,6 +243,7 @@ def _runtime_options(settings: Settings) -> RuntimeOptions:
         control_wait_seconds=settings.control_wait_seconds,
         max_steps_ceiling=settings.max_steps_ceiling,
         max_tokens_per_run=settings.max_tokens_per_run,
+        approval_timeout_seconds=settings.approval_timeout_seconds,
     )
 
 

@@ -44,6 +44,13 @@ class EventPrinter:
             )
         elif event.type == "error":
             click.echo(dim(f"! {data['error']['message']}"), err=True)
+        elif event.type == "approval_requested":
+            click.echo()
+            args = json.dumps(data.get("args", {}), ensure_ascii=False)
+            click.echo(dim(f"? {data['tool']}({args}) waits for approval"))
+        elif event.type == "approval_resolved":
+            verdict = "approved" if data.get("decision") == "approve" else "rejected"
+            click.echo(dim(f"✓ {data['tool']} {verdict} by {data.get('decided_by')}"))
         elif event.type == "run_paused":
             click.echo()
             click.echo(dim(f"‖ paused (agio runs follow {self.run_id} waits for a resume)"))

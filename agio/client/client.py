@@ -100,6 +100,17 @@ def _chat_body(
     return body
 
 
+def _decision(
+    decision: str, arguments: dict[str, Any] | None, reason: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"decision": decision}
+    if arguments is not None:
+        body["arguments"] = arguments
+    if reason is not None:
+        body["reason"] = reason
+    return body
+
+
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
@@ -184,6 +195,22 @@ class AgioClient:
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         """Cancel a run: `{run_id, status, message}` (a run that already ended is a 409)."""
         return self._call("POST", f"/api/runs/{run_id}/cancel")
+
+    def decide(
+        self,
+        run_id: str,
+        call_id: str,
+        decision: str,
+        *,
+        arguments: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Approve or reject a tool call that waits for a decision: the approval record."""
+        return self._call(
+            "POST",
+            f"/api/runs/{run_id}/approvals/{call_id}",
+            json=_decision(decision, arguments, reason),
+        )
 
     def events(self, run_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
         return self._call(
@@ -285,6 +312,21 @@ class AsyncAgioClient:
 
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
         return await self._call("POST", f"/api/runs/{run_id}/cancel")
+
+    async def decide(
+        self,
+        run_id: str,
+        call_id: str,
+        decision: str,
+        *,
+        arguments: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        return await self._call(
+            "POST",
+            f"/api/runs/{run_id}/approvals/{call_id}",
+            json=_decision(decision, arguments, reason),
+        )
 
     async def events(self, run_id: str, *, offset: int = 0, limit: int = 1000) -> dict[str, Any]:
         return await self._call(

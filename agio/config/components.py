@@ -196,6 +196,10 @@ class ToolComponent(ComponentBase):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Tool-specific settings (e.g. `http_request` limits)."
     )
+    requires_approval: bool = Field(
+        default=False,
+        description="Every call of this tool waits for a person's approval (SPEC §11).",
+    )
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ToolComponent:
@@ -272,6 +276,17 @@ class KnowledgeComponent(ComponentBase):
 # --------------------------------------------------------------------------- agent
 
 
+class ApprovalConfig(_Strict):
+    """`config.approval` of an agent: the tools whose calls wait for a person's decision
+    before they run, by name, or "all" of them (besides any tool that itself sets
+    `requires_approval`)."""
+
+    tools: list[Slug] | Literal["all"] = Field(default_factory=list, max_length=64)
+
+    def covers(self, tool: str) -> bool:
+        return self.tools == "all" or tool in self.tools
+
+
 class AgentRunConfig(_Strict):
     """Run settings of an agent."""
 
@@ -284,6 +299,9 @@ class AgentRunConfig(_Strict):
         default=None, gt=0, le=3600, description="Overrides each tool's own timeout."
     )
     max_parallel_tool_calls: int = Field(default=4, ge=1, le=64)
+    approval: ApprovalConfig | None = Field(
+        default=None, description="Tool calls of this agent that wait for a person's approval."
+    )
 
 
 class AgentSpec(_Strict):
@@ -306,6 +324,18 @@ class AgentSpec(_Strict):
     @classmethod
     def _unique(cls, values: list[str]) -> list[str]:
         return list(dict.fromkeys(values))
+
+    @model_validator(mode="after")
+    def _approval_tools(self) -> AgentSpec:
+        approval = self.config.approval
+        if approval is not None and approval.tools != "all":
+            unknown = [t for t in approval.tools if t not in self.tools]
+            if unknown:
+                raise ValueError(
+                    f"config.approval.tools names tools the agent does not have: "
+                    f"{', '.join(unknown)} (its tools: {', '.join(self.tools) or 'none'})"
+                )
+        return self
 
 
 class AgentComponent(AgentSpec):

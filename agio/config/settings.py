@@ -190,6 +190,12 @@ class Settings(BaseSettings):
         description="Earlier messages of a session sent to agents that name no memory.",
     )
     # --- approvals and one run per session (issue 16, SPEC §11-12)
+    approval_timeout_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=30 * 24 * 3600,
+        description="A tool call waiting this long for a decision is rejected (`expired`).",
+    )
 
     # --- idempotency (SPEC §13)
 

@@ -112,6 +112,10 @@ class ServiceUnavailable(AgioError):
     status_code = 503
 
 
+class ApprovalNotFound(NotFound):
+    type = "ApprovalNotFound"
+
+
 class RunNotFound(NotFound):
     type = "RunNotFound"
 

@@ -21,11 +21,14 @@ RUN_CANCELLED: Final = "run_cancelled"
 RUN_COMPLETED: Final = "run_completed"
 RUN_FAILED: Final = "run_failed"
 ERROR: Final = "error"
+#: a tool call waits for a person's decision; then the decision (SPEC §11)
+APPROVAL_REQUESTED: Final = "approval_requested"
+APPROVAL_RESOLVED: Final = "approval_resolved"
 
 EVENT_TYPES: Final = (
     RUN_STARTED, STEP_STARTED, CONTENT_DELTA, TOOL_CALL_STARTED, TOOL_CALL_COMPLETED,
     STEP_COMPLETED, CHECKPOINT_CREATED, RUN_PAUSED, RUN_RESUMED, RUN_CANCELLED,
-    RUN_COMPLETED, RUN_FAILED, ERROR,
+    RUN_COMPLETED, RUN_FAILED, ERROR, APPROVAL_REQUESTED, APPROVAL_RESOLVED,
 )  # fmt: skip
 #: the events that end a run, each with the status it ends in (`RunStatus.terminal`)
 ENDED_AS: Final = {

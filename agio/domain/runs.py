@@ -12,6 +12,8 @@ class RunStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     PAUSED = "paused"
+    #: a tool call waits for a person's decision (SPEC §11); no process executes the run
+    WAITING_APPROVAL = "waiting_approval"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -36,9 +38,19 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
         {RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.CANCELLED, RunStatus.FAILED}
     ),
     RunStatus.RUNNING: frozenset(
-        {RunStatus.PAUSED, RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
+        {
+            RunStatus.PAUSED,
+            RunStatus.WAITING_APPROVAL,
+            RunStatus.COMPLETED,
+            RunStatus.FAILED,
+            RunStatus.CANCELLED,
+        }
     ),
     RunStatus.PAUSED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
+    # decided (or expired): it runs again; or paused, cancelled, failed while it waits
+    RunStatus.WAITING_APPROVAL: frozenset(
+        {RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.CANCELLED, RunStatus.FAILED}
+    ),
     RunStatus.COMPLETED: frozenset(),
     RunStatus.FAILED: frozenset(),
     RunStatus.CANCELLED: frozenset(),
@@ -57,6 +69,7 @@ ACTIONS: dict[RunStatus, str] = {
     RunStatus.FAILED: "fail",
     RunStatus.COMPLETED: "complete",
     RunStatus.PENDING: "start",
+    RunStatus.WAITING_APPROVAL: "wait for an approval",
 }
 
 

@@ -40,6 +40,7 @@ class Permission(StrEnum):
     DELETE_SESSION = "delete:session"
     READ_KNOWLEDGE = "read:knowledge"  # list and search knowledge bases
     WRITE_KNOWLEDGE = "write:knowledge"  # add, remove, re-index documents
+    APPROVE_RUN = "approve:run"  # decide a tool call waiting for approval (own runs)
 
 
 _READ = frozenset(
@@ -65,6 +66,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.EXECUTE_RUN,
         Permission.WRITE_CHECKPOINT,
         Permission.DELETE_SESSION,
+        Permission.APPROVE_RUN,
     },
     Role.ADMIN: frozenset(Permission),
 }

@@ -50,7 +50,12 @@ class RunControl:
                 live.control.pause.set()
             outcome = await executions.wait_local(run_id)
             status = outcome.status if outcome else (await executions.get_run(run_id)).status
-        elif run.status is RunStatus.PENDING and run.owner_id is None:
+            if status is RunStatus.WAITING_APPROVAL:  # it stopped to wait first: pause that
+                run = await executions.get_run(run_id)
+                status = await self.transition_idle(run, RunStatus.PAUSED, ev.RUN_PAUSED)
+        elif (
+            run.status is RunStatus.PENDING and run.owner_id is None
+        ) or run.status is RunStatus.WAITING_APPROVAL:
             status = await self.transition_idle(run, RunStatus.PAUSED, ev.RUN_PAUSED)
         else:  # executing in another process: the durable flag reaches it
             await self.runs.set_control(run_id, "pause")
@@ -70,11 +75,12 @@ class RunControl:
         if task is not None:
             live = executions.live.get(run_id)
             if live is not None and live.outcome is not None:
-                if live.outcome.status is not RunStatus.PAUSED:
+                if live.outcome.status not in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL):
                     raise InvalidStateTransition(
                         f"Cannot cancel run '{run_id}': it is {live.outcome.status.value}"
                     )
-                await executions.wait_local(run_id)  # it is pausing: cancel the paused run
+                # it is pausing (or stopping to wait): cancel the run it hands back
+                await executions.wait_local(run_id)
                 return await self._cancel_idle(await executions.get_run(run_id))
             if live is not None:
                 live.control.cancel = True
@@ -84,7 +90,7 @@ class RunControl:
             outcome = await executions.wait_local(run_id)
             executions.cancel_early.discard(run_id)
             return outcome.status if outcome else (await executions.get_run(run_id)).status
-        if run.status is RunStatus.PAUSED or run.owner_id is None:
+        if run.status in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL) or run.owner_id is None:
             return await self._cancel_idle(run)
         await self.runs.set_control(run_id, "cancel")
         return (await self._wait_status(run_id, {RunStatus.CANCELLED})).status

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from agio.domain.ids import new_id
 from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, Run, RunStatus
 from agio.domain.time import utcnow
+from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.history import SessionHistory
 from agio.runtime.loop import AgentRun, RunOutcome
 from agio.runtime.options import RuntimeOptions
@@ -107,8 +108,13 @@ class Executions:
         models: ModelCache,
         tracer: trace.Tracer,
         knowledge_tool: KnowledgeTool | None,
+        approval_gate: ApprovalGate | None = None,
     ) -> None:
         self.components = components
+        self.approval_gate = approval_gate
+        #: called with a run's id once its task ended with the run waiting for approvals
+        self.on_waiting: Callable[[str], Coroutine[Any, Any, Any]] | None = None
+        self._after_tasks: set[asyncio.Task[Any]] = set()
         self.runs = runs
         self.writer = writer
         self.options = options
@@ -292,6 +298,25 @@ class Executions:
                 went_live = self.went_live.pop(run_id, None)
                 if went_live is not None:
                     went_live.set()
+                if self._waits(task) and self.on_waiting is not None and not self.stopping:
+                    # decided while it stopped to wait? then it continues now (conditional
+                    # claim: whoever decided may be continuing it too; one of them does)
+                    after: asyncio.Task[Any] = asyncio.create_task(
+                        self.on_waiting(run_id), name=f"after-{run_id}"
+                    )
+                    self._after_tasks.add(after)
+                    after.add_done_callback(self._after_done)
+
+    @staticmethod
+    def _waits(task: asyncio.Task[RunOutcome]) -> bool:
+        if task.cancelled() or task.exception() is not None:
+            return False
+        return task.result().status is RunStatus.WAITING_APPROVAL
+
+    def _after_done(self, task: asyncio.Task[Any]) -> None:
+        self._after_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("run_continue_failed", error_type=type(task.exception()).__name__)
 
     async def _run(self, launch: Launch) -> RunOutcome:
         """The task of a run: its model and tools made live, then its `AgentRun`."""
@@ -335,6 +360,8 @@ class Executions:
                 max_tokens=self.options.max_tokens_per_run,
                 tracer=self.tracer,
                 on_session_messages=self.history.copy_for(snapshot),
+                user_id=launch.user_id,
+                approval_gate=self.approval_gate,
             )
             self.live[run_id] = agent_run
             self.went_live[run_id].set()

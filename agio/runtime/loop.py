@@ -27,11 +27,12 @@ from agio.models.base import (
     Model,
     ModelError,
 )
+from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.model_call import ModelStep
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState
-from agio.runtime.steering import Control, PauseRequested
+from agio.runtime.steering import ApprovalNeeded, Control, PauseRequested
 from agio.runtime.tool_step import ToolStep
 from agio.storage.checkpoints import checkpoint_row
 from agio.tools.base import Tool
@@ -66,8 +67,12 @@ class AgentRun(ModelStep, ToolStep):
         max_tokens: int | None = None,
         tracer: trace.Tracer | None = None,
         on_session_messages: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
+        user_id: str | None = None,
+        approval_gate: ApprovalGate | None = None,
     ) -> None:
         self.run_id = run_id
+        self.user_id = user_id
+        self.approval_gate = approval_gate
         self.tracer = tracer or trace.NoOpTracer()
         #: called with the messages a completed run adds to its session, once stored
         self.on_session_messages = on_session_messages
@@ -218,6 +223,8 @@ class AgentRun(ModelStep, ToolStep):
                     await self._model_step()
         except PauseRequested:
             return await self._pause()
+        except ApprovalNeeded:
+            return await self._wait_for_approval()
         except ModelError as exc:
             return await self._fail(exc.type, exc.message)
         except asyncio.CancelledError:
@@ -353,4 +360,22 @@ class AgentRun(ModelStep, ToolStep):
         self.emit(ev.RUN_PAUSED, {"run_id": self.run_id, "checkpoint_id": checkpoint_id})
         await self.writer.flush()
         self.log.info("run_paused", checkpoint_id=checkpoint_id)
+        return self.outcome
+
+    async def _wait_for_approval(self) -> RunOutcome:
+        """Some tool calls wait for a decision: checkpoint, hand the run back (no owner)
+        as `waiting_approval`, and end the task. A decision continues it (anywhere)."""
+        metrics = self._sync_metrics()
+        self.status = RunStatus.WAITING_APPROVAL
+        checkpoint_id = self.checkpoint("approval")
+        self.outcome = RunOutcome(RunStatus.WAITING_APPROVAL, self.state.response_so_far(), metrics)
+        self.writer.update_run(
+            self.run_id,
+            status=RunStatus.WAITING_APPROVAL.value,
+            owner_id=None,
+            control=None,
+            metrics=metrics,
+        )
+        await self.writer.flush()
+        self.log.info("run_waiting_approval", checkpoint_id=checkpoint_id)
         return self.outcome

@@ -22,6 +22,8 @@ from opentelemetry import trace
 
 from agio.bus.base import EventBus
 from agio.domain.runs import Checkpoint, Run, RunStatus
+from agio.runtime.approval_gate import ApprovalGate
+from agio.runtime.approvals import Approvals
 from agio.runtime.branching import Branching, ForkChanges
 from agio.runtime.control import RunControl
 from agio.runtime.history import SessionHistory
@@ -31,6 +33,7 @@ from agio.runtime.options import RuntimeOptions
 from agio.runtime.recovery import Leases
 from agio.runtime.redis_memory import RedisMemoryStore
 from agio.runtime.snapshot import AgentSnapshot, ModelCache
+from agio.storage.approvals import ApprovalRepository
 from agio.storage.components import ComponentRepository
 from agio.storage.runs import RunRepository
 from agio.storage.writer import RunWriter
@@ -84,6 +87,7 @@ class RunManager:
             default_messages=options.default_memory_messages,
             redis_memory=redis_memory,
         )
+        approval_repo = ApprovalRepository(runs.db)
         self.executions = Executions(
             components,
             runs,
@@ -94,10 +98,16 @@ class RunManager:
             models=self.models,
             tracer=tracer or trace.NoOpTracer(),
             knowledge_tool=knowledge_tool,
+            approval_gate=ApprovalGate(approval_repo, options.approval_timeout_seconds),
         )
         self.control = RunControl(runs, bus, self.executions, options)
         self.branching = Branching(runs, bus, self.executions)
         self.leases = Leases(runs, bus, self.executions, options)
+        self.approvals = Approvals(approval_repo, runs, self.executions)
+        # a run that stopped to wait continues at once if it was decided meanwhile; the
+        # sweep rejects expired approvals and continues runs left decided but waiting
+        self.executions.on_waiting = self.approvals.continue_if_decided
+        self.leases.periodic.append(self.approvals.sweep)
         #: called with (run id, snapshot) as a run starts executing in this process
         self.on_execute: list[Callable[[str, AgentSnapshot], None]] = self.executions.on_execute
         self.on_execute.extend(on_execute)

@@ -17,3 +17,4 @@ class RuntimeOptions:
     control_poll_seconds: float = 0.25
     max_steps_ceiling: int | None = None
     max_tokens_per_run: int | None = None
+    approval_timeout_seconds: float = 3600.0

@@ -6,6 +6,7 @@ the runs it lost (lease taken over, writes fenced or refused by the writer) and 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -83,6 +84,8 @@ class Leases:
         self.bus = bus
         self.executions = executions
         self.options = options
+        #: run with the heartbeat (every third of the lease), each on its own
+        self.periodic: list[Callable[[], Awaitable[Any]]] = []
 
     async def maintain(self) -> None:
         """The maintenance task: control flags every `control_poll_seconds`; heartbeat and
@@ -100,6 +103,11 @@ class Leases:
                     since_heartbeat = 0.0
                     await self._heartbeat()
                     await self.recover()
+                    for job in self.periodic:
+                        try:
+                            await job()
+                        except Exception as exc:
+                            log.warning("run_maintenance_job_failed", error_type=type(exc).__name__)
             except Exception as exc:
                 log.warning("run_maintenance_failed", error_type=type(exc).__name__)
 

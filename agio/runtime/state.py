@@ -33,6 +33,10 @@ class RunState(BaseModel):
         default=None, description="Text of an interrupted model call already streamed."
     )
     metrics: dict[str, Any] = Field(default_factory=dict)
+    #: calls of the round in progress whose `approval_requested` / `approval_resolved`
+    #: was emitted (a resumed run does not emit them again)
+    approvals_requested: list[str] = Field(default_factory=list)
+    approvals_resolved: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -58,6 +62,8 @@ class RunState(BaseModel):
         self.phase = "llm"
         self.pending_tool_calls = []
         self.completed_tool_results = []
+        self.approvals_requested = []
+        self.approvals_resolved = []
         self.step_open = False
         self.partial_content = None
 

@@ -13,6 +13,7 @@ from opentelemetry import trace
 
 from agio.domain.events import Event
 from agio.domain.runs import RunMetrics
+from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState
@@ -21,6 +22,11 @@ from agio.tools.base import Tool
 
 class PauseRequested(Exception):
     """Raised at a safe point when a pause was asked for."""
+
+
+class ApprovalNeeded(Exception):
+    """Raised by a round of tool calls that has calls waiting for a decision (once the
+    others have run): the run waits, holding no process."""
 
 
 @dataclass
@@ -37,6 +43,8 @@ class RunParts:
     `ToolStep`): its state, its configuration and where it writes."""
 
     run_id: str
+    session_id: str
+    user_id: str | None
     state: RunState
     snapshot: AgentSnapshot
     tools: dict[str, Tool]
@@ -45,6 +53,8 @@ class RunParts:
     control: Control
     tracer: trace.Tracer
     log: Any
+    #: asks for and reads decisions on tool calls that need one (None: no approvals)
+    approval_gate: ApprovalGate | None
     #: the run's next event, numbered and handed to the writer (`AgentRun.emit`)
     emit: Callable[[str, dict[str, Any]], Event]
     #: a checkpoint of the run's state of this kind; its id (`AgentRun.checkpoint`)

@@ -1,6 +1,10 @@
 """One round of tool calls of a run: the pending calls run in parallel (bounded), each
 result stored before anything else happens (a resumed or recovered run never calls a
-finished tool again), a pause honoured before a call starts. A mixin of `AgentRun`."""
+finished tool again), a pause honoured before a call starts. A call that needs a person's
+approval (`approval_gate`) runs once approved, with the arguments the decider gave if
+any; a rejected one gives the model an error instead, and is never called; while some
+wait for a decision, the others run and then the run waits (`ApprovalNeeded`). A mixin
+of `AgentRun`."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ import time
 from typing import Any
 
 from agio.domain import events as ev
+from agio.domain.approvals import Approval, Decision
 from agio.domain.messages import Message, ToolCall
 from agio.domain.runs import Step
-from agio.domain.time import utcnow
+from agio.domain.time import iso_z, utcnow
 from agio.observability.instrumented import ToolCaller, instrument_tool_calls, tracing_on
+from agio.runtime.approval_gate import needs_approval
 from agio.runtime.state import ToolResult
-from agio.runtime.steering import PauseRequested, RunParts
+from agio.runtime.steering import ApprovalNeeded, PauseRequested, RunParts
 from agio.tools.base import ToolError
 
 
@@ -40,6 +46,9 @@ class ToolStep(RunParts):
         done: dict[str, ToolResult] = {r.call_id: r for r in state.completed_tool_results}
         to_run = [c for c in state.pending_tool_calls if c.id not in done]
         skipped: list[ToolCall] = []
+        approvals = await self._approvals(to_run)
+        waiting = [c for c in to_run if c.id in approvals and approvals[c.id].decision is None]
+        to_run = [c for c in to_run if c not in waiting]
 
         call_tool: ToolCaller = self._call_tool
         if tracing_on(self.tracer):  # each call a span of its own, when tracing is on
@@ -50,12 +59,22 @@ class ToolStep(RunParts):
                 if self.control.pause.is_set():  # safe point: before a tool call starts
                     skipped.append(call)
                     return
+                approval = approvals.get(call.id)
+                if approval is not None and approval.decision is Decision.APPROVE:
+                    call = call.model_copy(
+                        update={"arguments": approval.arguments, "raw_arguments": None}
+                    )
                 self.emit(
                     ev.TOOL_CALL_STARTED,
                     {"tool": call.name, "args": call.arguments, "call_id": call.id},
                 )
                 c0 = time.perf_counter()
-                result, error = await call_tool(call)
+                result: Any
+                error: str | None
+                if approval is not None and approval.decision is Decision.REJECT:
+                    result, error = None, approval.rejection()  # never called
+                else:
+                    result, error = await call_tool(call)
                 duration = round(time.perf_counter() - c0, 6)
                 data: dict[str, Any] = {
                     "tool": call.name,
@@ -86,6 +105,8 @@ class ToolStep(RunParts):
                 group.create_task(one(call))
         if skipped:
             raise PauseRequested
+        if waiting:
+            raise ApprovalNeeded
         calls = state.pending_tool_calls
         records = [done[c.id] for c in calls]
         errors = sum(1 for r in records if r.error is not None)
@@ -121,7 +142,49 @@ class ToolStep(RunParts):
         state.phase = "llm"
         state.pending_tool_calls = []
         state.completed_tool_results = []
+        state.approvals_requested = []
+        state.approvals_resolved = []
         self.checkpoint("step")
+
+    async def _approvals(self, calls: list[ToolCall]) -> dict[str, Approval]:
+        """The approvals of the calls that need one, asked for or as decided; each asked
+        and each decision announced once (`approval_requested`, `approval_resolved`)."""
+        gate, state = self.approval_gate, self.state
+        gated = [c for c in calls if needs_approval(self.snapshot, c.name)]
+        if gate is None or not gated:
+            return {}
+        await self.writer.flush()  # the run's row (and all it wrote) first: approvals refer to it
+        approvals = await gate.ask(self.run_id, self.snapshot.agent_id, self.user_id, gated)
+        for call in gated:
+            approval = approvals[call.id]
+            if approval.decision is None:
+                if call.id not in state.approvals_requested:
+                    state.approvals_requested.append(call.id)
+                    self.emit(
+                        ev.APPROVAL_REQUESTED,
+                        {
+                            "call_id": call.id,
+                            "tool": call.name,
+                            "args": call.arguments,
+                            "expires_at": iso_z(approval.expires_at),
+                        },
+                    )
+            elif call.id not in state.approvals_resolved:
+                state.approvals_resolved.append(call.id)
+                self.emit(
+                    ev.APPROVAL_RESOLVED,
+                    {
+                        "call_id": call.id,
+                        "tool": call.name,
+                        "decision": approval.decision.value,
+                        "status": approval.status,
+                        "decided_by": approval.decided_by,
+                        "decided_at": iso_z(approval.decided_at) if approval.decided_at else None,
+                        "reason": approval.reason,
+                        "args": approval.arguments,
+                    },
+                )
+        return approvals
 
     async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
         """(result, error): a failing tool is reported to the model, never fatal."""

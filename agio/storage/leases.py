@@ -41,7 +41,7 @@ class LeaseRepository:
         `recovery_count`); without, one that has no owner. A paused run claimed to continue
         is `running` from this moment."""
         values: dict[str, Any] = {"owner_id": owner_id, "heartbeat_at": utcnow()}
-        if run.status is RunStatus.PAUSED:
+        if run.status in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL):
             values["status"] = RunStatus.RUNNING.value
         if recovery:
             values["recovery_count"] = run.recovery_count + 1

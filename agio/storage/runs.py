@@ -147,3 +147,9 @@ class RunRepository(
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def db(self) -> Database:
+        """The database these runs are stored in (for repositories of what belongs to
+        runs, like their approvals)."""
+        return self._db

@@ -11,30 +11,19 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     literal_column,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from agio.domain.runs import UNFINISHED_STATUSES as _UNFINISHED
+from agio.storage.table_base import NAMING as NAMING
+from agio.storage.table_base import Base
 from agio.storage.types import JSONType, UTCDateTime
-
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
 
 
 class ComponentRow(Base):
@@ -357,7 +346,7 @@ SEARCH_INDEX_OBJECTS = frozenset(
 
 
 # The tables of later features, each in a module of its own that registers on `Base`
-# (imported here so that `Base.metadata` holds every table).
+# (from `table_base`; imported here so that `Base.metadata` holds every table).
 from agio.storage import tables_approvals as tables_approvals  # noqa: E402
 
 #

@@ -1,3 +1,3 @@
-"""The tables of idempotency (issue 16), registered on `agio.storage.tables.Base`."""
+"""The tables of idempotency (issue 16), registered on `agio.storage.table_base.Base`."""
 
 from __future__ import annotations

@@ -125,6 +125,14 @@ export const SCREENS: readonly Screen[] = [
     component: lazy(() => import("./screens/users/Users")),
   },
   // --- approvals (issue 16)
+  {
+    path: "/approvals",
+    title: "Approvals",
+    icon: "check",
+    role: "user",
+    nav: true,
+    component: lazy(() => import("./screens/approvals/Approvals")),
+  },
 
   // --- webhooks
 

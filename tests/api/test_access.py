@@ -125,11 +125,19 @@ def _fill(path: str, ids: dict[str, str]) -> str:
     return PARAM.sub(lambda m: ids[m.group(1)], path)
 
 
+#: bodies for routes whose body has required fields (else a 422 answers before the ids
+#: are looked at: it says nothing of them, but hides what the matrices check)
+BODIES: dict[str, dict[str, str]] = {
+    "/api/runs/{run_id}/approvals/{call_id}": {"decision": "reject"},
+}
+
+
 async def _call(
     client: httpx.AsyncClient, route: Route, path: str, headers: dict[str, str]
 ) -> httpx.Response:
     if route.method in ("POST", "PUT", "PATCH"):
-        return await client.request(route.method, path, json={}, headers=headers)
+        body = BODIES.get(route.path, {})
+        return await client.request(route.method, path, json=body, headers=headers)
     return await client.request(route.method, path, headers=headers)
 
 
@@ -152,6 +160,7 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
         "key_id": "key_missing",
         "document_id": "doc_missing",
         "session_id": "ses_missing",
+        "call_id": "call_missing",
     }
     checked = 0
     for route in ROUTES:
@@ -171,7 +180,7 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
     assert checked == 3 * len([r for r in ROUTES if r.permission is not None])
 
 
-OWNED = {"run_id", "checkpoint_id", "key_id", "session_id"}
+OWNED = {"run_id", "checkpoint_id", "key_id", "session_id", "call_id"}
 # the agent catalogue and knowledge bases: readable by every role, changed by admins
 SHARED = {"agent_id", "component_name", "document_id"}
 ADMIN_ONLY = {"user_id"}
@@ -201,6 +210,7 @@ async def test_bola_matrix(client: httpx.AsyncClient) -> None:
         "agent_id": "customer_support",
         "component_name": "calculator",
         "document_id": "doc_missing",
+        "call_id": "call_0_0",
     }
     for role in ("user", "viewer"):
         _, intruder = await add_user(client, role)

@@ -82,6 +82,27 @@ EXTRA_COMPONENTS: list[dict[str, Any]] = [
         "model": "chatty_script",
         "config": {"max_steps": 2},
     },
+    {
+        "type": "model",
+        "name": "careful_script",
+        "provider": "scripted",
+        "model": "careful",
+        "responses": [
+            {
+                "content": "Let me work it out.",
+                "tool_calls": [{"name": "calculator", "arguments": {"expression": "6*7"}}],
+            },
+            {"content": "Worked out."},
+        ],
+    },
+    {
+        "type": "agent",
+        "name": "careful",
+        "description": "Asks before it calculates (its calculator calls wait for approval).",
+        "model": "careful_script",
+        "tools": ["calculator"],
+        "config": {"max_steps": 3, "approval": {"tools": ["calculator"]}},
+    },
 ]
 
 

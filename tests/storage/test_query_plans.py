@@ -359,7 +359,12 @@ async def test_the_hot_calls_answer_over_the_seeded_data(seeded: Database) -> No
     assert await repo.active_runs_of("alice") == 2  # its paused run does not count
     assert await repo.controls_for(OWNER) == {RUN: "pause"}
     assert [r.id for r in await repo.orphaned_runs(_stale())] == [f"run_{HISTORY + 2:06d}"]
-    assert await repo.unfinished_by_status() == {"pending": 1, "running": 2, "paused": 1}
+    assert await repo.unfinished_by_status() == {
+        "pending": 1,
+        "running": 2,
+        "paused": 1,
+        "waiting_approval": 0,
+    }
 
 
 async def test_the_migrated_partial_indexes_are_the_table_definitions(db: Database) -> None:

@@ -46,8 +46,11 @@ def test_terminal_statuses_have_one_source() -> None:
     assert set(ev.ENDED_AS.values()) == set(TERMINAL_STATUSES)
     assert set(ev.ENDED_AS) == ev.TERMINAL_EVENTS
     assert tuple(s.value for s in UNFINISHED_STATUSES) == tables.UNFINISHED_STATUSES
-    # the partial indexes' predicate as migration 0007 wrote it
-    assert tables.UNFINISHED_SQL == "status IN ('pending', 'running', 'paused')"
+    # the partial indexes' predicate as migration 0009 wrote it (0007 before
+    # `waiting_approval`)
+    assert tables.UNFINISHED_SQL == (
+        "status IN ('pending', 'running', 'paused', 'waiting_approval')"
+    )
 
 
 def test_row_builders_fill_every_column() -> None:
@@ -191,7 +194,15 @@ async def test_list_runs_filters_and_pages_newest_first(seed: Seed) -> None:
 
 
 async def test_quota_counts(seed: Seed) -> None:
-    statuses = ("pending", "running", "paused", "completed", "failed", "cancelled")
+    statuses = (
+        "pending",
+        "running",
+        "paused",
+        "completed",
+        "failed",
+        "cancelled",
+        "waiting_approval",
+    )
     for i, status in enumerate(statuses):
         await seed.run(f"run_{i}", "ses_a", minutes=i)
         await seed.set(f"run_{i}", status=status, total_tokens=10 * (i + 1))
@@ -201,12 +212,22 @@ async def test_quota_counts(seed: Seed) -> None:
     assert await repo.active_runs_of("u1") == 2  # pending and running only
     assert await repo.active_runs_of("u2") == 1
     assert await repo.active_runs_of("nobody") == 0
-    assert await repo.unfinished_by_status() == {"pending": 2, "running": 1, "paused": 1}
+    assert await repo.unfinished_by_status() == {
+        "pending": 2,
+        "running": 1,
+        "paused": 1,
+        "waiting_approval": 1,
+    }
     await seed.set("run_u2", status="completed")
     await seed.set("run_2", status="cancelled")
-    assert await repo.unfinished_by_status() == {"pending": 1, "running": 1, "paused": 0}
-    assert await repo.tokens_of("u1", NOW) == 210
-    assert await repo.tokens_of("u1", NOW + timedelta(minutes=4)) == 50 + 60
+    assert await repo.unfinished_by_status() == {
+        "pending": 1,
+        "running": 1,
+        "paused": 0,
+        "waiting_approval": 1,
+    }
+    assert await repo.tokens_of("u1", NOW) == 280
+    assert await repo.tokens_of("u1", NOW + timedelta(minutes=4)) == 50 + 60 + 70
     assert await repo.tokens_of("u2", NOW + timedelta(days=1)) == 0
 
 

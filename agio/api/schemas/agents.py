@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from agio.api.schemas.common import JSON_INT, JSON_NUMBER
-from agio.config.components import AgentRunConfig, AgentSpec, Slug
+from agio.config.components import AgentRunConfig, AgentSpec, ApprovalConfig, Slug
 from agio.domain.components import StoredComponent
 
 
@@ -60,6 +60,7 @@ class AgentRunConfigPatch(BaseModel):
     max_tokens: Annotated[int, Field(ge=1, le=1_000_000), JSON_INT] | None = None
     tool_timeout: Annotated[float, Field(gt=0, le=3600), JSON_NUMBER] | None = None
     max_parallel_tool_calls: Annotated[int, Field(ge=1, le=64), JSON_INT] | None = None
+    approval: ApprovalConfig | None = None
 
 
 class AgentPatch(BaseModel):

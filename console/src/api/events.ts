@@ -17,6 +17,8 @@ export const EVENT_TYPES = [
   "run_completed",
   "run_failed",
   "error",
+  "approval_requested",
+  "approval_resolved",
 ] as const;
 
 export const TERMINAL_EVENTS: Readonly<Record<string, RunStatus>> = {
@@ -31,6 +33,7 @@ export function statusAfter(event: RunEvent): RunStatus | null {
   if (ended) return ended;
   if (event.type === "run_started" || event.type === "run_resumed") return "running";
   if (event.type === "run_paused") return "paused";
+  if (event.type === "approval_requested") return "waiting_approval";
   return null;
 }
 
@@ -74,6 +77,10 @@ export function summary(event: RunEvent): string {
       return `${text(d["checkpoint_id"])} at step ${String(d["step"])}`;
     case "run_completed":
       return JSON.stringify(text(d["response"]));
+    case "approval_requested":
+      return `${text(d["tool"])}(${JSON.stringify(d["args"] ?? {})}) waits for approval`;
+    case "approval_resolved":
+      return `${text(d["tool"])} ${text(d["status"])} by ${text(d["decided_by"])}`;
     case "run_failed":
     case "error": {
       const error = d["error"] as { type?: string; message?: string } | undefined;

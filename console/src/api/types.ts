@@ -2,12 +2,20 @@
 
 export type Role = "viewer" | "user" | "admin";
 
-export type RunStatus = "pending" | "running" | "paused" | "completed" | "failed" | "cancelled";
+export type RunStatus =
+  | "pending"
+  | "running"
+  | "paused"
+  | "waiting_approval"
+  | "completed"
+  | "failed"
+  | "cancelled";
 
 export const RUN_STATUSES: readonly RunStatus[] = [
   "pending",
   "running",
   "paused",
+  "waiting_approval",
   "completed",
   "failed",
   "cancelled",

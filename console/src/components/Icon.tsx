@@ -10,6 +10,7 @@ const PATHS = {
   pause: "M8 5v14m8-14v14",
   play: "M7 4l13 8-13 8z",
   stop: "M6 6h12v12H6z",
+  check: "M5 12l5 5L20 7",
   link: "M14 4h6v6m0-6-9 9M18 14v6H4V6h6",
   fork: "M6 3v6a6 6 0 0 0 6 6h0a6 6 0 0 1 6 6M6 21V9m12-6v6",
   restore: "M4 12a8 8 0 1 0 2.3-5.7L4 8.6M4 4v4.6h4.6",

@@ -27,10 +27,17 @@ export function RunControls(props: {
   };
   const live = props.status === "running" || props.status === "pending";
   const paused = props.status === "paused";
+  // waiting for a decision: it may be paused or cancelled there too (SPEC §11)
+  const waiting = props.status === "waiting_approval";
   return (
     <div class="run-controls">
       <div class="button-row" role="group" aria-label="Run control">
-        <button type="button" class="button" disabled={!live || busy !== null} onClick={() => act("pause")}>
+        <button
+          type="button"
+          class="button"
+          disabled={!(live || waiting) || busy !== null}
+          onClick={() => act("pause")}
+        >
           <Icon name="pause" /> Pause
         </button>
         <button type="button" class="button" disabled={!paused || busy !== null} onClick={() => act("resume")}>
@@ -39,7 +46,7 @@ export function RunControls(props: {
         <button
           type="button"
           class="button danger"
-          disabled={!(live || paused) || busy !== null}
+          disabled={!(live || paused || waiting) || busy !== null}
           onClick={() => act("cancel")}
         >
           <Icon name="stop" /> Cancel

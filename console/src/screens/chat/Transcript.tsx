@@ -3,7 +3,21 @@ import { duration } from "../../format";
 import { StatusBadge } from "../../components/StatusBadge";
 import { RunControls } from "../../components/RunControls";
 import { Icon } from "../../components/Icon";
-import type { ToolCallView, Turn } from "./transcript";
+import { ApprovalCard } from "../../components/ApprovalCard";
+import type { ApprovalView, ToolCallView, Turn } from "./transcript";
+
+function Approval({ runId, approval }: { runId: string | undefined; approval: ApprovalView }) {
+  if (approval.status) {
+    return (
+      <p class="approval-card decided" data-call-id={approval.callId}>
+        <strong>{approval.tool}</strong> {approval.status} by {approval.decidedBy}
+      </p>
+    );
+  }
+  if (!runId) return null;
+  const call = { runId, callId: approval.callId, tool: approval.tool, args: approval.args, expiresAt: approval.expiresAt };
+  return <ApprovalCard call={call} />;
+}
 
 function ToolCall({ call }: { call: ToolCallView }) {
   return (
@@ -37,8 +51,10 @@ export function TurnView({ turn, live }: { turn: Turn; live: boolean }) {
             <p key={i} class="answer-text">
               {p.text}
             </p>
-          ) : (
+          ) : p.kind === "tool" ? (
             <ToolCall key={i} call={p.call} />
+          ) : (
+            <Approval key={i} runId={turn.runId} approval={p.approval} />
           ),
         )}
         {turn.error ? (

@@ -15,7 +15,21 @@ export interface ToolCallView {
   duration?: number;
 }
 
-export type Part = { kind: "text"; text: string } | { kind: "tool"; call: ToolCallView };
+/** A tool call that waits for a decision (`approval_requested`), then its decision. */
+export interface ApprovalView {
+  callId: string;
+  tool: string;
+  args: unknown;
+  expiresAt: string;
+  /** approved, rejected or expired, once `approval_resolved` came */
+  status?: string;
+  decidedBy?: string;
+}
+
+export type Part =
+  | { kind: "text"; text: string }
+  | { kind: "tool"; call: ToolCallView }
+  | { kind: "approval"; approval: ApprovalView };
 
 export interface Turn {
   key: string;
@@ -62,6 +76,29 @@ export function applyEvent(turn: Turn, event: RunEvent): Turn {
         if (typeof d["duration"] === "number") call.duration = d["duration"];
         return { kind: "tool", call };
       });
+      break;
+    }
+    case "approval_requested":
+      next.parts = [
+        ...turn.parts,
+        {
+          kind: "approval",
+          approval: {
+            callId: text(d["call_id"]),
+            tool: text(d["tool"]),
+            args: d["args"],
+            expiresAt: text(d["expires_at"]),
+          },
+        },
+      ];
+      break;
+    case "approval_resolved": {
+      const callId = text(d["call_id"]);
+      next.parts = turn.parts.map((p) =>
+        p.kind === "approval" && p.approval.callId === callId
+          ? { kind: "approval", approval: { ...p.approval, status: text(d["status"]), decidedBy: text(d["decided_by"]) } }
+          : p,
+      );
       break;
     }
     case "run_completed": {

@@ -11,6 +11,7 @@ import { StatusBadge } from "../../components/StatusBadge";
 import { count, dateTime, duration } from "../../format";
 import { Checkpoints } from "./Checkpoints";
 import { Lineage } from "./Lineage";
+import { RunApprovals } from "./RunApprovals";
 import { Steps } from "./Steps";
 import { Timeline } from "./Timeline";
 import { useRun } from "./useRun";
@@ -91,6 +92,7 @@ export default function RunPage() {
           </p>
         ) : null}
       </section>
+      <RunApprovals runId={run.id} version={`${run.status}:${run.last_seq}`} onDecided={refresh} />
       <section aria-labelledby="lineage-title" class="panel">
         <h2 id="lineage-title">Lineage</h2>
         <Lineage run={run} />

@@ -10,6 +10,8 @@ import { allEvents, getRun, listCheckpoints } from "../../api/runs";
 import { TERMINAL_STATUSES, type CheckpointSummary, type RunDetail, type RunEvent } from "../../api/types";
 
 const REFRESH_ON = new Set([
+  "approval_requested",
+  "approval_resolved",
   "step_completed",
   "checkpoint_created",
   "run_paused",

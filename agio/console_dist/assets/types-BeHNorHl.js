@@ -1,1 +1,0 @@
-var e=[`pending`,`running`,`paused`,`completed`,`failed`,`cancelled`],t=new Set([`completed`,`failed`,`cancelled`]);export{t as n,e as t};

@@ -1,0 +1,1 @@
+var e=[`pending`,`running`,`paused`,`waiting_approval`,`completed`,`failed`,`cancelled`],t=new Set([`completed`,`failed`,`cancelled`]);export{t as n,e as t};
