@@ -28,6 +28,7 @@ from agio.api.routers import (
     metrics,
     prometheus,
     runs,
+    schedules,
     sessions,
     users,
 )
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # --- webhooks
 
     # --- schedules
+    app.include_router(schedules.router)
 
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes
