@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from agio.api.schemas.common import max_length_from_setting
 from agio.api.schemas.runs import ID_PATTERN, RunError
@@ -26,11 +27,18 @@ MISSED_DOC = (
 
 
 def _check_cron(value: str) -> str:
-    return cron.normalise(value)  # a CronError is a ValueError: a 422 naming `cron`
+    """The expression normalised; else a 422 naming `cron` (with our message only)."""
+    try:
+        return cron.normalise(value)
+    except cron.CronError as exc:
+        raise PydanticCustomError("cron_expression", str(exc)) from exc
 
 
 def _check_zone(value: str) -> str:
-    cron.zone(value)
+    try:
+        cron.zone(value)
+    except cron.UnknownTimeZone as exc:
+        raise PydanticCustomError("time_zone", str(exc)) from exc
     return value
 
 
