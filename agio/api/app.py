@@ -29,6 +29,7 @@ from agio.api.routers import (
     metrics,
     prometheus,
     runs,
+    schedules,
     sessions,
     users,
 )
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # --- webhooks
 
     # --- schedules
+    app.include_router(schedules.router)
 
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes

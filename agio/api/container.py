@@ -25,6 +25,8 @@ from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
 from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
+from agio.services.scheduler import ScheduledRuns, Scheduler
+from agio.services.schedules import ScheduleService
 from agio.storage import migrate
 from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import ComponentRepository
@@ -33,6 +35,7 @@ from agio.storage.events import EventRepository
 from agio.storage.knowledge import KnowledgeRepository
 from agio.storage.metrics import MetricsRepository
 from agio.storage.runs import RunReadRepository, RunRepository
+from agio.storage.schedules import ScheduleRepository
 from agio.storage.sessions import SessionRepository
 from agio.storage.users import UserRepository
 from agio.storage.writer import RunWriter
@@ -65,6 +68,9 @@ class Container:
     # --- webhooks
 
     # --- schedules
+    schedules: ScheduleService
+    #: fires due schedules (started in `start` unless AGIO_SCHEDULER_ENABLED is false)
+    scheduler: Scheduler
 
     #: closes, in reverse order of opening, everything `start` opened
     resources: AsyncExitStack = field(repr=False)
@@ -159,6 +165,10 @@ class Container:
         # --- webhooks
 
         # --- schedules
+        schedules, scheduler = _schedules(db, components, auth, run_manager, bus, settings)
+        if settings.scheduler_enabled:
+            scheduler.start()
+            stack.push_async_callback(scheduler.close)  # before the run manager closes
 
         container = cls(
             settings=settings,
@@ -178,6 +188,8 @@ class Container:
             # --- idempotency
             # --- webhooks
             # --- schedules
+            schedules=schedules,
+            scheduler=scheduler,
             resources=stack,
         )
         log.info(
@@ -231,6 +243,35 @@ def _run_service(db: Database, bus: EventBus, settings: Settings, owner_id: str)
         limits,
         owner_id=owner_id,
     )
+
+
+def _schedules(
+    db: Database,
+    components: ComponentService,
+    auth: AuthService,
+    run_manager: RunManager,
+    bus: EventBus,
+    settings: Settings,
+) -> tuple[ScheduleService, Scheduler]:
+    """The schedules' service and scheduler. Both check runs as the API does, through a
+    `RunService` of their own (the same limits; only its rules and session reads are
+    used)."""
+    schedule_repo = ScheduleRepository(db)
+    runs = _run_service(db, bus, settings, run_manager.owner_id)
+    scheduler = Scheduler(
+        schedule_repo,
+        ScheduledRuns(
+            run_manager,
+            runs,
+            auth.users,
+            # the local admin of AGIO_AUTH_DISABLED (agio.api.auth.LOCAL_PRINCIPAL)
+            local_user_id="usr_local" if settings.auth_disabled else None,
+        ),
+        poll_seconds=settings.scheduler_poll_seconds,
+        missed_grace_seconds=settings.scheduler_missed_grace_seconds,
+    )
+    service = ScheduleService(schedule_repo, components, runs, changed=scheduler.wake)
+    return service, scheduler
 
 
 def _runtime_options(settings: Settings) -> RuntimeOptions:

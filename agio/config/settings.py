@@ -202,6 +202,26 @@ class Settings(BaseSettings):
     # --- webhooks (SPEC §14)
 
     # --- schedules (SPEC §15)
+    scheduler_enabled: bool = Field(
+        default=True,
+        description="Fire due schedules from this process (any number of processes may: "
+        "each firing is claimed by one). False: this process only serves the API.",
+    )
+    scheduler_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="The scheduler looks at the schedules at least this often (it also "
+        "wakes at the earliest next firing): how soon a schedule created by another "
+        "process is seen.",
+    )
+    scheduler_missed_grace_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=31_536_000,
+        description="A due firing older than this when a scheduler first sees it was "
+        "missed (the server was down): the schedule's `missed` policy applies.",
+    )
 
     @field_validator(
         "cors_origins", "allowed_python_tool_modules", "trusted_proxies", mode="before"

@@ -141,3 +141,10 @@ class InvalidStateTransition(Conflict):
     """An illegal run state change (pause a completed run, resume a running one, …)."""
 
     type = "InvalidStateTransition"
+
+
+class ScheduleNotFound(NotFound):
+    type = "ScheduleNotFound"
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"Schedule '{schedule_id}' not found")

@@ -172,6 +172,8 @@ class Run:
     recovery_count: int = 0
     control: str | None = None
     owner_id: str | None = None
+    #: the schedule whose firing started it (SPEC §15)
+    schedule_id: str | None = None
 
 
 @dataclass

@@ -70,8 +70,9 @@ def new_run(
     *,
     parent_run_id: str | None = None,
     checkpoint_id: str | None = None,
+    schedule_id: str | None = None,
 ) -> Run:
-    """A pending run (not stored yet)."""
+    """A pending run (not stored yet); `schedule_id`: the schedule that fired it."""
     return Run(
         id=new_id("run"),
         agent_id=agent_id,
@@ -90,6 +91,7 @@ def new_run(
         last_seq=0,
         parent_run_id=parent_run_id,
         forked_from_checkpoint_id=checkpoint_id,
+        schedule_id=schedule_id,
     )
 
 
@@ -164,11 +166,13 @@ class Executions:
         user_id: str | None,
         session_visible_to: str | None = None,
         before_launch: Callable[[Run], None] | None = None,
+        schedule_id: str | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found.
         `before_launch(run)` is called once the run's id is known, before its task can
-        publish anything (a new stream subscribes there)."""
+        publish anything (a new stream subscribes there). `schedule_id`: the schedule
+        whose firing this run is (stored on the run)."""
         if self.stopping:
             raise Conflict("The server is shutting down; retry on another instance")
         # from memory while the repository has them: a run of an unchanged agent reads no
@@ -191,7 +195,15 @@ class Executions:
             messages.append(Message.system(snapshot.agent.system_prompt))
         messages.extend(history)
         state = RunState(messages=[*messages, Message.user(message)], new_from=len(messages))
-        run = new_run(agent.id, agent.name, session_id or new_id("ses"), user_id, message, snapshot)
+        run = new_run(
+            agent.id,
+            agent.name,
+            session_id or new_id("ses"),
+            user_id,
+            message,
+            snapshot,
+            schedule_id=schedule_id,
+        )
         await self.create_and_launch(
             run, snapshot, state, new_session=session_id is None, before_launch=before_launch
         )

@@ -156,10 +156,12 @@ class RunManager:
         user_id: str | None,
         session_visible_to: str | None = None,
         before_launch: Callable[[Run], None] | None = None,
+        schedule_id: str | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found;
-        `before_launch(run)` runs before the run's task can publish anything."""
+        `before_launch(run)` runs before the run's task can publish anything;
+        `schedule_id`: the schedule whose firing the run is."""
         return await self.executions.start_chat(
             agent_key,
             message,
@@ -167,6 +169,7 @@ class RunManager:
             user_id=user_id,
             session_visible_to=session_visible_to,
             before_launch=before_launch,
+            schedule_id=schedule_id,
         )
 
     async def wait(self, run_id: str) -> RunOutcome | None:

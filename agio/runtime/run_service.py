@@ -110,6 +110,7 @@ class RunService:
         user_id: str | None = None,
         session_id: str | None = None,
         status: RunStatus | None = None,
+        schedule_id: str | None = None,
         limit: int,
         offset: int,
     ) -> Page[Run]:
@@ -124,6 +125,7 @@ class RunService:
             user_id=user_id,
             session_id=session_id,
             status=status.value if status else None,
+            schedule_id=schedule_id,
         )
         return await self._runs.list_runs(filters, limit=limit, offset=offset)
 

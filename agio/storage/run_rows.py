@@ -30,6 +30,7 @@ def to_run(row: RunRow) -> Run:
         recovery_count=row.recovery_count,
         control=row.control,
         owner_id=row.owner_id,
+        schedule_id=row.schedule_id,
     )
 
 
@@ -88,5 +89,6 @@ def new_run_rows(run: Run, *, new_session: bool, owner_id: str) -> dict[str, Any
             "forked_from_checkpoint_id": run.forked_from_checkpoint_id,
             "recovery_count": 0,
             "control": None,
+            "schedule_id": run.schedule_id,
         },
     }

@@ -60,6 +60,7 @@ class RunFilter:
     user_id: str | None = None
     session_id: str | None = None
     status: str | None = None
+    schedule_id: str | None = None
 
 
 class RunReadRepository:
@@ -95,6 +96,8 @@ class RunReadRepository:
                 query = query.where(RunRow.session_id == filters.session_id)
             if filters.status is not None:
                 query = query.where(RunRow.status == filters.status)
+            if filters.schedule_id is not None:
+                query = query.where(RunRow.schedule_id == filters.schedule_id)
             total = (
                 await s.execute(select(func.count()).select_from(query.subquery()))
             ).scalar_one()

@@ -164,6 +164,7 @@ class RunRow(Base):
     parent_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     forked_from_checkpoint_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     recovery_count: Mapped[int] = mapped_column(Integer, default=0)
+    schedule_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

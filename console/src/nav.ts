@@ -137,6 +137,14 @@ export const SCREENS: readonly Screen[] = [
   // --- webhooks
 
   // --- schedules
+  {
+    path: "/schedules",
+    title: "Schedules",
+    icon: "clock",
+    role: "user",
+    nav: true,
+    component: lazy(() => import("./screens/schedules/Schedules")),
+  },
 
 ];
 

@@ -161,6 +161,7 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
         "document_id": "doc_missing",
         "session_id": "ses_missing",
         "call_id": "call_missing",
+        "schedule_id": "sch_missing",
     }
     checked = 0
     for route in ROUTES:
@@ -180,7 +181,7 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
     assert checked == 3 * len([r for r in ROUTES if r.permission is not None])
 
 
-OWNED = {"run_id", "checkpoint_id", "key_id", "session_id", "call_id"}
+OWNED = {"run_id", "checkpoint_id", "key_id", "session_id", "call_id", "schedule_id"}
 # the agent catalogue and knowledge bases: readable by every role, changed by admins
 SHARED = {"agent_id", "component_name", "document_id"}
 ADMIN_ONLY = {"user_id"}
@@ -201,7 +202,15 @@ async def test_bola_matrix(client: httpx.AsyncClient) -> None:
     run_id, session_id = chat.json()["run_id"], chat.json()["session_id"]
     checkpoints = (await client.get(f"/api/runs/{run_id}/checkpoints", headers=owner)).json()
     key_id = (await client.get("/api/auth/me", headers=owner)).json()["key_id"]
+    schedule = await client.post(
+        "/api/schedules",
+        json={"agent_id": "customer_support", "message": secret_question, "cron": "0 9 * * *"},
+        headers=owner,
+    )
+    assert schedule.status_code == 201, schedule.text
+    schedule_id = schedule.json()["id"]
     ids = {
+        "schedule_id": schedule_id,
         "run_id": run_id,
         "checkpoint_id": checkpoints["checkpoints"][0]["id"],
         "key_id": key_id,
@@ -244,6 +253,8 @@ async def test_bola_matrix(client: httpx.AsyncClient) -> None:
         assert session_id not in str(sessions)
         keys = (await client.get("/api/keys", headers=intruder)).json()
         assert key_id not in str(keys)
+        schedules = await client.get("/api/schedules", headers=intruder)
+        assert schedule_id not in schedules.text
         assert (await client.get(f"/api/keys?user_id={owner_id}", headers=intruder)).json()[
             "total"
         ] == 0
@@ -269,6 +280,10 @@ async def test_bola_matrix(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/runs", params={"user_id": owner_id})).json()["total"] == 1
     assert (await client.get(f"/api/keys/{key_id}")).status_code == 200
     assert (await client.get(f"/api/sessions/{session_id}")).status_code == 200
+    assert (await client.get(f"/api/schedules/{schedule_id}", headers=owner)).json() == (
+        schedule.json()
+    )
+    assert (await client.get(f"/api/schedules/{schedule_id}")).status_code == 200
 
 
 async def test_run_user_id_is_the_callers_unless_an_admin_sets_it(

@@ -53,6 +53,10 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     # a fork's `model` must name a stored model component, and its `max_steps` stay
     # within AGIO_MAX_STEPS_CEILING
     "POST /api/checkpoints/{checkpoint_id}/fork",
+    # a schedule's agent (and session) must exist, its cron expression must be valid and
+    # fire, its time zone be in the host's time zone database
+    "POST /api/schedules",
+    "PATCH /api/schedules/{schedule_id}",
     # the period and the granularity together may ask for more than
     # AGIO_METRICS_MAX_BUCKETS buckets
     "GET /api/metrics/agents/{agent_id}",

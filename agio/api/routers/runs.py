@@ -39,6 +39,9 @@ async def list_runs(
     user_id: IdFilter = None,
     session_id: IdFilter = None,
     status: RunStatus | None = None,
+    schedule_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="Only the runs this schedule fired.")
+    ] = None,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> Paginated[RunSummary]:
@@ -48,6 +51,7 @@ async def list_runs(
         user_id=user_id,
         session_id=session_id,
         status=status,
+        schedule_id=schedule_id,
         limit=limit,
         offset=offset,
     )

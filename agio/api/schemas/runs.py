@@ -63,6 +63,7 @@ class RunSummary(BaseModel):
     id: str
     parent_run_id: str | None = Field(description="The run this one was restored or forked from.")
     forked_from_checkpoint_id: str | None
+    schedule_id: str | None = Field(description="The schedule whose firing started this run.")
     agent_id: str
     agent_name: str
     session_id: str
@@ -133,6 +134,7 @@ def _run_fields(run: Run) -> dict[str, Any]:
         "id": run.id,
         "parent_run_id": run.parent_run_id,
         "forked_from_checkpoint_id": run.forked_from_checkpoint_id,
+        "schedule_id": run.schedule_id,
         "agent_id": run.agent_id,
         "agent_name": run.agent_name,
         "session_id": run.session_id,

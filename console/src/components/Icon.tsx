@@ -14,6 +14,7 @@ const PATHS = {
   link: "M14 4h6v6m0-6-9 9M18 14v6H4V6h6",
   fork: "M6 3v6a6 6 0 0 0 6 6h0a6 6 0 0 1 6 6M6 21V9m12-6v6",
   restore: "M4 12a8 8 0 1 0 2.3-5.7L4 8.6M4 4v4.6h4.6",
+  clock: "M12 7v5l3 2M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18",
 } as const;
 
 export type IconName = keyof typeof PATHS;
