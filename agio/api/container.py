@@ -24,12 +24,14 @@ from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
+from agio.services.idempotency import IdempotencyService
 from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
 from agio.storage import migrate
 from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
 from agio.storage.events import EventRepository
+from agio.storage.idempotency import IdempotencyRepository
 from agio.storage.knowledge import KnowledgeRepository
 from agio.storage.metrics import MetricsRepository
 from agio.storage.runs import RunReadRepository, RunRepository
@@ -61,6 +63,7 @@ class Container:
     # --- approvals (issue 16)
 
     # --- idempotency
+    idempotency: IdempotencyService
 
     # --- webhooks
 
@@ -155,6 +158,11 @@ class Container:
         # --- approvals (issue 16)
 
         # --- idempotency
+        idempotency = IdempotencyService(
+            IdempotencyRepository(db),
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            wait_seconds=settings.idempotency_wait_seconds,
+        )
 
         # --- webhooks
 
@@ -176,6 +184,7 @@ class Container:
             knowledge=knowledge,
             # --- approvals (issue 16)
             # --- idempotency
+            idempotency=idempotency,
             # --- webhooks
             # --- schedules
             resources=stack,
