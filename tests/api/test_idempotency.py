@@ -393,3 +393,20 @@ async def test_an_abandoned_claim_is_taken_over_after_it_goes_stale(app: FastAPI
         replay = (await stale.claim("usr_x", "abandoned", "f" * 64)).replay
         assert replay is not None
         assert replay.response_body == {"new": True}
+
+
+async def test_expired_keys_are_purged_by_a_later_claim(app: FastAPI) -> None:
+    async with app.router.lifespan_context(app):
+        repo = app.state.agio.idempotency._repo
+        short = IdempotencyService(repo, ttl_seconds=0.2, wait_seconds=1)
+        done = await short.claim("usr_x", "old", "a" * 64)
+        await done.complete(200, {"old": True})
+        kept = IdempotencyService(repo, ttl_seconds=60, wait_seconds=1)
+        await (await kept.claim("usr_x", "fresh", "b" * 64)).complete(200, {})
+        await asyncio.sleep(0.3)
+        assert await repo.get("usr_x", "old") is not None  # expired, not yet purged
+        # a process's first claim purges every expired key, whoever's and whichever
+        other = IdempotencyService(repo, ttl_seconds=60, wait_seconds=1)
+        await other.claim("usr_y", "unrelated", "c" * 64)
+        assert await repo.get("usr_x", "old") is None
+        assert await repo.get("usr_x", "fresh") is not None
