@@ -24,6 +24,7 @@ from agio.services.auth import ADMIN_KEY_FILE, AuthService, resolve_jwt_secret
 from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
+from agio.services.idempotency import IdempotencyService
 from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
 from agio.services.scheduler import ScheduledRuns, Scheduler
 from agio.services.schedules import ScheduleService
@@ -32,6 +33,7 @@ from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import ComponentRepository
 from agio.storage.database import Database
 from agio.storage.events import EventRepository
+from agio.storage.idempotency import IdempotencyRepository
 from agio.storage.knowledge import KnowledgeRepository
 from agio.storage.metrics import MetricsRepository
 from agio.storage.runs import RunReadRepository, RunRepository
@@ -64,6 +66,7 @@ class Container:
     # --- approvals (issue 16)
 
     # --- idempotency
+    idempotency: IdempotencyService
 
     # --- webhooks
 
@@ -161,6 +164,11 @@ class Container:
         # --- approvals (issue 16)
 
         # --- idempotency
+        idempotency = IdempotencyService(
+            IdempotencyRepository(db),
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            wait_seconds=settings.idempotency_wait_seconds,
+        )
 
         # --- webhooks
 
@@ -186,6 +194,7 @@ class Container:
             knowledge=knowledge,
             # --- approvals (issue 16)
             # --- idempotency
+            idempotency=idempotency,
             # --- webhooks
             # --- schedules
             schedules=schedules,

@@ -198,6 +198,20 @@ class Settings(BaseSettings):
     )
 
     # --- idempotency (SPEC §13)
+    idempotency_ttl_seconds: float = Field(
+        default=86400,
+        gt=0,
+        le=365 * 86400,
+        description="How long a request's Idempotency-Key is remembered: a repeat within "
+        "this time gets the first response; after it, the key is free again.",
+    )
+    idempotency_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="How long a repeat waits for the first request with its key to finish "
+        "before it is a 409 IdempotencyKeyInProgress.",
+    )
 
     # --- webhooks (SPEC §14)
 

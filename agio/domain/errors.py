@@ -148,3 +148,26 @@ class ScheduleNotFound(NotFound):
 
     def __init__(self, schedule_id: str) -> None:
         super().__init__(f"Schedule '{schedule_id}' not found")
+
+
+class RevisionNotFound(NotFound):
+    """A component's history has no entry with this revision number."""
+
+    type = "RevisionNotFound"
+
+    def __init__(self, name: str, revision: int) -> None:
+        super().__init__(f"Component '{name}' has no revision {revision}")
+
+
+class IdempotencyKeyReused(AgioError):
+    """An `Idempotency-Key` sent again with another request (body, method or path)."""
+
+    type = "IdempotencyKeyReused"
+    status_code = 422
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """The first request with this `Idempotency-Key` is still being handled; `headers`
+    says when to ask again."""
+
+    type = "IdempotencyKeyInProgress"

@@ -36,9 +36,11 @@ from agio.domain.errors import (
     ComponentNotFound,
     Conflict,
     InvalidConfig,
+    RevisionNotFound,
     ValidationFailed,
 )
 from agio.domain.ids import COMPONENT_ID_PREFIXES, new_id
+from agio.services.config_diff import FieldChange, config_changes
 from agio.services.merge_patch import merge_patch
 from agio.storage.components import (
     ComponentRepository,
@@ -274,6 +276,75 @@ class ComponentService:
         if not entries:
             raise ComponentNotFound(name)
         return entries
+
+    async def revision(self, name: str, number: int) -> Revision:
+        """The history entry of `name` with revision `number` (its configuration is
+        masked, as history keeps it)."""
+        entry = await self.repo.revision(name, number)
+        if entry is None:
+            if not await self.repo.history(name):
+                raise ComponentNotFound(name)
+            raise RevisionNotFound(name, number)
+        return entry
+
+    async def diff(self, name: str, from_revision: int, to_revision: int) -> list[FieldChange]:
+        """The fields that differ from revision `from_revision` to `to_revision` (either
+        order; a deletion has no configuration: every field is removed), secrets masked."""
+        old = await self.revision(name, from_revision)
+        new = await self.revision(name, to_revision)
+        return config_changes(old.new_config, new.new_config)
+
+    async def rollback(self, name: str, number: int, *, actor: str) -> StoredComponent:
+        """Make revision `number`'s configuration current again, as a new revision (a
+        `rolled_back` history entry that names `number`), validated like any update.
+
+        History keeps configurations with their secrets masked, so every secret that
+        revision had is taken from the component as it is now; one it no longer has must
+        be sent again (a PUT): a 422 names it. The write is conditional on the revision
+        read here: a concurrent change is a 409."""
+        current = await self.get(name)
+        entry = await self.revision(name, number)
+        prefix = ("body", "revision")
+        if entry.new_config is None:
+            message = (
+                f"Revision {number} of '{name}' is its deletion: it has no configuration "
+                "to roll back to"
+            )
+            raise InvalidConfig(message, details=_details([("", message)], prefix))
+        if entry.component_type and entry.component_type != current.type:
+            message = (
+                f"Revision {number} of '{name}' is a {entry.component_type} component, and "
+                f"'{name}' is a {current.type} now"
+            )
+            raise InvalidConfig(message, details=_details([("", message)], prefix))
+        raw = copy.deepcopy(entry.new_config)
+        raw["name"] = name
+        bad = _restore_masked_secrets(raw, current)
+        if bad:
+            problems = [
+                (p, f"revision {number} had a secret here that '{name}' no longer has") for p in bad
+            ]
+            raise InvalidConfig(
+                f"Revision {number} of '{name}' had secrets that the component no longer "
+                f"has: {', '.join(bad)}. History keeps no secrets: give them again with "
+                f"PUT /api/config/{name}",
+                details=_details(problems, prefix),
+            )
+        component = self._validate(raw, InvalidConfig, prefix)
+        await self._check_references(component, InvalidConfig, prefix)
+        self._check_api_trust(component, prefix)
+        self._check_limits(component, InvalidConfig, prefix)
+        write = self._write(component, digest=current.file_digest)
+        stored = await self.repo.replace(current, write, actor, rolled_back_from=number)
+        log.info(
+            "component_rolled_back",
+            component=name,
+            component_type=component.type,
+            actor=actor,
+            revision=stored.revision,
+            rolled_back_from=number,
+        )
+        return stored
 
     # ------------------------------------------------------------------ agents API
 

@@ -50,6 +50,9 @@ class Revision:
     new_config: dict[str, Any] | None
     actor: str
     revision: int
+    #: a `rolled_back` entry: the revision whose configuration it made current again
+    rolled_back_from: int | None = None
+    component_type: str = ""
 
 
 T = TypeVar("T")
@@ -209,9 +212,40 @@ class ComponentRepository:
                     new_config=r.new_config,
                     actor=r.actor,
                     revision=r.revision,
+                    rolled_back_from=r.rolled_back_from,
+                    component_type=r.component_type,
                 )
                 for r in rows.scalars()
             ]
+
+    async def revision(self, name: str, number: int) -> Revision | None:
+        """The history entry of `name` with revision `number`. (Revision numbers go on
+        across a deletion and a re-creation; where a database made before that holds two
+        entries with one number, the later one is meant.)"""
+        async with self._db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(ComponentRevisionRow)
+                    .where(
+                        ComponentRevisionRow.component_name == name,
+                        ComponentRevisionRow.revision == number,
+                    )
+                    .order_by(ComponentRevisionRow.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            return Revision(
+                change_type=row.change_type,
+                timestamp=row.created_at,
+                old_config=row.old_config,
+                new_config=row.new_config,
+                actor=row.actor,
+                revision=row.revision,
+                rolled_back_from=row.rolled_back_from,
+                component_type=row.component_type,
+            )
 
     # ------------------------------------------------------------------ writes
 
@@ -223,6 +257,7 @@ class ComponentRepository:
         new: dict[str, Any] | None,
         actor: str,
         when: datetime,
+        rolled_back_from: int | None = None,
     ) -> ComponentRevisionRow:
         return ComponentRevisionRow(
             component_name=row.name,
@@ -233,6 +268,7 @@ class ComponentRepository:
             new_config=new,
             actor=actor,
             created_at=when,
+            rolled_back_from=rolled_back_from,
         )
 
     @staticmethod
@@ -259,6 +295,13 @@ class ComponentRepository:
                     raise Conflict(
                         f"A component named '{data.name}' already exists (type {existing_type})"
                     )
+                # a name used before goes on from its last revision, so that a revision
+                # number names one entry of the name's history (diff, rollback)
+                last = await session.scalar(
+                    select(func.max(ComponentRevisionRow.revision)).where(
+                        ComponentRevisionRow.component_name == data.name
+                    )
+                )
                 row = ComponentRow(
                     id=component_id,
                     name=data.name,
@@ -266,7 +309,7 @@ class ComponentRepository:
                     description=data.description,
                     enabled=data.enabled,
                     config=data.config,
-                    revision=1,
+                    revision=(last or 0) + 1,
                     source=data.source,
                     file_digest=data.file_digest,
                     created_at=now,
@@ -291,9 +334,15 @@ class ComponentRepository:
         session.add_all(ComponentRefRow(component_id=component_id, ref_name=r) for r in data.refs)
 
     async def replace(
-        self, current: StoredComponent, data: ComponentWrite, actor: str
+        self,
+        current: StoredComponent,
+        data: ComponentWrite,
+        actor: str,
+        *,
+        rolled_back_from: int | None = None,
     ) -> StoredComponent:
-        """Replace `current` with `data` if nobody changed it since it was read."""
+        """Replace `current` with `data` if nobody changed it since it was read; with
+        `rolled_back_from`, the history entry is a `rolled_back` to that revision."""
         now = utcnow()
         try:
             async with self._db.write_sessions() as session, session.begin():
@@ -325,8 +374,17 @@ class ComponentRepository:
                     delete(ComponentRefRow).where(ComponentRefRow.component_id == current.id)
                 )
                 self._add_children(session, current.id, data)
+                change = "updated" if rolled_back_from is None else "rolled_back"
                 session.add(
-                    self._revision(row, "updated", old_history, data.history_config, actor, now)
+                    self._revision(
+                        row,
+                        change,
+                        old_history,
+                        data.history_config,
+                        actor,
+                        now,
+                        rolled_back_from=rolled_back_from,
+                    )
                 )
                 await session.flush()
         except IntegrityError as exc:

@@ -88,6 +88,9 @@ class ComponentRevisionRow(Base):
     new_config: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     actor: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: a `rolled_back` entry: the revision whose configuration it made current again
+    #: (migration 0010)
+    rolled_back_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (Index("ix_component_revisions_name_id", "component_name", "id"),)
 

@@ -61,6 +61,11 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     # AGIO_METRICS_MAX_BUCKETS buckets
     "GET /api/metrics/agents/{agent_id}",
     "GET /api/metrics/system",
+    # an Idempotency-Key that the caller sent before with another request (the fuzzer
+    # sends short keys, "0", again and again) is a 422 IdempotencyKeyReused; so are
+    # POST /api/agents and the fork above
+    "POST /api/chat",
+    "POST /api/checkpoints/{checkpoint_id}/restore",
 ]
 
 

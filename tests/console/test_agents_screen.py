@@ -43,15 +43,15 @@ def test_an_invalid_model_is_refused_in_place_then_the_fix_shows_in_the_diff(
     page.get_by_role("navigation", name="Views").get_by_role("link", name="History").click()
     expect(page).to_have_url(re.compile(r"\?tab=history$"))
     expect(page.locator("tr[data-revision]")).to_have_count(2)
-    expect(page.get_by_label("From revision")).to_have_value("0")
-    expect(page.get_by_label("To revision")).to_have_value("1")
+    expect(page.get_by_label("From revision", exact=True)).to_have_value("0")
+    expect(page.get_by_label("To revision", exact=True)).to_have_value("1")
     diff = page.locator("table.diff")
     expect(diff.locator("thead")).to_contain_text("Revision 1")
     expect(diff.locator("thead")).to_contain_text("Revision 2")
     expect(diff.locator("td.del")).to_have_text(["  temperature: 0.2"])
     expect(diff.locator("td.add")).to_have_text(["  temperature: 0.5"])
     # any two revisions: the same one twice has no differences
-    page.get_by_label("From revision").select_option("1")
+    page.get_by_label("From revision", exact=True).select_option("1")
     expect(diff.locator("td.del, td.add")).to_have_count(0)
     expect(page.locator(".diff-wrap")).to_contain_text("No differences")
 

@@ -153,8 +153,17 @@ async def test_delete_keeps_history_and_the_name_can_be_reused(repo: ComponentRe
     assert history[1].new_config is None
     assert history[1].old_config == history[0].new_config
     again = await repo.create("mdl_2", write("m"), "carol")
-    assert again.revision == 1
-    assert [h.change_type for h in await repo.history("m")] == ["created", "deleted", "created"]
+    # the numbers go on from the deletion's, so that each names one entry of the history
+    assert again.revision == 3
+    history = await repo.history("m")
+    assert [(h.change_type, h.revision) for h in history] == [
+        ("created", 1),
+        ("deleted", 2),
+        ("created", 3),
+    ]
+    assert (await repo.revision("m", 1)) == history[0]
+    assert (await repo.revision("m", 3)) == history[2]
+    assert await repo.revision("m", 4) is None
 
 
 async def test_types_of(repo: ComponentRepository) -> None:

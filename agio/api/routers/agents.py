@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from agio.api.auth import allow
 from agio.api.deps import AgentKey, ComponentsDep, Limit, Offset
+from agio.api.idempotency import IdempotencyDep, replay_documented
 from agio.api.schemas.agents import MERGE_PATCH, Agent, AgentCreate, AgentPatch, AgentSummary
 from agio.api.schemas.common import Paginated, error_responses
 from agio.domain.security import Permission, Principal
@@ -54,9 +55,15 @@ async def get_agent(agent_id: AgentKey, components: ComponentsDep, _: Reader) ->
     status_code=status.HTTP_201_CREATED,
     summary="Create an agent",
     responses=error_responses(409),
+    openapi_extra=replay_documented(201),
 )
-async def create_agent(body: AgentCreate, components: ComponentsDep, who: Writer) -> Agent:
-    return Agent.from_stored(await components.create_agent(body, actor=who.subject))
+async def create_agent(
+    body: AgentCreate, components: ComponentsDep, who: Writer, idem: IdempotencyDep
+) -> Any:
+    async def create() -> Agent:
+        return Agent.from_stored(await components.create_agent(body, actor=who.subject))
+
+    return await idem.once(who, body, create, status_code=status.HTTP_201_CREATED)
 
 
 @router.put(

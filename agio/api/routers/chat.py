@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from agio.api.auth import allow
+from agio.api.container import Container
 from agio.api.deps import ContainerDep
+from agio.api.idempotency import REPLAYED, IdempotencyDep, replay_documented
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import (
     EVENT_STREAM,
@@ -19,6 +23,7 @@ from agio.api.schemas.runs import (
 from agio.api.sse import event_stream_response
 from agio.bus.base import Subscription
 from agio.domain.errors import PermissionDenied, RunNotFound
+from agio.domain.idempotency import IdempotencyRecord
 from agio.domain.runs import Run
 from agio.domain.security import Permission, Principal
 from agio.runtime.loop import RunOutcome
@@ -45,17 +50,22 @@ SSE_DOC = {
     summary="Talk to an agent",
     response_model=ChatResponse,
     responses={200: SSE_DOC, **error_responses(404, 409)},
+    openapi_extra=replay_documented(200),
 )
-async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any:
+async def chat(
+    body: ChatRequest, container: ContainerDep, who: Executor, idem: IdempotencyDep
+) -> Any:
     runs = container.run_service
-    runs.check_message(body.message)
     # the run belongs to the caller; only an admin may run it on behalf of someone else
     user_id = who.user_id
     if body.user_id is not None and body.user_id != who.user_id:
         if not who.is_admin:
             raise PermissionDenied("Only an admin may set user_id to another user")
         user_id = body.user_id
-    await runs.check_run_quota(user_id)
+    # --- idempotency: a repeat gets the first request's run (its stream, or its answer)
+    replay = await idem.begin(who, body)
+    if replay is not None:
+        return await _replay(container, body, replay)
     manager = container.run_manager
     subscriptions: list[Subscription] = []
 
@@ -66,6 +76,8 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
         subscriptions.append(runs.subscribe(run.id))
 
     try:
+        runs.check_message(body.message)
+        await runs.check_run_quota(user_id)
         run = await manager.start_chat(
             body.agent_id,
             body.message,
@@ -75,9 +87,11 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
             before_launch=subscribe if body.stream else None,
         )
     except BaseException:
+        await idem.abandon()  # an error is not remembered: a retry may succeed
         for subscription in subscriptions:
             subscription.close()
         raise
+    await idem.finish(200, run_id=run.id)
     if body.stream:
         subscription = subscriptions[0]
         return event_stream_response(
@@ -93,6 +107,10 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
         if done is None:
             raise RunNotFound(run.id)
         outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)
+    return _answer(run, outcome)
+
+
+def _answer(run: Run, outcome: RunOutcome) -> ChatResponse:
     return ChatResponse(
         run_id=run.id,
         session_id=run.session_id,
@@ -101,3 +119,34 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
         metrics=RunMetricsOut(**outcome.metrics),
         error=RunError(**outcome.error) if outcome.error else None,
     )
+
+
+async def _replay(container: Container, body: ChatRequest, replay: IdempotencyRecord) -> Any:
+    """The response of the first request with this Idempotency-Key, which started
+    `replay.run_id`: its events from the first one (`stream: true`), or its answer once it
+    has ended, as the first request gave it."""
+    runs = container.run_service
+    run = await runs.get_run(replay.run_id or "")
+    if run is None:
+        raise RunNotFound(replay.run_id or "")
+    headers = {"X-Run-ID": run.id, "X-Session-ID": run.session_id, REPLAYED: "true"}
+    if body.stream:
+        return event_stream_response(
+            runs.follow(run.id, 0),
+            ping=container.settings.sse_ping_seconds,
+            open_streams=container.telemetry.sse_streams,
+            retry_ms=container.settings.sse_retry_ms,
+            headers=headers,
+        )
+    outcome = await container.run_manager.wait(run.id)
+    if outcome is None:  # not executing here: wait for its end in the log, then read it
+        if not run.status.terminal:
+            async with aclosing(runs.follow(run.id, run.last_seq)) as events:
+                async for _ in events:
+                    pass
+        done = await runs.get_run(run.id)
+        if done is None:
+            raise RunNotFound(run.id)
+        outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)
+    answer = _answer(run, outcome)
+    return JSONResponse(answer.model_dump(mode="json"), headers=headers)

@@ -11,10 +11,14 @@ from agio.api.deps import ComponentName, ComponentsDep, Offset
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.config import (
     ComponentDetail,
+    ConfigChange,
+    ConfigDiff,
     ConfigHistory,
     ConfigList,
     ConfigPut,
     ConfigPutResult,
+    ConfigRollback,
+    ConfigRollbackResult,
     ConfigSummary,
     HistoryEntry,
     component_detail,
@@ -127,7 +131,65 @@ async def component_history(
                 new_config=e.new_config,
                 actor=e.actor,
                 revision=e.revision,
+                rolled_back_from=e.rolled_back_from,
             )
             for e in entries
         ],
+    )
+
+
+@router.get(
+    "/{component_name}/diff",
+    response_model=ConfigDiff,
+    summary="The fields that differ between two revisions",
+    responses=error_responses(404),
+)
+async def component_diff(
+    component_name: ComponentName,
+    components: ComponentsDep,
+    _: Reader,
+    from_revision: Annotated[
+        int, Query(alias="from", ge=1, le=2_147_483_647, description="A revision.")
+    ],
+    to_revision: Annotated[
+        int, Query(alias="to", ge=1, le=2_147_483_647, description="Another revision.")
+    ],
+) -> ConfigDiff:
+    changes = await components.diff(component_name, from_revision, to_revision)
+    return ConfigDiff(
+        component_name=component_name,
+        from_revision=from_revision,
+        to_revision=to_revision,
+        changes=[
+            ConfigChange.model_validate({"path": list(c.path), "from": c.old, "to": c.new})
+            for c in changes
+        ],
+    )
+
+
+@router.post(
+    "/{component_name}/rollback",
+    response_model=ConfigRollbackResult,
+    summary="Make an earlier revision's configuration current again",
+    description=(
+        "Recorded as a new revision, a `rolled_back` history entry that names the "
+        "revision it came from, and validated like any update (422 with the reasons). "
+        "Secrets are kept: history stores none, so each secret the revision had is the "
+        "component's current one; a secret the component no longer has is a 422 naming "
+        "the field (send it again with a PUT). A concurrent change is a 409."
+    ),
+    responses=error_responses(404, 409),
+)
+async def rollback_component(
+    component_name: ComponentName, body: ConfigRollback, components: ComponentsDep, who: Writer
+) -> ConfigRollbackResult:
+    stored = await components.rollback(component_name, body.revision, actor=who.subject)
+    return ConfigRollbackResult(
+        success=True,
+        message=(
+            f"Component '{component_name}' rolled back to revision {body.revision}: "
+            f"now revision {stored.revision}"
+        ),
+        revision=stored.revision,
+        rolled_back_from=body.revision,
     )

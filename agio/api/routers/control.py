@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, status
 
 from agio.api.auth import allow
+from agio.api.container import Container
 from agio.api.deps import ContainerDep, RunIdPath, owned_checkpoint, owned_run
+from agio.api.idempotency import IdempotencyDep, replay_documented
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import (
     CheckpointCreate,
@@ -132,12 +134,20 @@ async def get_checkpoint(
     response_model=RestoreResponse,
     responses=CONTROL_ERRORS,
     summary="Run again from a checkpoint",
+    openapi_extra=replay_documented(200),
 )
 async def restore_checkpoint(
     checkpoint_id: IdPath,
     body: RestoreRequest,
     container: ContainerDep,
     who: CheckpointWriter,
+    idem: IdempotencyDep,
+) -> Any:
+    return await idem.once(who, body, lambda: _restore(checkpoint_id, body, container, who))
+
+
+async def _restore(
+    checkpoint_id: str, body: RestoreRequest, container: Container, who: Principal
 ) -> RestoreResponse:
     checkpoint = await owned_checkpoint(container, who, checkpoint_id)
     run = await owned_run(container, who, checkpoint.run_id)
@@ -159,12 +169,20 @@ async def restore_checkpoint(
     response_model=ForkResponse,
     responses=CONTROL_ERRORS,
     summary="Branch a new run from a checkpoint",
+    openapi_extra=replay_documented(200),
 )
 async def fork_checkpoint(
     checkpoint_id: IdPath,
     body: ForkRequest,
     container: ContainerDep,
     who: CheckpointWriter,
+    idem: IdempotencyDep,
+) -> Any:
+    return await idem.once(who, body, lambda: _fork(checkpoint_id, body, container, who))
+
+
+async def _fork(
+    checkpoint_id: str, body: ForkRequest, container: Container, who: Principal
 ) -> ForkResponse:
     checkpoint = await owned_checkpoint(container, who, checkpoint_id)
     source = await owned_run(container, who, checkpoint.run_id)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
+from agio.api.schemas.common import JSON_INT
 from agio.config.components import (
     AgentComponent,
     KnowledgeComponent,
@@ -73,17 +74,66 @@ class ConfigPutResult(BaseModel):
 
 
 class HistoryEntry(BaseModel):
-    change_type: Literal["created", "updated", "deleted"]
+    change_type: Literal["created", "updated", "deleted", "rolled_back"]
     timestamp: datetime
     old_config: dict[str, Any] | None
     new_config: dict[str, Any] | None
     actor: str
-    revision: int
+    revision: int = Field(
+        description="The component's revision after this change; it names the entry in "
+        "`diff` and `rollback`."
+    )
+    rolled_back_from: int | None = Field(
+        default=None,
+        description="For a `rolled_back` entry: the revision whose configuration it made "
+        "current again.",
+    )
 
 
 class ConfigHistory(BaseModel):
     component_name: str
     history: list[HistoryEntry]
+
+
+class ConfigChange(BaseModel):
+    """One field that differs between two revisions."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    path: list[str] = Field(
+        description="The keys from the top of the configuration down to the field, "
+        'e.g. `["config", "temperature"]`.',
+        examples=[["config", "temperature"]],
+    )
+    from_: Any = Field(
+        alias="from", description="The value at the first revision; null where it is absent."
+    )
+    to: Any = Field(description="The value at the second revision; null where it is absent.")
+
+
+class ConfigDiff(BaseModel):
+    component_name: str
+    from_revision: int
+    to_revision: int
+    changes: list[ConfigChange] = Field(
+        description="Depth first, keys in alphabetical order; nested objects are walked, "
+        "lists compared whole. Secrets are masked on both sides."
+    )
+
+
+class ConfigRollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: Annotated[int, Field(ge=1, le=2_147_483_647), JSON_INT] = Field(
+        description="The revision (from the history) whose configuration becomes current."
+    )
+
+
+class ConfigRollbackResult(BaseModel):
+    success: bool
+    message: str
+    revision: int = Field(description="The component's new revision: the rollback's.")
+    rolled_back_from: int
 
 
 class _Meta(BaseModel):

@@ -1,5 +1,6 @@
 // Components (models, agents, tools, memory, knowledge) through /api/config, and agents
-// through /api/agents: list, read, create or replace, validate, delete, history.
+// through /api/agents: list, read, create or replace, validate, delete, history, diff and
+// rollback.
 
 import { get, request } from "./http";
 import type { AgentSummary, Page } from "./types";
@@ -50,12 +51,35 @@ export interface PutResult {
 }
 
 export interface HistoryEntry {
-  change_type: "created" | "updated" | "deleted";
+  change_type: "created" | "updated" | "deleted" | "rolled_back";
   timestamp: string;
   old_config: Record<string, unknown> | null;
   new_config: Record<string, unknown> | null;
   actor: string;
   revision: number;
+  /** On a `rolled_back` entry: the revision whose configuration it made current again. */
+  rolled_back_from: number | null;
+}
+
+/** One field that differs between two revisions (`GET /api/config/{name}/diff`). */
+export interface ConfigChange {
+  path: string[];
+  from: unknown;
+  to: unknown;
+}
+
+export interface ConfigDiff {
+  component_name: string;
+  from_revision: number;
+  to_revision: number;
+  changes: ConfigChange[];
+}
+
+export interface RollbackResult {
+  success: boolean;
+  message: string;
+  revision: number;
+  rolled_back_from: number;
 }
 
 export interface ComponentHistory {
@@ -117,6 +141,13 @@ export const deleteComponent = (name: string): Promise<void> => request("DELETE"
 
 export const componentHistory = (name: string, signal?: AbortSignal): Promise<ComponentHistory> =>
   get(`${configPath(name)}/history`, {}, signal);
+
+export const configDiff = (name: string, from: number, to: number, signal?: AbortSignal): Promise<ConfigDiff> =>
+  get(`${configPath(name)}/diff`, { from, to }, signal);
+
+/** Make revision `revision` current again (a new, `rolled_back` revision). */
+export const rollbackComponent = (name: string, revision: number): Promise<RollbackResult> =>
+  request("POST", `${configPath(name)}/rollback`, { body: { revision } });
 
 export const getAgent = (name: string, signal?: AbortSignal): Promise<AgentDetail> =>
   get(agentPath(name), {}, signal);

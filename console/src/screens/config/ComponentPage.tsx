@@ -1,5 +1,6 @@
 // One component (/config/:name): its form (agents and models), its YAML, and its history
-// with a side-by-side diff of any two revisions. The tab is in the URL (?tab=…).
+// with a side-by-side diff of any two revisions and a rollback to an earlier one. The tab
+// is in the URL (?tab=…).
 
 import { useEffect, useState } from "preact/hooks";
 import { useLocation, useRoute } from "preact-iso";
@@ -106,7 +107,17 @@ export default function ComponentPage() {
         {tab === "form" && detail.type === "model" ? <ModelForm key={detail.revision} model={editable} onSaved={onSaved} /> : null}
         {tab === "yaml" && canWrite ? <YamlPanel key={detail.revision} initial={toYaml(editable)} name={detail.name} onSaved={onSaved} /> : null}
         {tab === "yaml" && !canWrite ? <pre class="json">{toYaml(editable)}</pre> : null}
-        {tab === "history" ? <History name={detail.name} version={version} /> : null}
+        {tab === "history" ? (
+          <History
+            name={detail.name}
+            version={version}
+            canRollBack={principal.permissions.includes("write:config")}
+            onRolledBack={(result) => {
+              setSaved(`Rolled back to revision ${result.rolled_back_from}: now revision ${result.revision}.`);
+              setVersion((v) => v + 1);
+            }}
+          />
+        ) : null}
       </div>
     </section>
   );
