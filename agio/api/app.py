@@ -30,6 +30,7 @@ from agio.api.routers import (
     runs,
     sessions,
     users,
+    webhooks,
 )
 from agio.api.schemas.common import error_responses
 from agio.api.storable_text import StorableTextMiddleware
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # --- approvals (issue 16)
 
     # --- webhooks
+    app.include_router(webhooks.router)
 
     # --- schedules
 

@@ -25,6 +25,8 @@ from agio.services.components import ComponentService
 from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
 from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
+from agio.services.webhook_delivery import RetryPolicy, WebhookSender
+from agio.services.webhooks import WebhookService
 from agio.storage import migrate
 from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import ComponentRepository
@@ -35,6 +37,7 @@ from agio.storage.metrics import MetricsRepository
 from agio.storage.runs import RunReadRepository, RunRepository
 from agio.storage.sessions import SessionRepository
 from agio.storage.users import UserRepository
+from agio.storage.webhooks import WebhookRepository
 from agio.storage.writer import RunWriter
 
 log = structlog.get_logger(__name__)
@@ -63,7 +66,7 @@ class Container:
     # --- idempotency
 
     # --- webhooks
-
+    webhooks: WebhookService
     # --- schedules
 
     #: closes, in reverse order of opening, everything `start` opened
@@ -157,7 +160,7 @@ class Container:
         # --- idempotency
 
         # --- webhooks
-
+        webhooks = _webhooks(settings, db, repo, writer, stack)
         # --- schedules
 
         container = cls(
@@ -177,6 +180,7 @@ class Container:
             # --- approvals (issue 16)
             # --- idempotency
             # --- webhooks
+            webhooks=webhooks,
             # --- schedules
             resources=stack,
         )
@@ -231,6 +235,36 @@ def _run_service(db: Database, bus: EventBus, settings: Settings, owner_id: str)
         limits,
         owner_id=owner_id,
     )
+
+
+def _webhooks(
+    settings: Settings,
+    db: Database,
+    components: ComponentRepository,
+    writer: RunWriter,
+    stack: AsyncExitStack,
+) -> WebhookService:
+    """The webhook service and, unless `AGIO_WEBHOOK_SENDER=false`, this process's sender,
+    woken by the writer when it stores a webhook event (stopped before the writer)."""
+    repo = WebhookRepository(db)
+    service = WebhookService(repo, components, writer, allow_private=settings.webhook_allow_private)
+    if settings.webhook_sender:
+        sender = WebhookSender(
+            repo,
+            policy=service.policy,
+            run_secret=settings.webhook_secret,
+            retry=RetryPolicy(
+                tuple(settings.webhook_retry_schedule), settings.webhook_retry_horizon_seconds
+            ),
+            timeout_seconds=settings.webhook_timeout_seconds,
+            lease_seconds=settings.webhook_lease_seconds,
+            poll_seconds=settings.webhook_poll_seconds,
+            concurrency=settings.webhook_concurrency,
+        )
+        writer.on_stored.append(sender.on_stored)
+        sender.start()
+        stack.push_async_callback(sender.close)
+    return service
 
 
 def _runtime_options(settings: Settings) -> RuntimeOptions:

@@ -40,6 +40,10 @@ class Permission(StrEnum):
     DELETE_SESSION = "delete:session"
     READ_KNOWLEDGE = "read:knowledge"  # list and search knowledge bases
     WRITE_KNOWLEDGE = "write:knowledge"  # add, remove, re-index documents
+    # webhooks: one's own subscriptions (an admin's get every user's runs, and admins see
+    # and delete everyone's)
+    READ_WEBHOOK = "read:webhook"
+    WRITE_WEBHOOK = "write:webhook"
 
 
 _READ = frozenset(
@@ -65,6 +69,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.EXECUTE_RUN,
         Permission.WRITE_CHECKPOINT,
         Permission.DELETE_SESSION,
+        Permission.READ_WEBHOOK,
+        Permission.WRITE_WEBHOOK,
     },
     Role.ADMIN: frozenset(Permission),
 }

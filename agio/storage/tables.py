@@ -11,30 +11,22 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     literal_column,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from agio.domain.runs import UNFINISHED_STATUSES as _UNFINISHED
+from agio.storage.base import NAMING as NAMING
+from agio.storage.base import Base as Base
 from agio.storage.types import JSONType, UTCDateTime
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+# `Base` and `NAMING` live in `base.py`: the feature tables' modules register on `Base`
+# without importing this module back
 
 
 class ComponentRow(Base):
@@ -175,6 +167,8 @@ class RunRow(Base):
     parent_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     forked_from_checkpoint_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     recovery_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: webhooks (migration 0011): the chat's own `webhook`, for the run's terminal event
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

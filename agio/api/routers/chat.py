@@ -56,10 +56,18 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
             raise PermissionDenied("Only an admin may set user_id to another user")
         user_id = body.user_id
     await runs.check_run_quota(user_id)
+    # --- webhooks: the run's own webhook, checked now (422), stored with the run
+    webhook = body.webhook
+    if webhook is not None:
+        await container.webhooks.check_url(webhook, "webhook")
     manager = container.run_manager
     subscriptions: list[Subscription] = []
 
     def subscribe(run: Run) -> None:
+        if webhook is not None:
+            container.webhooks.attach_to_run(run.id, webhook)
+        if not body.stream:
+            return
         # before the run's task can publish anything, so the stream needs no read of the
         # log; had it missed an event, the gap in `seq` would send it to the log
         # (`agio.runtime.follow`)
@@ -72,7 +80,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
             session_id=body.session_id,
             user_id=user_id,
             session_visible_to=None if who.is_admin else who.user_id,
-            before_launch=subscribe if body.stream else None,
+            before_launch=subscribe if body.stream or webhook is not None else None,
         )
     except BaseException:
         for subscription in subscriptions:
