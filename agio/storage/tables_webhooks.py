@@ -1,7 +1,7 @@
 """The tables of webhooks (issue 16), registered on `agio.storage.base.Base`.
 
-A subscription is an endpoint (`webhook_subscriptions`) and the event types it wants
-(`webhook_subscription_events`, one row each, so that the outbox statement finds the
+A subscription is an endpoint (`webhooks`) and the event types it wants
+(`webhook_events`, one row each, so that the outbox statement finds the
 subscriptions of an event by a join). `webhook_deliveries` is the outbox: one row per
 event and endpoint, inserted in the transaction that stores the event (see
 `agio.storage.webhook_outbox`); `webhook_attempts` keeps every try at sending one. A
@@ -28,7 +28,7 @@ class WebhookSubscriptionRow(Base):
     """An endpoint. `secret` is kept as it is: it signs every delivery (HMAC), so it
     cannot be only a hash; the API shows it once, at creation."""
 
-    __tablename__ = "webhook_subscriptions"
+    __tablename__ = "webhooks"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     url: Mapped[str] = mapped_column(Text)
@@ -40,16 +40,14 @@ class WebhookSubscriptionRow(Base):
 
 
 class WebhookSubscriptionEventRow(Base):
-    __tablename__ = "webhook_subscription_events"
+    __tablename__ = "webhook_events"
 
     subscription_id: Mapped[str] = mapped_column(
-        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True
     )
     event_type: Mapped[str] = mapped_column(String(32), primary_key=True)
 
-    __table_args__ = (
-        Index("ix_webhook_subscription_events_event_type", "event_type", "subscription_id"),
-    )
+    __table_args__ = (Index("ix_webhook_events_event_type", "event_type", "subscription_id"),)
 
 
 class WebhookDeliveryRow(Base):
@@ -61,7 +59,7 @@ class WebhookDeliveryRow(Base):
 
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     subscription_id: Mapped[str | None] = mapped_column(
-        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=True
+        ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=True
     )
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)

@@ -24,7 +24,7 @@ _PENDING = "status = 'pending'"
 def upgrade() -> None:
     op.add_column("runs", sa.Column("webhook_url", sa.Text(), nullable=True))
     op.create_table(
-        "webhook_subscriptions",
+        "webhooks",
         sa.Column("id", sa.String(40), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("agent_id", sa.String(40), nullable=True),
@@ -32,26 +32,24 @@ def upgrade() -> None:
         sa.Column("all_runs", sa.Boolean(), nullable=False),
         sa.Column("secret", sa.Text(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_webhook_subscriptions"),
+        sa.PrimaryKeyConstraint("id", name="pk_webhooks"),
     )
-    op.create_index("ix_webhook_subscriptions_owner_id", "webhook_subscriptions", ["owner_id"])
+    op.create_index("ix_webhooks_owner_id", "webhooks", ["owner_id"])
     op.create_table(
-        "webhook_subscription_events",
+        "webhook_events",
         sa.Column("subscription_id", sa.String(40), nullable=False),
         sa.Column("event_type", sa.String(32), nullable=False),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
-            ["webhook_subscriptions.id"],
-            name="fk_webhook_subscription_events_subscription_id_webhook_subscriptions",
+            ["webhooks.id"],
+            name="fk_webhook_events_subscription_id_webhooks",
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "subscription_id", "event_type", name="pk_webhook_subscription_events"
-        ),
+        sa.PrimaryKeyConstraint("subscription_id", "event_type", name="pk_webhook_events"),
     )
     op.create_index(
-        "ix_webhook_subscription_events_event_type",
-        "webhook_subscription_events",
+        "ix_webhook_events_event_type",
+        "webhook_events",
         ["event_type", "subscription_id"],
     )
     op.create_table(
@@ -75,8 +73,8 @@ def upgrade() -> None:
         sa.Column("delivered_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["subscription_id"],
-            ["webhook_subscriptions.id"],
-            name="fk_webhook_deliveries_subscription_id_webhook_subscriptions",
+            ["webhooks.id"],
+            name="fk_webhook_deliveries_subscription_id_webhooks",
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
@@ -123,7 +121,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("webhook_attempts")
     op.drop_table("webhook_deliveries")
-    op.drop_table("webhook_subscription_events")
-    op.drop_table("webhook_subscriptions")
+    op.drop_table("webhook_events")
+    op.drop_table("webhooks")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("webhook_url")
