@@ -1,6 +1,7 @@
 """A webhook receiver on 127.0.0.1 for tests: a real HTTP server in a thread of its own
 that keeps every request (headers and body) and answers with the statuses it is given,
-in order (the last one repeats). `hold` makes it wait before answering (a slow or hung
+in order (the last one repeats; with `per_delivery`, in order for each `webhook-id`).
+`hold` makes it wait before answering (a slow or hung
 endpoint) until `release`."""
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, *, per_delivery: bool = False) -> None:
         self.statuses = list(statuses or [200])
+        self.per_delivery = per_delivery
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._held = threading.Event()
@@ -51,6 +53,10 @@ class WebhookReceiver:
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     index = len(receiver.received) - 1
+                    if receiver.per_delivery:
+                        same = receiver.received[-1].headers.get("webhook-id")
+                        index = sum(r.headers.get("webhook-id") == same for r in receiver.received)
+                        index -= 1
                     status = receiver.statuses[min(index, len(receiver.statuses) - 1)]
                 if not receiver._held.is_set():
                     receiver.waiting.set()
