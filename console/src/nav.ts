@@ -127,6 +127,14 @@ export const SCREENS: readonly Screen[] = [
   // --- approvals (issue 16)
 
   // --- webhooks
+  {
+    path: "/webhooks",
+    title: "Webhooks",
+    icon: "link",
+    role: "user",
+    nav: true,
+    component: lazy(() => import("./screens/webhooks/Webhooks")),
+  },
 
   // --- schedules
 

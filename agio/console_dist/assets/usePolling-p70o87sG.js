@@ -1,1 +1,0 @@
-import{_ as e,m as t}from"./index-DMZrN5ry.js";function n(n,r,i){let a=t(n);a.current=n,e(()=>{let e=new AbortController,t=0,n=async()=>{if(document.visibilityState===`visible`)try{await a.current(e.signal)}catch{}e.signal.aborted||(t=window.setTimeout(n,r))};return n(),()=>{e.abort(),clearTimeout(t)}},i)}export{n as t};
