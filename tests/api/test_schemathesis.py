@@ -57,6 +57,10 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     # AGIO_METRICS_MAX_BUCKETS buckets
     "GET /api/metrics/agents/{agent_id}",
     "GET /api/metrics/system",
+    # a webhook URL (a subscription's, a chat's own `webhook`) must resolve to addresses
+    # the SSRF guard lets through, and a subscription's secret decode to 24-64 bytes
+    "POST /api/webhooks",
+    "POST /api/chat",
 ]
 
 
