@@ -201,6 +201,7 @@ class Settings(BaseSettings):
     )
     webhook_secret: str | None = Field(
         default=None,
+        repr=False,
         description="The Standard Webhooks secret (`whsec_…`, the same on every replica) that "
         "signs the deliveries of a chat's own `webhook`; unset: they are sent unsigned.",
     )

@@ -8,6 +8,7 @@ layer with the events themselves (`agio.storage.webhook_outbox`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import secrets
@@ -39,6 +40,7 @@ from agio.tools.ssrf import GuardPolicy, vet_url
 log = structlog.get_logger(__name__)
 
 _EVERYWHERE = (ip_network("0.0.0.0/0"), ip_network("::/0"))
+_RESOLVE_SECONDS = 5.0  # a URL whose host takes longer to resolve is refused
 
 
 def guard_policy(allow_private: bool) -> GuardPolicy:
@@ -92,7 +94,14 @@ class WebhookService:
         """`url` if webhooks may be sent there now (every address its host resolves to
         passes the guard), else a 422 saying why. Checked again at every attempt."""
         try:
-            await vet_url(url, self.policy)
+            async with asyncio.timeout(_RESOLVE_SECONDS):
+                await vet_url(url, self.policy)
+        except TimeoutError:
+            exc_text = f"its host did not resolve within {_RESOLVE_SECONDS:g} s"
+            raise ValidationFailed(
+                f"Webhook URL refused: {exc_text}",
+                details=[{"loc": ["body", field], "msg": exc_text, "type": "value_error"}],
+            ) from None
         except ToolError as exc:
             raise ValidationFailed(
                 f"Webhook URL refused: {exc}",
