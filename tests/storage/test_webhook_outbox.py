@@ -220,3 +220,25 @@ async def test_a_claim_is_one_senders_until_its_lease_runs_out(db: Database) -> 
     assert done.next_attempt_at is None
     assert done.lease_token is None
     assert await repo.next_due() is not None  # the other five are still leased (due later)
+
+
+async def test_approval_requests_go_to_subscriptions_only(db: Database) -> None:
+    """`approval_requested` (the approvals' run event, by name) is `approval.requested`
+    for the subscriptions that want it; a run's own webhook gets only its end."""
+    repo = WebhookRepository(db)
+    await subscribe(repo, "approvals", ["approval.requested"])
+    await subscribe(repo, "ends", ["run.completed"])
+    writer = RunWriter(db, InProcessBus())
+    writer.start()
+    try:
+        writer.create_run(new_run_rows(run_of("run_q", "alice"), new_session=True, owner_id="me"))
+        writer.update_run("run_q", webhook_url=URL + "own")
+        asked = {"call_id": "call_1", "tool": "calculator", "args": {"expression": "1+1"}}
+        writer.append(Event("run_q", 1, "approval_requested", NOW, asked))
+        await writer.flush()
+    finally:
+        await writer.close()
+    rows = await deliveries(db)
+    assert [(r.url.removeprefix(URL), r.event_type, r.data) for r in rows] == [
+        ("approvals", "approval.requested", asked)
+    ]
