@@ -32,6 +32,7 @@ from agio.api.routers import (
     schedules,
     sessions,
     users,
+    webhooks,
 )
 from agio.api.schemas.common import error_responses
 from agio.api.storable_text import StorableTextMiddleware
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(approvals.router)
 
     # --- webhooks
+    app.include_router(webhooks.router)
 
     # --- schedules
     app.include_router(schedules.router)

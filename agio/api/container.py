@@ -28,6 +28,8 @@ from agio.services.idempotency import IdempotencyService
 from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
 from agio.services.scheduler import ScheduledRuns, Scheduler
 from agio.services.schedules import ScheduleService
+from agio.services.webhook_delivery import RetryPolicy, WebhookSender
+from agio.services.webhooks import WebhookService
 from agio.storage import migrate
 from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import ComponentRepository
@@ -40,6 +42,7 @@ from agio.storage.runs import RunReadRepository, RunRepository
 from agio.storage.schedules import ScheduleRepository
 from agio.storage.sessions import SessionRepository
 from agio.storage.users import UserRepository
+from agio.storage.webhooks import WebhookRepository
 from agio.storage.writer import RunWriter
 
 log = structlog.get_logger(__name__)
@@ -69,7 +72,7 @@ class Container:
     idempotency: IdempotencyService
 
     # --- webhooks
-
+    webhooks: WebhookService
     # --- schedules
     schedules: ScheduleService
     #: fires due schedules (started in `start` unless AGIO_SCHEDULER_ENABLED is false)
@@ -171,7 +174,7 @@ class Container:
         )
 
         # --- webhooks
-
+        webhooks = _webhooks(settings, db, repo, writer, stack)
         # --- schedules
         schedules, scheduler = _schedules(db, components, auth, run_manager, bus, settings)
         if settings.scheduler_enabled:
@@ -196,6 +199,7 @@ class Container:
             # --- idempotency
             idempotency=idempotency,
             # --- webhooks
+            webhooks=webhooks,
             # --- schedules
             schedules=schedules,
             scheduler=scheduler,
@@ -281,6 +285,36 @@ def _schedules(
     )
     service = ScheduleService(schedule_repo, components, runs, changed=scheduler.wake)
     return service, scheduler
+
+
+def _webhooks(
+    settings: Settings,
+    db: Database,
+    components: ComponentRepository,
+    writer: RunWriter,
+    stack: AsyncExitStack,
+) -> WebhookService:
+    """The webhook service and, unless `AGIO_WEBHOOK_SENDER=false`, this process's sender,
+    woken by the writer when it stores a webhook event (stopped before the writer)."""
+    repo = WebhookRepository(db)
+    service = WebhookService(repo, components, writer, allow_private=settings.webhook_allow_private)
+    if settings.webhook_sender:
+        sender = WebhookSender(
+            repo,
+            policy=service.policy,
+            run_secret=settings.webhook_secret,
+            retry=RetryPolicy(
+                tuple(settings.webhook_retry_schedule), settings.webhook_retry_horizon_seconds
+            ),
+            timeout_seconds=settings.webhook_timeout_seconds,
+            lease_seconds=settings.webhook_lease_seconds,
+            poll_seconds=settings.webhook_poll_seconds,
+            concurrency=settings.webhook_concurrency,
+        )
+        writer.on_stored.append(sender.on_stored)
+        sender.start()
+        stack.push_async_callback(sender.close)
+    return service
 
 
 def _runtime_options(settings: Settings) -> RuntimeOptions:

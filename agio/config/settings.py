@@ -214,6 +214,89 @@ class Settings(BaseSettings):
     )
 
     # --- webhooks (SPEC §14)
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach private, loopback and link-local addresses "
+        "(cloud metadata addresses stay refused).",
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        repr=False,
+        description="The Standard Webhooks secret (`whsec_…`, the same on every replica) that "
+        "signs the deliveries of a chat's own `webhook`; unset: they are sent unsigned.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="How long one delivery attempt may take."
+    )
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0],
+        description="Seconds before each retry of a delivery, comma-separated; the last "
+        "repeats until the horizon. Each is stretched by up to 20 % at random (jitter).",
+    )
+    webhook_retry_horizon_seconds: float = Field(
+        default=26 * 3600,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="A delivery with no 2xx answer this long after its event is failed.",
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a claimed attempt is the claimer's: a delivery whose sender "
+        "died is sent again after this (more than AGIO_WEBHOOK_TIMEOUT_SECONDS).",
+    )
+    webhook_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="How often a process looks for due deliveries stored by another one.",
+    )
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=1000, description="Attempts one process sends at a time."
+    )
+    webhook_sender: bool = Field(
+        default=True, description="Send deliveries from this process (false: store only)."
+    )
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 <= delay <= 7 * 24 * 3600 for delay in value):
+            raise ValueError("give one or more delays in seconds, each from 0 to 604800")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: str | None) -> str | None:
+        import base64
+        import binascii
+
+        if value is None or value == "":
+            return None
+        body = value.removeprefix("whsec_")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if not value.startswith("whsec_") or not 24 <= len(raw) <= 64:
+            raise ValueError("should be whsec_ followed by 24 to 64 bytes in base64")
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook_lease(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "AGIO_WEBHOOK_LEASE_SECONDS must be longer than AGIO_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self
 
     # --- schedules (SPEC §15)
     scheduler_enabled: bool = Field(

@@ -41,6 +41,10 @@ class Permission(StrEnum):
     READ_KNOWLEDGE = "read:knowledge"  # list and search knowledge bases
     WRITE_KNOWLEDGE = "write:knowledge"  # add, remove, re-index documents
     APPROVE_RUN = "approve:run"  # decide a tool call waiting for approval (own runs)
+    # webhooks: one's own subscriptions (an admin's get every user's runs, and admins see
+    # and delete everyone's)
+    READ_WEBHOOK = "read:webhook"
+    WRITE_WEBHOOK = "write:webhook"
 
 
 _READ = frozenset(
@@ -67,6 +71,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.WRITE_CHECKPOINT,
         Permission.DELETE_SESSION,
         Permission.APPROVE_RUN,
+        Permission.READ_WEBHOOK,
+        Permission.WRITE_WEBHOOK,
     },
     Role.ADMIN: frozenset(Permission),
 }

@@ -29,6 +29,7 @@ from agio.storage.tables import (
     SessionMessageRow,
     SessionRow,
 )
+from agio.storage.webhook_outbox import store_outbox
 from agio.storage.write_batch import TERMINAL, Batch
 
 
@@ -124,3 +125,6 @@ async def store(s: AsyncConnection, b: Batch) -> None:
             by_columns.setdefault(tuple(values), []).append(params)
         for keys, rows in by_columns.items():
             await s.execute(_update_runs(keys), rows)
+    # --- webhooks: the outbox rows of the batch's webhook events, last (a run's own
+    # `webhook_url` may be set by an update of this very batch)
+    await store_outbox(s, b.events)

@@ -18,6 +18,7 @@ from agio.storage.database import Database
 from agio.storage.events import event_row
 from agio.storage.run_rows import to_run
 from agio.storage.tables import RunEventRow, RunRow, unfinished_runs
+from agio.storage.webhook_outbox import store_outbox
 
 _ACTIVE = tuple(status.value for status in ACTIVE_STATUSES)
 
@@ -126,6 +127,7 @@ class LeaseRepository:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             await s.execute(insert(RunEventRow), [event_row(event)])
+            await store_outbox(await s.connection(), [event])  # --- webhooks
             return True
 
     # ------------------------------------------------------------------ runs nobody executes
@@ -147,6 +149,7 @@ class LeaseRepository:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             await s.execute(insert(RunEventRow), [event_row(event)])
+            await store_outbox(await s.connection(), [event])  # --- webhooks
             return True
 
     # ------------------------------------------------------------------ control flags

@@ -35,6 +35,7 @@ from agio.storage.tables import (
     SessionRow,
 )
 from agio.storage.types import UTCDateTime, sqlite_utc_text
+from agio.storage.webhook_outbox import OutboxStatements
 from agio.storage.write_batch import TERMINAL, Batch
 
 #: One statement and the parameter rows to execute it with (`executemany` for several).
@@ -253,6 +254,7 @@ class WriterStatements:
         self._run_where = '"id" = ? AND "status" NOT IN ({})'.format(
             ", ".join("?" for _ in TERMINAL)
         )
+        self._outbox = OutboxStatements(dialect)  # --- webhooks
 
     def prepare(self, b: Batch) -> list[Statement]:
         out: list[Statement] = []
@@ -305,4 +307,7 @@ class WriterStatements:
                     ],
                 )
             )
+        # --- webhooks: the outbox rows of the batch's webhook events, last (as in
+        # `core_batch.store`)
+        out += self._outbox.prepare(b.events)
         return out

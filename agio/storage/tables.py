@@ -22,8 +22,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from agio.domain.runs import UNFINISHED_STATUSES as _UNFINISHED
 from agio.storage.table_base import NAMING as NAMING
-from agio.storage.table_base import Base
+from agio.storage.table_base import Base as Base
 from agio.storage.types import JSONType, UTCDateTime
+
+# `Base` and `NAMING` live in `table_base.py`: the feature tables' modules register on
+# `Base` without importing this module back
 
 
 class ComponentRow(Base):
@@ -168,6 +171,8 @@ class RunRow(Base):
     forked_from_checkpoint_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     recovery_count: Mapped[int] = mapped_column(Integer, default=0)
     schedule_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    #: webhooks (migration 0011): the chat's own `webhook`, for the run's terminal event
+    webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -28,6 +28,7 @@ from agio.storage.events import event_row
 from agio.storage.sessions import NewSessionMessage
 from agio.storage.sqlite_batch import WriterStatements
 from agio.storage.tables import RunEventRow, RunRow
+from agio.storage.webhook_outbox import store_outbox
 from agio.storage.write_batch import (
     TERMINAL,
     Batch,
@@ -356,6 +357,7 @@ class RunWriter:
         )
         event = Event(run_id, seq + 1, RUN_FAILED, now, {"run_id": run_id, "error": error})
         await s.execute(insert(RunEventRow), [event_row(event)])
+        await store_outbox(s, [event])  # --- webhooks
         return event
 
     def _remember_failed(self, run_id: str, error: dict[str, Any]) -> None:

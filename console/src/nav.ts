@@ -135,6 +135,14 @@ export const SCREENS: readonly Screen[] = [
   },
 
   // --- webhooks
+  {
+    path: "/webhooks",
+    title: "Webhooks",
+    icon: "link",
+    role: "user",
+    nav: true,
+    component: lazy(() => import("./screens/webhooks/Webhooks")),
+  },
 
   // --- schedules
   {

@@ -118,6 +118,7 @@ def test_roles() -> None:
         Permission.WRITE_CHECKPOINT,
         Permission.WRITE_KEY,
         Permission.DELETE_SESSION,  # their own sessions only
+        Permission.WRITE_WEBHOOK,  # their own webhooks only
     }
 
 
@@ -162,6 +163,8 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
         "session_id": "ses_missing",
         "call_id": "call_missing",
         "schedule_id": "sch_missing",
+        "webhook_id": "whk_missing",
+        "delivery_id": "whd_missing",
     }
     checked = 0
     for route in ROUTES:
@@ -181,7 +184,17 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
     assert checked == 3 * len([r for r in ROUTES if r.permission is not None])
 
 
-OWNED = {"run_id", "checkpoint_id", "key_id", "session_id", "call_id", "schedule_id"}
+# (webhooks' own BOLA cases, with real ids: tests/api/test_webhooks.py)
+OWNED = {
+    "run_id",
+    "checkpoint_id",
+    "key_id",
+    "session_id",
+    "call_id",
+    "schedule_id",
+    "webhook_id",
+    "delivery_id",
+}
 # the agent catalogue and knowledge bases: readable by every role, changed by admins
 SHARED = {"agent_id", "component_name", "document_id"}
 ADMIN_ONLY = {"user_id"}
@@ -220,6 +233,8 @@ async def test_bola_matrix(client: httpx.AsyncClient) -> None:
         "component_name": "calculator",
         "document_id": "doc_missing",
         "call_id": "call_0_0",
+        "webhook_id": "whk_missing",
+        "delivery_id": "whd_missing",
     }
     for role in ("user", "viewer"):
         _, intruder = await add_user(client, role)

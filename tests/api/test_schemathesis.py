@@ -66,6 +66,10 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     # POST /api/agents and the fork above
     "POST /api/chat",
     "POST /api/checkpoints/{checkpoint_id}/restore",
+    # a webhook URL (a subscription's, a chat's own `webhook`) must resolve to addresses
+    # the SSRF guard lets through, and a subscription's secret decode to 24-64 bytes
+    # (POST /api/chat is above)
+    "POST /api/webhooks",
 ]
 
 

@@ -66,10 +66,16 @@ async def chat(
     replay = await idem.begin(who, body)
     if replay is not None:
         return await _replay(container, body, replay)
+    # --- webhooks: the run's own webhook, checked below (422), stored with the run
+    webhook = body.webhook
     manager = container.run_manager
     subscriptions: list[Subscription] = []
 
     def subscribe(run: Run) -> None:
+        if webhook is not None:
+            container.webhooks.attach_to_run(run.id, webhook)
+        if not body.stream:
+            return
         # before the run's task can publish anything, so the stream needs no read of the
         # log; had it missed an event, the gap in `seq` would send it to the log
         # (`agio.runtime.follow`)
@@ -78,13 +84,15 @@ async def chat(
     try:
         runs.check_message(body.message)
         await runs.check_run_quota(user_id)
+        if webhook is not None:
+            await container.webhooks.check_url(webhook, "webhook")
         run = await manager.start_chat(
             body.agent_id,
             body.message,
             session_id=body.session_id,
             user_id=user_id,
             session_visible_to=None if who.is_admin else who.user_id,
-            before_launch=subscribe if body.stream else None,
+            before_launch=subscribe if body.stream or webhook is not None else None,
         )
     except BaseException:
         await idem.abandon()  # an error is not remembered: a retry may succeed

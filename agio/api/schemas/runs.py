@@ -33,6 +33,16 @@ class ChatRequest(BaseModel):
         description="Continue this conversation; a new session is made when absent.",
     )
     stream: StrictBool = Field(default=True, description="Server-Sent Events when true.")
+    # --- webhooks
+    webhook: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=2048,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s]+$",
+        description="A URL that gets this run's end (`run.completed`, `run.failed` or "
+        "`run.cancelled`) as a webhook, signed with AGIO_WEBHOOK_SECRET when it is set; "
+        "refused (422) for private, loopback and metadata addresses (docs/webhooks.md).",
+    )
 
 
 class RunMetricsOut(BaseModel):
