@@ -190,6 +190,13 @@ class Settings(BaseSettings):
         description="Earlier messages of a session sent to agents that name no memory.",
     )
     # --- approvals and one run per session (issue 16, SPEC §11-12)
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = Field(
+        default="reject",
+        description="What `POST /api/chat` does on a session that has a run in progress, "
+        "unless the request says (`multitask_strategy`): refuse it (409 SessionBusy), queue "
+        "the new run, or cancel the run in progress keeping (interrupt) or dropping "
+        "(rollback) its partial answer.",
+    )
 
     # --- idempotency (SPEC §13)
 

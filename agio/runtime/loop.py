@@ -27,6 +27,7 @@ from agio.models.base import (
     Model,
     ModelError,
 )
+from agio.runtime.interrupted import kept_messages, session_rows
 from agio.runtime.model_call import ModelStep
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
@@ -278,24 +279,17 @@ class AgentRun(ModelStep, ToolStep):
         last = self.state.messages[-1]
         response = last.content or "" if last.role == "assistant" else ""
         self.status = RunStatus.COMPLETED
-        self.writer.update_run(
-            self.run_id, response_content=response, **self._run_values(RunStatus.COMPLETED, metrics)
-        )
         new_messages = [
             m.model_dump(mode="json")
             for m in self.state.messages[self.state.new_from :]
             if m.role != "system"
         ]
-        self.writer.add_session_messages(
-            [
-                {
-                    "session_id": self.session_id,
-                    "run_id": self.run_id,
-                    "message": message,
-                    "created_at": utcnow(),
-                }
-                for message in new_messages
-            ]
+        # the history first, then the ending that frees the session: stored in this order
+        # even if the writer's batch ends between the two, so the session's next run
+        # always reads this answer
+        self.writer.add_session_messages(session_rows(self.session_id, self.run_id, new_messages))
+        self.writer.update_run(
+            self.run_id, response_content=response, **self._run_values(RunStatus.COMPLETED, metrics)
         )
         self.outcome = RunOutcome(RunStatus.COMPLETED, response, metrics)
         self.emit(
@@ -333,6 +327,10 @@ class AgentRun(ModelStep, ToolStep):
         metrics = self._sync_metrics()
         response = self.state.response_so_far()
         self.status = RunStatus.CANCELLED
+        if self.control.keep_partial:  # interrupted by a new chat: what it had is kept
+            self.writer.add_session_messages(
+                session_rows(self.session_id, self.run_id, kept_messages(self.state))
+            )
         self.writer.update_run(
             self.run_id, response_content=response, **self._run_values(RunStatus.CANCELLED, metrics)
         )

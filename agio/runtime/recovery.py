@@ -6,6 +6,7 @@ the runs it lost (lease taken over, writes fenced or refused by the writer) and 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -83,10 +84,12 @@ class Leases:
         self.bus = bus
         self.executions = executions
         self.options = options
+        #: called after each orphan search (the queues of free sessions: multitask.py)
+        self.after_recover: list[Callable[[], Awaitable[object]]] = []
 
     async def maintain(self) -> None:
-        """The maintenance task: control flags every `control_poll_seconds`; heartbeat and
-        the orphan search every third of the lease."""
+        """The maintenance task: control flags every `control_poll_seconds`; heartbeat,
+        the orphan search and `after_recover` every third of the lease."""
         heartbeat_every = max(0.05, self.options.lease_seconds / 3)
         poll = max(0.02, min(self.options.control_poll_seconds, heartbeat_every))
         since_heartbeat = 0.0
@@ -100,6 +103,8 @@ class Leases:
                     since_heartbeat = 0.0
                     await self._heartbeat()
                     await self.recover()
+                    for hook in self.after_recover:
+                        await hook()
             except Exception as exc:
                 log.warning("run_maintenance_failed", error_type=type(exc).__name__)
 
@@ -146,8 +151,9 @@ class Leases:
                 continue
             if control == "pause":
                 live.control.pause.set()
-            elif control == "cancel" and not live.control.cancel:
+            elif control in ("cancel", "interrupt") and not live.control.cancel:
                 live.control.cancel = True
+                live.control.keep_partial = control == "interrupt"  # a new chat's (§12)
                 task = self.executions.tasks.get(run_id)
                 if task is not None:
                     task.cancel()
@@ -187,6 +193,7 @@ class Leases:
                     count += 1
                     await self.bus.publish(run.id, [event])
                     log.warning("run_orphan_failed", run_id=run.id, reason=error["type"])
+                    executions.ended(run.id, run.session_id)
                 continue
             if not await self.runs.claim(
                 run, executions.owner_id, recovery=True, stale_before=stale_before
@@ -194,8 +201,10 @@ class Leases:
                 continue
             with executions.starting_here(run.id):
                 # a pause or cancel asked of the dead owner is applied now, not lost
-                if run.control == "cancel":
+                if run.control in ("cancel", "interrupt"):
                     executions.cancel_early.add(run.id)
+                    if run.control == "interrupt":
+                        executions.keep_partial.add(run.id)
                 elif run.control == "pause":
                     executions.pause_early.add(run.id)
                 checkpoint = await self.runs.latest_checkpoint(run.id)

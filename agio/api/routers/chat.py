@@ -19,7 +19,7 @@ from agio.api.schemas.runs import (
 from agio.api.sse import event_stream_response
 from agio.bus.base import Subscription
 from agio.domain.errors import PermissionDenied, RunNotFound
-from agio.domain.runs import Run
+from agio.domain.runs import MultitaskStrategy, Run
 from agio.domain.security import Permission, Principal
 from agio.runtime.loop import RunOutcome
 
@@ -56,6 +56,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
             raise PermissionDenied("Only an admin may set user_id to another user")
         user_id = body.user_id
     await runs.check_run_quota(user_id)
+    strategy = body.multitask_strategy or MultitaskStrategy(container.settings.multitask_strategy)
     manager = container.run_manager
     subscriptions: list[Subscription] = []
 
@@ -73,6 +74,7 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
             user_id=user_id,
             session_visible_to=None if who.is_admin else who.user_id,
             before_launch=subscribe if body.stream else None,
+            strategy=strategy,
         )
     except BaseException:
         for subscription in subscriptions:
@@ -88,8 +90,12 @@ async def chat(body: ChatRequest, container: ContainerDep, who: Executor) -> Any
             headers={"X-Run-ID": run.id, "X-Session-ID": run.session_id},
         )
     outcome = await manager.wait(run.id)
-    if outcome is None:  # finished before we started waiting: read what it stored
+    if outcome is None:  # not executing here: ended already, queued, or started elsewhere
         done = await runs.get_run(run.id)
+        if done is not None and not done.status.terminal:
+            async for _ in runs.follow(run.id, done.last_seq):
+                pass  # until its terminal event, wherever it executes
+            done = await runs.get_run(run.id)
         if done is None:
             raise RunNotFound(run.id)
         outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)
