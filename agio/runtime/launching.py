@@ -484,8 +484,6 @@ class Executions:
             task.uncancel()
         seq = await self.runs.max_seq(run_id)
         response = state.response_so_far()
-        if run_id in self.keep_partial:
-            self.writer.add_session_messages(session_rows(session_id, run_id, kept_messages(state)))
         self.writer.update_run(
             run_id,
             status=RunStatus.CANCELLED.value,
@@ -494,6 +492,8 @@ class Executions:
             control=None,
             response_content=response,
         )
+        if run_id in self.keep_partial:
+            self.writer.add_session_messages(session_rows(session_id, run_id, kept_messages(state)))
         self.writer.append(Event(run_id, seq + 1, ev.RUN_CANCELLED, utcnow(), {"run_id": run_id}))
         await self.writer.flush()
         return RunOutcome(RunStatus.CANCELLED, response, {})

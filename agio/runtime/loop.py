@@ -284,13 +284,10 @@ class AgentRun(ModelStep, ToolStep):
             for m in self.state.messages[self.state.new_from :]
             if m.role != "system"
         ]
-        # the history first, then the ending that frees the session: stored in this order
-        # even if the writer's batch ends between the two, so the session's next run
-        # always reads this answer
-        self.writer.add_session_messages(session_rows(self.session_id, self.run_id, new_messages))
         self.writer.update_run(
             self.run_id, response_content=response, **self._run_values(RunStatus.COMPLETED, metrics)
         )
+        self.writer.add_session_messages(session_rows(self.session_id, self.run_id, new_messages))
         self.outcome = RunOutcome(RunStatus.COMPLETED, response, metrics)
         self.emit(
             ev.RUN_COMPLETED, {"run_id": self.run_id, "response": response, "metrics": metrics}
@@ -327,13 +324,13 @@ class AgentRun(ModelStep, ToolStep):
         metrics = self._sync_metrics()
         response = self.state.response_so_far()
         self.status = RunStatus.CANCELLED
+        self.writer.update_run(
+            self.run_id, response_content=response, **self._run_values(RunStatus.CANCELLED, metrics)
+        )
         if self.control.keep_partial:  # interrupted by a new chat: what it had is kept
             self.writer.add_session_messages(
                 session_rows(self.session_id, self.run_id, kept_messages(self.state))
             )
-        self.writer.update_run(
-            self.run_id, response_content=response, **self._run_values(RunStatus.CANCELLED, metrics)
-        )
         self.outcome = RunOutcome(RunStatus.CANCELLED, response, metrics)
         self.emit(ev.RUN_CANCELLED, {"run_id": self.run_id})
         await self.writer.flush()

@@ -151,8 +151,11 @@ class SessionQueue:
 
     async def advance_all(self) -> int:
         """Every session whose slot is free but that has queued runs (maintenance, any
-        process: crash safety); returns how many runs it started here."""
+        process: crash safety); returns how many runs it started here. A slot still held
+        by a run that has ended (no write should leave one) is given back first, loudly."""
         started = 0
+        for session_id in await self.runs.release_ended():
+            log.warning("session_slot_released", session_id=session_id, reason="run ended")
         for session_id in await self.runs.sessions_to_advance():
             if await self.advance(session_id) is not None:
                 started += 1

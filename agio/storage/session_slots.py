@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from agio.domain.runs import Run, RunStatus
+from agio.domain.runs import IN_PROGRESS_STATUSES, Run, RunStatus
 from agio.domain.time import utcnow
 from agio.storage.database import Database
 from agio.storage.run_rows import to_run
@@ -42,6 +42,7 @@ def _slot_free(session_id: Any) -> ColumnElement[bool]:
 
 
 _QUEUE_ORDER = (RunRow.queue_rank, RunRow.created_at, RunRow.id)
+_IN_PROGRESS = tuple(status.value for status in IN_PROGRESS_STATUSES)
 
 
 class SessionSlotRepository:
@@ -78,6 +79,20 @@ class SessionSlotRepository:
                 .limit(limit)
             )
             return list(rows.scalars())
+
+    async def release_ended(self) -> list[str]:
+        """Give back the slots of runs that have ended but still hold their session, and
+        return those sessions. Every write that ends a run gives its session back, so
+        this finds nothing; it is the maintenance's safety net (from the unique index's
+        rows only), so that a write that forgot cannot leave a session busy for ever."""
+        async with self._db.write_sessions() as s, s.begin():
+            result = await s.execute(
+                update(RunRow)
+                .where(RunRow.session_slot.is_not(None), RunRow.status.not_in(_IN_PROGRESS))
+                .values(session_slot=None)
+                .returning(RunRow.session_id)
+            )
+            return list(result.scalars())
 
     async def take_slot(self, run: Run, owner_id: str) -> bool:
         """Start a queued run: in one conditional UPDATE it takes its session's slot (only
