@@ -326,3 +326,38 @@ async def test_an_unknown_session_is_404_whatever_the_strategy(client: httpx.Asy
         )
         assert answer.status_code == 404, (strategy, answer.text)
         assert answer.json()["error"]["type"] == "SessionNotFound"
+
+
+def sse_events(body: str) -> list[tuple[int, str]]:
+    """(id, event) of each SSE message of a stream's body."""
+    out = []
+    for block in body.replace("\r\n", "\n").split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith(":")]
+        fields = dict(line.split(": ", 1) for line in lines if ": " in line)
+        if "event" in fields:
+            out.append((int(fields["id"]), fields["event"]))
+    return out
+
+
+async def test_a_queued_chat_streams_its_run_from_its_start(client: httpx.AsyncClient) -> None:
+    session_id = await new_session(client, "mt_slow_agent")
+    first = await started(client, "mt_slow_agent", "first", session_id=session_id)
+    response = await client.post(  # the transport answers once the stream has ended
+        "/api/chat",
+        json={
+            "agent_id": "mt_slow_agent",
+            "message": "second",
+            "session_id": session_id,
+            "multitask_strategy": "enqueue",
+        },
+        timeout=60,
+    )
+    assert response.status_code == 200
+    run_id = response.headers["x-run-id"]
+    assert response.headers["x-session-id"] == session_id
+    events = sse_events(response.text)
+    assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
+    assert events[0][1] == "run_started"
+    assert events[-1][1] == "run_completed"
+    done = await run_of(client, run_id)
+    assert done["started_at"] >= (await run_of(client, first))["ended_at"]
