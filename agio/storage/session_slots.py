@@ -85,10 +85,18 @@ class SessionSlotRepository:
         return those sessions. Every write that ends a run gives its session back, so
         this finds nothing; it is the maintenance's safety net (from the unique index's
         rows only), so that a write that forgot cannot leave a session busy for ever."""
+        # in the order of the slots' index, so that the plan reads that index (the runs
+        # holding one: as many as are in progress), whatever the statistics say
+        kept = (
+            select(RunRow.id)
+            .where(RunRow.session_slot.is_not(None), RunRow.status.not_in(_IN_PROGRESS))
+            .order_by(RunRow.session_slot)
+            .limit(1000)
+        )
         async with self._db.write_sessions() as s, s.begin():
             result = await s.execute(
                 update(RunRow)
-                .where(RunRow.session_slot.is_not(None), RunRow.status.not_in(_IN_PROGRESS))
+                .where(RunRow.id.in_(kept.scalar_subquery()))
                 .values(session_slot=None)
                 .returning(RunRow.session_id)
             )

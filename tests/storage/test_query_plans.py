@@ -318,6 +318,31 @@ HOT = [
         lambda r, u: r.session_run_ids("ses_000800"),
         {"runs": "ix_runs_session_id"},
     ),
+    # one run per session (SPEC §12): a chat's check, and the maintenance's queue pass
+    Hot(
+        "a session's run in progress",
+        lambda r, u: r.session_holder("ses_000800"),
+        {"runs": "uq_runs_session_slot"},
+    ),
+    Hot(
+        "a session's queued runs",
+        lambda r, u: r.queued_runs("ses_000800"),
+        {"runs": UNFINISHED_INDEXES | {"ix_runs_session_id"}},
+    ),
+    Hot(
+        "sessions whose queue may start",
+        lambda r, u: r.sessions_to_advance(),
+        # (SQLite names the subquery's alias, PostgreSQL the table)
+        {
+            "runs": UNFINISHED_INDEXES | {"uq_runs_session_slot"},
+            "runs_1": "uq_runs_session_slot",
+        },
+    ),
+    Hot(
+        "slots kept by ended runs",
+        lambda r, u: r.release_ended(),
+        {"runs": frozenset({"uq_runs_session_slot", PK})},
+    ),
     Hot("last event seq", lambda r, u: r.max_seq(RUN), {"run_events": PK}),
     Hot("events after a seq (SSE)", lambda r, u: r.events_after(RUN, 1), {"run_events": PK}),
     Hot(
