@@ -196,6 +196,13 @@ class Settings(BaseSettings):
         le=30 * 24 * 3600,
         description="A tool call waiting this long for a decision is rejected (`expired`).",
     )
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = Field(
+        default="reject",
+        description="What `POST /api/chat` does on a session that has a run in progress, "
+        "unless the request says (`multitask_strategy`): refuse it (409 SessionBusy), queue "
+        "the new run, or cancel the run in progress keeping (interrupt) or dropping "
+        "(rollback) its partial answer.",
+    )
 
     # --- idempotency (SPEC §13)
     idempotency_ttl_seconds: float = Field(

@@ -171,3 +171,29 @@ class IdempotencyKeyInProgress(Conflict):
     says when to ask again."""
 
     type = "IdempotencyKeyInProgress"
+
+
+class SessionBusy(Conflict):
+    """A chat on a session that has a run in progress (or runs queued), under the
+    `reject` strategy; the message and `details` name that run."""
+
+    type = "SessionBusy"
+
+    def __init__(
+        self, session_id: str, run_id: str | None, status: str | None, *, queued: bool = False
+    ) -> None:
+        if run_id is None:  # it ended in the meantime: the caller may simply retry
+            message = f"Session '{session_id}' had a run in progress; retry"
+            details: list[dict[str, Any]] = [{"session_id": session_id}]
+        else:
+            what = "runs queued, the next" if queued else "a run in progress"
+            message = (
+                f"Session '{session_id}' has {what}: '{run_id}' ({status}); wait for it to "
+                "end, cancel it, or send another multitask_strategy"
+            )
+            details = [
+                {"session_id": session_id, "run_id": run_id, "status": status, "queued": queued}
+            ]
+        super().__init__(message, details=details)
+        self.session_id = session_id
+        self.run_id = run_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Final
 
 
@@ -30,6 +30,32 @@ TERMINAL_STATUSES: Final = tuple(status for status in RunStatus if status.termin
 UNFINISHED_STATUSES: Final = tuple(status for status in RunStatus if not status.terminal)
 #: The runs that a process executes (or is about to) and that count against a quota.
 ACTIVE_STATUSES: Final = (RunStatus.PENDING, RunStatus.RUNNING)
+#: A session's run "in progress" (SPEC §12) is in one of these: every status of a run that
+#: has not ended, derived from `terminal`, so that a new unfinished status (waiting for an
+#: approval, say) keeps its session busy without anyone listing it here. Such a run holds
+#: its session (`runs.session_slot`) from its creation to the write that ends it; a queued
+#: run (`Run.queue_rank`) is pending too but does not hold it yet.
+IN_PROGRESS_STATUSES: Final = UNFINISHED_STATUSES
+
+
+class MultitaskStrategy(StrEnum):
+    """What `POST /api/chat` does with a session that already has a run in progress."""
+
+    REJECT = "reject"  # 409 SessionBusy
+    ENQUEUE = "enqueue"  # the new run waits for the earlier ones, in order of arrival
+    INTERRUPT = "interrupt"  # cancel the run in progress, keep its partial answer
+    ROLLBACK = "rollback"  # cancel the run in progress, keep nothing of it in the history
+
+
+class QueueRank(IntEnum):
+    """Where a queued run waits: the next run of a session is its queued run of the
+    lowest rank, the oldest first (`created_at`, then `id`)."""
+
+    #: a run that interrupted (or rolled back) the one in progress: it starts when that
+    #: one has stopped, before the runs that were already queued
+    NEXT = 0
+    #: an enqueued run: after every run queued before it
+    LAST = 1
 
 
 # The one table of legal run state changes. Terminal states have none.
@@ -174,6 +200,13 @@ class Run:
     owner_id: str | None = None
     #: the schedule whose firing started it (SPEC §15)
     schedule_id: str | None = None
+    #: a queued run (not started, not holding its session yet): its `QueueRank`; None for
+    #: every other run
+    queue_rank: int | None = None
+
+    @property
+    def queued(self) -> bool:
+        return self.queue_rank is not None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from agio.domain.errors import Conflict, InvalidStateTransition
 from agio.domain.events import Event
 from agio.domain.runs import ACTIONS, Run, RunStatus, can_transition
 from agio.domain.time import utcnow
+from agio.runtime.interrupted import kept_messages, session_rows
 from agio.runtime.launching import Executions
 from agio.runtime.options import RuntimeOptions
 from agio.runtime.recovery import state_after
@@ -53,6 +54,11 @@ class RunControl:
             if status is RunStatus.WAITING_APPROVAL:  # it stopped to wait first: pause that
                 run = await executions.get_run(run_id)
                 status = await self.transition_idle(run, RunStatus.PAUSED, ev.RUN_PAUSED)
+        elif run.queued:  # it holds nothing to pause; it may be cancelled
+            raise InvalidStateTransition(
+                f"Cannot pause run '{run_id}': it is queued behind its session's run in "
+                "progress (cancel it instead)"
+            )
         elif (
             run.status is RunStatus.PENDING and run.owner_id is None
         ) or run.status is RunStatus.WAITING_APPROVAL:
@@ -66,7 +72,9 @@ class RunControl:
             )
         return status
 
-    async def cancel(self, run_id: str) -> RunStatus:
+    async def cancel(self, run_id: str, *, keep_partial: bool = False) -> RunStatus:
+        """With `keep_partial` (a new chat interrupted the run: SPEC §12), the user's
+        message and what the run had answered join its session's history."""
         executions = self.executions
         run = await executions.get_run(run_id)
         if not can_transition(run.status, RunStatus.CANCELLED):
@@ -81,18 +89,21 @@ class RunControl:
                     )
                 # it is pausing (or stopping to wait): cancel the run it hands back
                 await executions.wait_local(run_id)
-                return await self._cancel_idle(await executions.get_run(run_id))
+                return await self._cancel_idle(await executions.get_run(run_id), keep_partial)
             if live is not None:
                 live.control.cancel = True
+                live.control.keep_partial = keep_partial
             else:
                 executions.cancel_early.add(run_id)
+                if keep_partial:
+                    executions.keep_partial.add(run_id)
             task.cancel()
             outcome = await executions.wait_local(run_id)
             executions.cancel_early.discard(run_id)
             return outcome.status if outcome else (await executions.get_run(run_id)).status
         if run.status in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL) or run.owner_id is None:
-            return await self._cancel_idle(run)
-        await self.runs.set_control(run_id, "cancel")
+            return await self._cancel_idle(run, keep_partial)
+        await self.runs.set_control(run_id, "interrupt" if keep_partial else "cancel")
         return (await self._wait_status(run_id, {RunStatus.CANCELLED})).status
 
     async def resume(self, run_id: str) -> RunStatus:
@@ -121,11 +132,16 @@ class RunControl:
                 return run
             await asyncio.sleep(0.05)
 
-    async def _cancel_idle(self, run: Run) -> RunStatus:
+    async def _cancel_idle(self, run: Run, keep_partial: bool = False) -> RunStatus:
         """Cancel a run nobody executes; like any cancelled run, it keeps what it had
         streamed as its `response_content` (from its latest checkpoint and the log)."""
         return await self.transition_idle(
-            run, RunStatus.CANCELLED, ev.RUN_CANCELLED, ended_at=utcnow(), with_response=True
+            run,
+            RunStatus.CANCELLED,
+            ev.RUN_CANCELLED,
+            ended_at=utcnow(),
+            with_response=True,
+            keep_in_session=keep_partial,
         )
 
     async def transition_idle(
@@ -135,24 +151,31 @@ class RunControl:
         event_type: str,
         *,
         with_response: bool = False,
+        keep_in_session: bool = False,
         **values: Any,
     ) -> RunStatus:
         """A state change of a run that no process executes, with its event; with
         `with_response`, its `response_content` becomes what it had streamed (read at the
-        same point of its log that the change is conditional on)."""
+        same point of its log that the change is conditional on); with `keep_in_session`,
+        what it had joins its session's history in the same transaction."""
         for _ in range(5):
             seq = await self.runs.max_seq(run.id)
             run.last_seq = seq
-            if with_response:
+            rows: list[Any] = []
+            if with_response or keep_in_session:
                 checkpoint = await self.runs.latest_checkpoint(run.id)
-                values["response_content"] = (
-                    None
-                    if checkpoint is None
-                    else (await state_after(self.runs, run.id, checkpoint)).response_so_far()
+                state = (
+                    None if checkpoint is None else await state_after(self.runs, run.id, checkpoint)
                 )
+                if with_response:
+                    values["response_content"] = None if state is None else state.response_so_far()
+                if keep_in_session and state is not None:
+                    rows = session_rows(run.session_id, run.id, kept_messages(state))
             event = Event(run.id, seq + 1, event_type, utcnow(), {"run_id": run.id})
-            if await self.runs.transition(run, target, event, **values):
+            if await self.runs.transition(run, target, event, session_messages=rows, **values):
                 await self.bus.publish(run.id, [event])
+                if target.terminal:
+                    self.executions.ended(run.id, run.session_id)
                 return target
             run = await self.executions.get_run(run.id)
             if not can_transition(run.status, target):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,16 +19,18 @@ from agio.domain.errors import (
     AgentNotFound,
     Conflict,
     RunNotFound,
+    SessionBusy,
     SessionNotFound,
     ValidationFailed,
 )
 from agio.domain.events import Event
 from agio.domain.ids import new_id
 from agio.domain.messages import Message
-from agio.domain.runs import Checkpoint, Run, RunStatus
+from agio.domain.runs import Checkpoint, QueueRank, Run, RunStatus
 from agio.domain.time import utcnow
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.history import SessionHistory
+from agio.runtime.interrupted import kept_messages, session_rows
 from agio.runtime.loop import AgentRun, RunOutcome
 from agio.runtime.options import RuntimeOptions
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, SnapshotCache, go_live
@@ -43,6 +45,9 @@ log = structlog.get_logger(__name__)
 
 #: builds the `search_knowledge` tool of an agent that names a knowledge component
 KnowledgeTool = Callable[[KnowledgeComponent], Tool]
+
+#: the checkpoint a queued run is created with: its conversation is read when it starts
+QUEUED_CHECKPOINT = "queued"
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,11 @@ class Executions:
         # ended by the writer (its writes could not be stored) before its AgentRun existed
         self.failed_early: dict[str, dict[str, Any]] = {}
         self.pause_early: set[str] = set()  # paused before its AgentRun existed
+        # interrupted by a new chat before its AgentRun existed: its partial answer is kept
+        self.keep_partial: set[str] = set()
+        #: called with (run id, session id) when a run ends here (its task ended it, or a
+        #: state change of a run nobody executes did): its session may start its next run
+        self.on_ended: list[Callable[[str, str], None]] = []
         self.starting: set[str] = set()  # claimed or created here, task not yet running
         self.went_live: dict[str, asyncio.Event] = {}  # set once its AgentRun exists
         self.stopping = False
@@ -167,12 +177,17 @@ class Executions:
         session_visible_to: str | None = None,
         before_launch: Callable[[Run], None] | None = None,
         schedule_id: str | None = None,
+        queue: QueueRank | None = None,
+        gate: Callable[[str], Awaitable[None]] | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found.
         `before_launch(run)` is called once the run's id is known, before its task can
         publish anything (a new stream subscribes there). `schedule_id`: the schedule
-        whose firing this run is (stored on the run)."""
+        whose firing this run is (stored on the run). `gate(session_id)`, for an
+        existing session once it is found, may refuse the chat (SPEC §12: a busy
+        session). With `queue`, the run is created queued (`create_queued`): it starts
+        when its session is free (`agio.runtime.multitask`)."""
         if self.stopping:
             raise Conflict("The server is shutting down; retry on another instance")
         # from memory while the repository has them: a run of an unchanged agent reads no
@@ -188,13 +203,11 @@ class Executions:
                 raise SessionNotFound(session_id)
             if session.agent_id != agent.id:
                 raise Conflict(f"Session '{session_id}' belongs to another agent")
+            if gate is not None:
+                await gate(session_id)
         snapshot = await self.snapshots.take(self.components, agent)
-        history = await self.history.messages_for(session_id, snapshot) if session_id else []
-        messages: list[Message] = []
-        if snapshot.agent.system_prompt:
-            messages.append(Message.system(snapshot.agent.system_prompt))
-        messages.extend(history)
-        state = RunState(messages=[*messages, Message.user(message)], new_from=len(messages))
+        # a queued run reads its session's history when it starts, not now
+        state = await self.chat_state(snapshot, session_id if queue is None else None, message)
         run = new_run(
             agent.id,
             agent.name,
@@ -204,9 +217,13 @@ class Executions:
             snapshot,
             schedule_id=schedule_id,
         )
-        await self.create_and_launch(
-            run, snapshot, state, new_session=session_id is None, before_launch=before_launch
-        )
+        if queue is not None and session_id is not None:
+            run.queue_rank = int(queue)
+            await self.create_queued(run, snapshot, state, before_launch=before_launch)
+        else:
+            await self.create_and_launch(
+                run, snapshot, state, new_session=session_id is None, before_launch=before_launch
+            )
         log.info(
             "run_created",
             run_id=run.id,
@@ -215,6 +232,48 @@ class Executions:
             user_id=user_id,
         )
         return run
+
+    async def chat_state(
+        self, snapshot: AgentSnapshot, session_id: str | None, message: str
+    ) -> RunState:
+        """The state a chat's run starts from: the system prompt, the session's history
+        (by the agent's memory) and the user's message."""
+        history = await self.history.messages_for(session_id, snapshot) if session_id else []
+        messages: list[Message] = []
+        if snapshot.agent.system_prompt:
+            messages.append(Message.system(snapshot.agent.system_prompt))
+        messages.extend(history)
+        return RunState(messages=[*messages, Message.user(message)], new_from=len(messages))
+
+    async def create_queued(
+        self,
+        run: Run,
+        snapshot: AgentSnapshot,
+        state: RunState,
+        *,
+        before_launch: Callable[[Run], None] | None = None,
+    ) -> None:
+        """Store a queued run: pending, no owner, not holding its session, with a
+        `queued` checkpoint (its message, not yet its history). Whichever process finds
+        its session free first starts it (`agio.runtime.multitask`, `continue_from`)."""
+        self.writer.create_run(new_run_rows(run, new_session=False, owner_id=None))
+        self.writer.save_checkpoint(
+            checkpoint_row(
+                run.id,
+                state,
+                snapshot.to_json(),
+                kind=QUEUED_CHECKPOINT,
+                seq=0,
+                status=RunStatus.PENDING,
+                description="queued: the session's history is read when the run starts",
+            )
+        )
+        if before_launch is not None:
+            before_launch(run)
+        try:
+            await self.writer.flush(run.id)
+        except RunWriteFailed as exc:
+            raise ValidationFailed(f"The run could not be stored: {exc.error['message']}") from exc
 
     async def create_and_launch(
         self,
@@ -227,14 +286,22 @@ class Executions:
         before_launch: Callable[[Run], None] | None = None,
     ) -> None:
         """Store a new run with its `start` checkpoint and launch it; return once it is
-        stored. The task starts while the creation commits: its model call overlaps the
-        commit, and its first writes queue behind the creation's (the writer keeps the
-        order), so nothing of the run is stored, or published, before the run itself. If
-        the creation cannot be stored, its task is stopped and the caller gets the error;
-        a run stored whose first writes were refused was ended `failed` by the writer."""
+        stored. The run holds its session from this insert on (SPEC §12): a session held
+        by another run refuses it, and the caller gets 409 `SessionBusy`.
+
+        On a new session (nothing else can hold it), the task starts while the creation
+        commits: its model call overlaps the commit, and its first writes queue behind
+        the creation's (the writer keeps the order), so nothing of the run is stored, or
+        published, before the run itself. On an existing session the task starts once
+        the creation is stored, so that a run refused for a busy session never reaches
+        its model or tools. If the creation cannot be stored, its task is stopped and the
+        caller gets the error; a run stored whose first writes were refused was ended
+        `failed` by the writer."""
         with self.starting_here(run.id):
             self.writer.create_run(
-                new_run_rows(run, new_session=new_session, owner_id=self.owner_id)
+                new_run_rows(
+                    run, new_session=new_session, owner_id=self.owner_id, holds_session=True
+                )
             )
             self.writer.save_checkpoint(
                 checkpoint_row(
@@ -249,7 +316,9 @@ class Executions:
             )
             if before_launch is not None:
                 before_launch(run)
-            self.launch(Launch(run.id, run.session_id, run.user_id, snapshot, state))
+            launch = Launch(run.id, run.session_id, run.user_id, snapshot, state)
+            if new_session:
+                self.launch(launch)
             # stored (group commit) before anyone is told its id; still `starting` until
             # then, so the heartbeat leaves the run alone while it has no row to renew
             try:
@@ -264,9 +333,24 @@ class Executions:
                 if task is not None and not task.done():
                     self.failed_early.setdefault(run.id, exc.error)
                     task.cancel()
+                if not new_session:
+                    await self._refuse_busy(run.session_id, exc)
                 raise ValidationFailed(
                     f"The run could not be stored: {exc.error['message']}"
                 ) from exc
+            if not new_session:
+                self.launch(launch)
+
+    async def _refuse_busy(self, session_id: str, exc: RunWriteFailed) -> None:
+        """A creation on an existing session that was refused: `SessionBusy` naming the
+        run holding the session, if the session's slot is why (the only constraint such
+        an insert can break; the run holding it may have ended since)."""
+        holder = await self.runs.session_holder(session_id)
+        if holder is not None:
+            raise SessionBusy(session_id, holder.id, holder.status.value) from exc
+        message = exc.error.get("message", "")
+        if "IntegrityError" in message or "SQLSTATE 23" in message:
+            raise SessionBusy(session_id, None, None) from exc
 
     async def continue_from(
         self,
@@ -276,8 +360,23 @@ class Executions:
         *,
         state: RunState | None = None,
     ) -> None:
-        """Launch a run claimed here from its checkpoint (or from `state`, taken of it)."""
+        """Launch a run claimed here from its checkpoint (or from `state`, taken of it). A
+        queued run (its checkpoint `queued`) starts from its session's history as it is
+        now, which the runs before it have completed; that state is its `start`
+        checkpoint, stored before anything else of the run."""
         snapshot = AgentSnapshot.from_json(checkpoint.agent_config)
+        if checkpoint.kind == QUEUED_CHECKPOINT:
+            state = await self.chat_state(snapshot, run.session_id, run.input_query)
+            self.writer.save_checkpoint(
+                checkpoint_row(
+                    run.id,
+                    state,
+                    checkpoint.agent_config,
+                    kind="start",
+                    seq=0,
+                    status=RunStatus.PENDING,
+                )
+            )
         state = state or RunState.from_json(checkpoint.state)
         last_seq = await self.runs.max_seq(run.id)
         # a run that never started (paused or orphaned while pending) starts now
@@ -300,6 +399,22 @@ class Executions:
         self.tasks[launch.run_id] = task
         self.went_live[launch.run_id] = asyncio.Event()
         task.add_done_callback(self._forget)
+        task.add_done_callback(lambda done: self._task_ended(launch, done))
+
+    def _task_ended(self, launch: Launch, task: asyncio.Task[RunOutcome]) -> None:
+        # a task cancelled without an outcome is a stopping process: the run goes on later
+        if task.cancelled() or task.exception() is not None:
+            return
+        if task.result().status.terminal:
+            self.ended(launch.run_id, launch.session_id)
+
+    def ended(self, run_id: str, session_id: str) -> None:
+        """A run ended here (stored): tell `on_ended`."""
+        for hook in self.on_ended:
+            try:
+                hook(run_id, session_id)
+            except Exception as exc:  # a hook must never fail the run's ending
+                log.warning("run_ended_hook_failed", error_type=type(exc).__name__)
 
     def _forget(self, task: asyncio.Task[RunOutcome]) -> None:
         for run_id, known in list(self.tasks.items()):
@@ -307,6 +422,7 @@ class Executions:
                 del self.tasks[run_id]
                 self.live.pop(run_id, None)
                 self.failed_early.pop(run_id, None)
+                self.keep_partial.discard(run_id)
                 went_live = self.went_live.pop(run_id, None)
                 if went_live is not None:
                     went_live.set()
@@ -354,7 +470,7 @@ class Executions:
                     asyncio.current_task().uncancel()  # type: ignore[union-attr]
                     return RunOutcome(RunStatus.FAILED, None, {}, failed)
                 if run_id in self.cancel_early:
-                    return await self._cancel_unstarted(run_id, launch.state)
+                    return await self._cancel_unstarted(run_id, launch.session_id, launch.state)
                 raise
             except Exception as exc:
                 log.warning("run_setup_failed", error_type=type(exc).__name__)
@@ -382,6 +498,7 @@ class Executions:
                 agent_run.control.pause.set()
             if run_id in self.cancel_early:
                 agent_run.control.cancel = True
+                agent_run.control.keep_partial = run_id in self.keep_partial
                 asyncio.current_task().cancel()  # type: ignore[union-attr]
             return await agent_run.execute(resumed=launch.resumed)
 
@@ -397,9 +514,10 @@ class Executions:
         await self.writer.flush()
         return RunOutcome(RunStatus.FAILED, None, {}, error)
 
-    async def _cancel_unstarted(self, run_id: str, state: RunState) -> RunOutcome:
+    async def _cancel_unstarted(self, run_id: str, session_id: str, state: RunState) -> RunOutcome:
         """Cancelled while it was being set up (say, resumed and cancelled at once): it
-        keeps what it had streamed before, like any cancelled run."""
+        keeps what it had streamed before, like any cancelled run (and, interrupted by a
+        new chat, leaves it in its session's history)."""
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
@@ -413,6 +531,8 @@ class Executions:
             control=None,
             response_content=response,
         )
+        if run_id in self.keep_partial:
+            self.writer.add_session_messages(session_rows(session_id, run_id, kept_messages(state)))
         self.writer.append(Event(run_id, seq + 1, ev.RUN_CANCELLED, utcnow(), {"run_id": run_id}))
         await self.writer.flush()
         return RunOutcome(RunStatus.CANCELLED, response, {})

@@ -28,6 +28,7 @@ from agio.models.base import (
     ModelError,
 )
 from agio.runtime.approval_gate import ApprovalGate
+from agio.runtime.interrupted import kept_messages, session_rows
 from agio.runtime.model_call import ModelStep
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
@@ -285,25 +286,15 @@ class AgentRun(ModelStep, ToolStep):
         last = self.state.messages[-1]
         response = last.content or "" if last.role == "assistant" else ""
         self.status = RunStatus.COMPLETED
-        self.writer.update_run(
-            self.run_id, response_content=response, **self._run_values(RunStatus.COMPLETED, metrics)
-        )
         new_messages = [
             m.model_dump(mode="json")
             for m in self.state.messages[self.state.new_from :]
             if m.role != "system"
         ]
-        self.writer.add_session_messages(
-            [
-                {
-                    "session_id": self.session_id,
-                    "run_id": self.run_id,
-                    "message": message,
-                    "created_at": utcnow(),
-                }
-                for message in new_messages
-            ]
+        self.writer.update_run(
+            self.run_id, response_content=response, **self._run_values(RunStatus.COMPLETED, metrics)
         )
+        self.writer.add_session_messages(session_rows(self.session_id, self.run_id, new_messages))
         self.outcome = RunOutcome(RunStatus.COMPLETED, response, metrics)
         self.emit(
             ev.RUN_COMPLETED, {"run_id": self.run_id, "response": response, "metrics": metrics}
@@ -343,6 +334,10 @@ class AgentRun(ModelStep, ToolStep):
         self.writer.update_run(
             self.run_id, response_content=response, **self._run_values(RunStatus.CANCELLED, metrics)
         )
+        if self.control.keep_partial:  # interrupted by a new chat: what it had is kept
+            self.writer.add_session_messages(
+                session_rows(self.session_id, self.run_id, kept_messages(self.state))
+            )
         self.outcome = RunOutcome(RunStatus.CANCELLED, response, metrics)
         self.emit(ev.RUN_CANCELLED, {"run_id": self.run_id})
         await self.writer.flush()

@@ -6,7 +6,9 @@ together the runtime's parts, one concept each:
 - `history.SessionHistory`: a session's earlier messages by the agent's memory;
 - `control.RunControl`: pause, resume, cancel, by the state machine;
 - `branching.Branching`: checkpoints, restore, fork;
-- `recovery.Leases`: heartbeat, durable control flags, fencing, recovery of orphans.
+- `recovery.Leases`: heartbeat, durable control flags, fencing, recovery of orphans;
+- `multitask.SessionQueue`: one run per session, what a chat on a busy one does, and
+  starting queued runs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import structlog
 from opentelemetry import trace
 
 from agio.bus.base import EventBus
-from agio.domain.runs import Checkpoint, Run, RunStatus
+from agio.domain.runs import Checkpoint, MultitaskStrategy, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.approvals import Approvals
 from agio.runtime.branching import Branching, ForkChanges
@@ -29,6 +31,7 @@ from agio.runtime.control import RunControl
 from agio.runtime.history import SessionHistory
 from agio.runtime.launching import Executions, KnowledgeTool
 from agio.runtime.loop import RunOutcome
+from agio.runtime.multitask import SessionQueue
 from agio.runtime.options import RuntimeOptions
 from agio.runtime.recovery import Leases
 from agio.runtime.redis_memory import RedisMemoryStore
@@ -108,6 +111,8 @@ class RunManager:
         # sweep rejects expired approvals and continues runs left decided but waiting
         self.executions.on_waiting = self.approvals.continue_if_decided
         self.leases.periodic.append(self.approvals.sweep)
+        self.queue = SessionQueue(runs, self.executions, self.control)
+        self.leases.after_recover.append(self.queue.advance_all)
         #: called with (run id, snapshot) as a run starts executing in this process
         self.on_execute: list[Callable[[str, AgentSnapshot], None]] = self.executions.on_execute
         self.on_execute.extend(on_execute)
@@ -119,6 +124,7 @@ class RunManager:
 
     async def start(self) -> None:
         await self.recover()
+        await self.queue.advance_all()  # sessions left free by a process that stopped
         self._maintenance = asyncio.create_task(self.leases.maintain(), name="agio-run-maintenance")
 
     async def close(self) -> None:
@@ -129,6 +135,7 @@ class RunManager:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
+        await self.queue.close()
         running = list(self.executions.tasks)
         tasks = list(self.executions.tasks.values())
         for task in tasks:
@@ -157,12 +164,16 @@ class RunManager:
         session_visible_to: str | None = None,
         before_launch: Callable[[Run], None] | None = None,
         schedule_id: str | None = None,
+        strategy: MultitaskStrategy = MultitaskStrategy.REJECT,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found;
         `before_launch(run)` runs before the run's task can publish anything;
-        `schedule_id`: the schedule whose firing the run is."""
-        return await self.executions.start_chat(
+        `schedule_id`: the schedule whose firing the run is. On a session with a run in
+        progress, `strategy` decides (SPEC §12, `multitask.py`); a queued run is returned
+        before it starts."""
+        return await self.queue.start_chat(
+            strategy,
             agent_key,
             message,
             session_id=session_id,

@@ -86,10 +86,12 @@ class Leases:
         self.options = options
         #: run with the heartbeat (every third of the lease), each on its own
         self.periodic: list[Callable[[], Awaitable[Any]]] = []
+        #: called after each orphan search (the queues of free sessions: multitask.py)
+        self.after_recover: list[Callable[[], Awaitable[object]]] = []
 
     async def maintain(self) -> None:
-        """The maintenance task: control flags every `control_poll_seconds`; heartbeat and
-        the orphan search every third of the lease."""
+        """The maintenance task: control flags every `control_poll_seconds`; heartbeat,
+        the orphan search and `after_recover` every third of the lease."""
         heartbeat_every = max(0.05, self.options.lease_seconds / 3)
         poll = max(0.02, min(self.options.control_poll_seconds, heartbeat_every))
         since_heartbeat = 0.0
@@ -103,6 +105,8 @@ class Leases:
                     since_heartbeat = 0.0
                     await self._heartbeat()
                     await self.recover()
+                    for hook in self.after_recover:
+                        await hook()
                     for job in self.periodic:
                         try:
                             await job()
@@ -154,8 +158,9 @@ class Leases:
                 continue
             if control == "pause":
                 live.control.pause.set()
-            elif control == "cancel" and not live.control.cancel:
+            elif control in ("cancel", "interrupt") and not live.control.cancel:
                 live.control.cancel = True
+                live.control.keep_partial = control == "interrupt"  # a new chat's (§12)
                 task = self.executions.tasks.get(run_id)
                 if task is not None:
                     task.cancel()
@@ -195,6 +200,7 @@ class Leases:
                     count += 1
                     await self.bus.publish(run.id, [event])
                     log.warning("run_orphan_failed", run_id=run.id, reason=error["type"])
+                    executions.ended(run.id, run.session_id)
                 continue
             if not await self.runs.claim(
                 run, executions.owner_id, recovery=True, stale_before=stale_before
@@ -202,8 +208,10 @@ class Leases:
                 continue
             with executions.starting_here(run.id):
                 # a pause or cancel asked of the dead owner is applied now, not lost
-                if run.control == "cancel":
+                if run.control in ("cancel", "interrupt"):
                     executions.cancel_early.add(run.id)
+                    if run.control == "interrupt":
+                        executions.keep_partial.add(run.id)
                 elif run.control == "pause":
                     executions.pause_early.add(run.id)
                 checkpoint = await self.runs.latest_checkpoint(run.id)

@@ -35,6 +35,9 @@ class Control:
 
     pause: asyncio.Event = field(default_factory=asyncio.Event)
     cancel: bool = False
+    #: with `cancel`: the run was interrupted by a new chat on its session (SPEC §12), and
+    #: what it had (the user's message, its partial answer) joins the session's history
+    keep_partial: bool = False
     checkpoint_waiters: list[asyncio.Future[str]] = field(default_factory=list)
 
 

@@ -17,7 +17,8 @@ from agio.domain.time import utcnow
 from agio.storage.database import Database
 from agio.storage.events import event_row
 from agio.storage.run_rows import to_run
-from agio.storage.tables import RunEventRow, RunRow, unfinished_runs
+from agio.storage.sessions import NewSessionMessage
+from agio.storage.tables import RunEventRow, RunRow, SessionMessageRow, unfinished_runs
 from agio.storage.webhook_outbox import store_outbox
 
 _ACTIVE = tuple(status.value for status in ACTIVE_STATUSES)
@@ -92,11 +93,15 @@ class LeaseRepository:
 
     async def orphaned_runs(self, stale_before: datetime) -> list[Run]:
         """Pending and running runs whose owner stopped heartbeating or handed them back
-        (every heartbeat period: from the partial index of unfinished runs)."""
+        (every heartbeat period: from the partial index of unfinished runs). A queued run
+        has no owner yet and is none of these: it starts when its session is free."""
         async with self._db.sessions() as s:
             rows = await s.execute(
                 select(RunRow).where(
-                    unfinished_runs(), RunRow.status.in_(_ACTIVE), _stale(stale_before)
+                    unfinished_runs(),
+                    RunRow.status.in_(_ACTIVE),
+                    _stale(stale_before),
+                    RunRow.queue_rank.is_(None),
                 )
             )
             return [to_run(r) for r in rows.scalars()]
@@ -122,6 +127,7 @@ class LeaseRepository:
                     ended_at=event.timestamp,
                     last_seq=event.seq,
                     owner_id=None,
+                    session_slot=None,  # an ended run holds its session no more
                 )
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -132,9 +138,21 @@ class LeaseRepository:
 
     # ------------------------------------------------------------------ runs nobody executes
 
-    async def transition(self, run: Run, target: RunStatus, event: Event, **values: Any) -> bool:
+    async def transition(
+        self,
+        run: Run,
+        target: RunStatus,
+        event: Event,
+        *,
+        session_messages: Sequence[NewSessionMessage] = (),
+        **values: Any,
+    ) -> bool:
         """Change the status of a run nobody executes (paused, or pending/orphaned), with
-        its event, if it is still as read (`status` and `last_seq`) and has no owner."""
+        its event, if it is still as read (`status` and `last_seq`) and has no owner. A run
+        that ends gives its session back (and a queued one leaves the queue) in the same
+        statement; `session_messages` join its session in the same transaction."""
+        if target.terminal:
+            values.update(session_slot=None, queue_rank=None)
         async with self._db.write_sessions() as s, s.begin():
             result = await s.execute(
                 update(RunRow)
@@ -149,6 +167,8 @@ class LeaseRepository:
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
             await s.execute(insert(RunEventRow), [event_row(event)])
+            if session_messages:
+                await s.execute(insert(SessionMessageRow), list(session_messages))
             await store_outbox(await s.connection(), [event])  # --- webhooks
             return True
 

@@ -31,6 +31,7 @@ def to_run(row: RunRow) -> Run:
         control=row.control,
         owner_id=row.owner_id,
         schedule_id=row.schedule_id,
+        queue_rank=row.queue_rank,
     )
 
 
@@ -49,8 +50,13 @@ def to_step(row: RunStepRow) -> Step:
     )
 
 
-def new_run_rows(run: Run, *, new_session: bool, owner_id: str) -> dict[str, Any]:
-    """The rows that create a pending run (and its session when new): for `RunWriter`."""
+def new_run_rows(
+    run: Run, *, new_session: bool, owner_id: str | None, holds_session: bool = False
+) -> dict[str, Any]:
+    """The rows that create a pending run (and its session when new): for `RunWriter`.
+    With `holds_session`, the run takes its session's slot in this very insert (refused by
+    the unique index if another run holds it: SPEC §12); a queued run (`run.queue_rank`)
+    has neither the slot nor an owner yet."""
     return {
         "session": {
             "id": run.session_id,
@@ -81,7 +87,7 @@ def new_run_rows(run: Run, *, new_session: bool, owner_id: str) -> dict[str, Any
             "duration": None,
             "last_seq": run.last_seq,
             "owner_id": owner_id,
-            "heartbeat_at": run.created_at,
+            "heartbeat_at": run.created_at if owner_id is not None else None,
             "created_at": run.created_at,
             "started_at": None,
             "ended_at": None,
@@ -90,5 +96,7 @@ def new_run_rows(run: Run, *, new_session: bool, owner_id: str) -> dict[str, Any
             "recovery_count": 0,
             "control": None,
             "schedule_id": run.schedule_id,
+            "session_slot": run.session_id if holds_session else None,
+            "queue_rank": run.queue_rank,
         },
     }

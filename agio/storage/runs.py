@@ -9,9 +9,11 @@ The repositories of runs, one concept each:
 - `LeaseRepository` (`leases.py`): claim, heartbeat, orphans, `fail_orphan`, release,
   `transition` of runs nobody executes, control flags;
 - `CheckpointRepository` (`checkpoints.py`): checkpoints; `checkpoint_row` is its one row
-  builder.
+  builder;
+- `SessionSlotRepository` (`session_slots.py`): one run in progress per session, the
+  queued runs, starting one (`take_slot`).
 
-`RunRepository` inherits all five, so `RunManager.run_repo` and the
+`RunRepository` inherits all six, so `RunManager.run_repo` and the
 routers keep working unchanged; callers move to the specific repositories next (issue 13
 item 2 makes the runtime own the run reads). The runtime's own writes go through
 `RunWriter`, which batches them (group commit).
@@ -31,6 +33,7 @@ from agio.storage.database import Database
 from agio.storage.events import EventRepository
 from agio.storage.leases import LeaseRepository
 from agio.storage.run_rows import new_run_rows, to_run, to_step
+from agio.storage.session_slots import SessionSlotRepository
 from agio.storage.sessions import SessionRepository
 from agio.storage.tables import UNFINISHED_STATUSES, RunRow, RunStepRow, unfinished_runs
 
@@ -143,6 +146,7 @@ class RunRepository(
     EventRepository,
     LeaseRepository,
     CheckpointRepository,
+    SessionSlotRepository,
 ):
     """All the run repositories in one object, for the callers that still take one
     (`RunManager.run_repo`, the routers); they move to the specific

@@ -138,6 +138,10 @@ UNFINISHED_STATUSES = tuple(status.value for status in _UNFINISHED)
 UNFINISHED_SQL = "status IN (" + ", ".join(f"'{s}'" for s in UNFINISHED_STATUSES) + ")"
 
 
+#: The predicate of the unique index of session slots: only runs holding one are in it.
+SESSION_SLOT_SQL = "session_slot IS NOT NULL"
+
+
 def _unfinished_index(name: str, *columns: str) -> Index:
     where = text(UNFINISHED_SQL)
     return Index(name, *columns, sqlite_where=where, postgresql_where=where)
@@ -176,6 +180,14 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: one run in progress per session (SPEC §12): the session's id while this run holds
+    #: it, from its creation (or, queued, from its start) to the write that ends it; NULL
+    #: otherwise. Unique (`uq_runs_session_slot`): a second run cannot take a held session,
+    #: whichever process or replica tries, so the rule is the database's.
+    session_slot: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: a queued run (created, not started, not holding its session): its
+    #: `agio.domain.runs.QueueRank`; NULL for every other run
+    queue_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         Index("ix_runs_created_at", "created_at"),
@@ -186,6 +198,14 @@ class RunRow(Base):
         _unfinished_index("ix_runs_unfinished_user_id_status", "user_id", "status"),
         _unfinished_index("ix_runs_unfinished_owner_id", "owner_id"),
         _unfinished_index("ix_runs_unfinished_status_heartbeat_at", "status", "heartbeat_at"),
+        # partial: only the runs holding their session (migration 0013 holds the same text)
+        Index(
+            "uq_runs_session_slot",
+            "session_slot",
+            unique=True,
+            sqlite_where=text(SESSION_SLOT_SQL),
+            postgresql_where=text(SESSION_SLOT_SQL),
+        ),
     )
 
 

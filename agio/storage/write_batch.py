@@ -55,7 +55,12 @@ def collect(ops: list[Op], *, copy_steps: bool) -> Batch:
             b.steps.append(asdict(payload) if copy_steps else shallow(payload))
         elif kind == "run":
             run_id, values = payload
-            b.run_updates.setdefault(run_id, {}).update(values)
+            update = b.run_updates.setdefault(run_id, {})
+            update.update(values)
+            if values.get("status") in TERMINAL:
+                # a run that ends gives its session back in the same statement, whichever
+                # code path ends it (SPEC §12: `agio.storage.session_slots`)
+                update["session_slot"] = None
         elif kind == "new_run":
             if payload["session"] is not None:
                 b.new_sessions.append(payload["session"])

@@ -353,6 +353,7 @@ class RunWriter:
                 last_seq=seq + 1,
                 owner_id=None,
                 control=None,
+                session_slot=None,  # an ended run holds its session no more
             )
         )
         event = Event(run_id, seq + 1, RUN_FAILED, now, {"run_id": run_id, "error": error})

@@ -318,6 +318,31 @@ HOT = [
         lambda r, u: r.session_run_ids("ses_000800"),
         {"runs": "ix_runs_session_id"},
     ),
+    # one run per session (SPEC §12): a chat's check, and the maintenance's queue pass
+    Hot(
+        "a session's run in progress",
+        lambda r, u: r.session_holder("ses_000800"),
+        {"runs": "uq_runs_session_slot"},
+    ),
+    Hot(
+        "a session's queued runs",
+        lambda r, u: r.queued_runs("ses_000800"),
+        {"runs": UNFINISHED_INDEXES | {"ix_runs_session_id"}},
+    ),
+    Hot(
+        "sessions whose queue may start",
+        lambda r, u: r.sessions_to_advance(),
+        # (SQLite names the subquery's alias, PostgreSQL the table)
+        {
+            "runs": UNFINISHED_INDEXES | {"uq_runs_session_slot"},
+            "runs_1": "uq_runs_session_slot",
+        },
+    ),
+    Hot(
+        "slots kept by ended runs",
+        lambda r, u: r.release_ended(),
+        {"runs": frozenset({"uq_runs_session_slot", PK})},
+    ),
     Hot("last event seq", lambda r, u: r.max_seq(RUN), {"run_events": PK}),
     Hot("events after a seq (SSE)", lambda r, u: r.events_after(RUN, 1), {"run_events": PK}),
     Hot(
@@ -368,8 +393,9 @@ async def test_the_hot_calls_answer_over_the_seeded_data(seeded: Database) -> No
 
 
 async def test_the_migrated_partial_indexes_are_the_table_definitions(db: Database) -> None:
-    """Migration 0007 and `tables.py` define the same columns and the same predicate (the
-    migrations-versus-tables comparison does not look at an index's WHERE)."""
+    """Migrations 0007 (unfinished runs) and 0013 (session slots) and `tables.py` define
+    the same columns and the same predicates (the migrations-versus-tables comparison
+    does not look at an index's WHERE)."""
     assert set(UNFINISHED_STATUSES) == {s.value for s in RunStatus if not s.terminal}
     partial = [
         i for i in RunRow.__table__.indexes if i.dialect_options["sqlite"]["where"] is not None
@@ -378,6 +404,7 @@ async def test_the_migrated_partial_indexes_are_the_table_definitions(db: Databa
         "ix_runs_unfinished_user_id_status",
         "ix_runs_unfinished_owner_id",
         "ix_runs_unfinished_status_heartbeat_at",
+        "uq_runs_session_slot",
     }
     async with db.engine.connect() as conn:
         for index in partial:
@@ -401,7 +428,10 @@ async def test_the_migrated_partial_indexes_are_the_table_definitions(db: Databa
                 stored = (await conn.execute(query, {"n": index.name})).one()
                 defined = (await conn.execute(query, {"n": twin.name})).one()
                 assert stored == defined
-                assert "'pending'" in stored[0]
-                assert "'completed'" not in stored[0]
+                if index.name.startswith("ix_runs_unfinished_"):
+                    assert "'pending'" in stored[0]
+                    assert "'completed'" not in stored[0]
+                else:
+                    assert "session_slot IS NOT NULL" in stored[0]
             finally:
                 await conn.rollback()

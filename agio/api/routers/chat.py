@@ -24,7 +24,7 @@ from agio.api.sse import event_stream_response
 from agio.bus.base import Subscription
 from agio.domain.errors import PermissionDenied, RunNotFound
 from agio.domain.idempotency import IdempotencyRecord
-from agio.domain.runs import Run
+from agio.domain.runs import MultitaskStrategy, Run
 from agio.domain.security import Permission, Principal
 from agio.runtime.loop import RunOutcome
 
@@ -68,6 +68,7 @@ async def chat(
         return await _replay(container, body, replay)
     # --- webhooks: the run's own webhook, checked below (422), stored with the run
     webhook = body.webhook
+    strategy = body.multitask_strategy or MultitaskStrategy(container.settings.multitask_strategy)
     manager = container.run_manager
     subscriptions: list[Subscription] = []
 
@@ -93,6 +94,7 @@ async def chat(
             user_id=user_id,
             session_visible_to=None if who.is_admin else who.user_id,
             before_launch=subscribe if body.stream or webhook is not None else None,
+            strategy=strategy,
         )
     except BaseException:
         await idem.abandon()  # an error is not remembered: a retry may succeed
@@ -110,8 +112,12 @@ async def chat(
             headers={"X-Run-ID": run.id, "X-Session-ID": run.session_id},
         )
     outcome = await manager.wait(run.id)
-    if outcome is None:  # finished before we started waiting: read what it stored
+    if outcome is None:  # not executing here: ended already, queued, or started elsewhere
         done = await runs.get_run(run.id)
+        if done is not None and not done.status.terminal:
+            async for _ in runs.follow(run.id, done.last_seq):
+                pass  # until its terminal event, wherever it executes
+            done = await runs.get_run(run.id)
         if done is None:
             raise RunNotFound(run.id)
         outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from agio.api.schemas.common import JSON_INT, JSON_NUMBER, max_length_from_setting
 from agio.domain.events import EVENT_TYPES, Event
-from agio.domain.runs import Checkpoint, Run, RunStatus, Step
+from agio.domain.runs import Checkpoint, MultitaskStrategy, Run, RunStatus, Step
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 
@@ -42,6 +42,13 @@ class ChatRequest(BaseModel):
         description="A URL that gets this run's end (`run.completed`, `run.failed` or "
         "`run.cancelled`) as a webhook, signed with AGIO_WEBHOOK_SECRET when it is set; "
         "refused (422) for private, loopback and metadata addresses (docs/webhooks.md).",
+    )
+    multitask_strategy: MultitaskStrategy | None = Field(
+        default=None,
+        description="When `session_id` has a run in progress: `reject` (409 SessionBusy), "
+        "`enqueue` (this run waits for the runs before it), `interrupt` (that run is "
+        "cancelled, its partial answer kept in the session) or `rollback` (cancelled, "
+        "nothing of it kept). Default: the server's AGIO_MULTITASK_STRATEGY (`reject`).",
     )
 
 
@@ -86,6 +93,11 @@ class RunSummary(BaseModel):
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    queued: bool = Field(
+        default=False,
+        description="Pending behind its session's run in progress (multitask_strategy "
+        "`enqueue`, `interrupt`, `rollback`): it starts when the session is free.",
+    )
 
     @classmethod
     def from_run(cls, run: Run) -> RunSummary:
@@ -157,6 +169,7 @@ def _run_fields(run: Run) -> dict[str, Any]:
         "created_at": run.created_at,
         "started_at": run.started_at,
         "ended_at": run.ended_at,
+        "queued": run.queued,
     }
 
 
