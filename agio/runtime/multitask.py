@@ -132,15 +132,14 @@ class SessionQueue:
         (None when the session is busy, has no queued run, or another process won)."""
         executions = self.executions
         for _ in range(_ATTEMPTS):
-            if executions.stopping or await self.runs.session_holder(session_id) is not None:
+            if executions.stopping:
                 return None
-            queued = await self.runs.queued_runs(session_id, limit=1)
-            if not queued:
+            run = await self.runs.next_to_start(session_id)
+            if run is None:  # busy, or nothing queued
                 return None
-            run = queued[0]
+            if not await self.runs.take_slot(run, executions.owner_id):
+                continue  # taken by another run, cancelled, started elsewhere: look again
             with executions.starting_here(run.id):
-                if not await self.runs.take_slot(run, executions.owner_id):
-                    continue  # cancelled, or started elsewhere: look again
                 checkpoint = await self.runs.latest_checkpoint(run.id)
                 if checkpoint is None:  # deleted with its session in the meantime
                     return None
