@@ -82,9 +82,16 @@ class SessionQueue:
         )
         if not run.queued:
             return run
-        if queue is QueueRank.NEXT:
-            await self._stop_in_progress(run, keep_partial=strategy is MultitaskStrategy.INTERRUPT)
-        await self.advance(run.session_id)
+        # the run exists now: whatever happens next, it starts when its session is free
+        # (here, where the run in progress ends, or in any process's maintenance), so the
+        # chat is answered with it rather than with an error a client would retry
+        try:
+            if queue is QueueRank.NEXT:
+                keep = strategy is MultitaskStrategy.INTERRUPT
+                await self._stop_in_progress(run, keep_partial=keep)
+            await self.advance(run.session_id)
+        except Exception as exc:
+            log.warning("queued_run_not_started", run_id=run.id, error_type=type(exc).__name__)
         return run
 
     async def refuse_if_busy(self, session_id: str) -> None:
