@@ -84,9 +84,16 @@ class SessionQueue:
         )
         if not run.queued:
             return run
-        if queue is QueueRank.NEXT:
-            await self._stop_in_progress(run, keep_partial=strategy is MultitaskStrategy.INTERRUPT)
-        await self.advance(run.session_id)
+        # the run exists now: whatever happens next, it starts when its session is free
+        # (here, where the run in progress ends, or in any process's maintenance), so the
+        # chat is answered with it rather than with an error a client would retry
+        try:
+            if queue is QueueRank.NEXT:
+                keep = strategy is MultitaskStrategy.INTERRUPT
+                await self._stop_in_progress(run, keep_partial=keep)
+            await self.advance(run.session_id)
+        except Exception as exc:
+            log.warning("queued_run_not_started", run_id=run.id, error_type=type(exc).__name__)
         return run
 
     async def refuse_if_busy(self, session_id: str) -> None:
@@ -134,15 +141,14 @@ class SessionQueue:
         (None when the session is busy, has no queued run, or another process won)."""
         executions = self.executions
         for _ in range(_ATTEMPTS):
-            if executions.stopping or await self.runs.session_holder(session_id) is not None:
+            if executions.stopping:
                 return None
-            queued = await self.runs.queued_runs(session_id, limit=1)
-            if not queued:
+            run = await self.runs.next_to_start(session_id)
+            if run is None:  # busy, or nothing queued
                 return None
-            run = queued[0]
+            if not await self.runs.take_slot(run, executions.owner_id):
+                continue  # taken by another run, cancelled, started elsewhere: look again
             with executions.starting_here(run.id):
-                if not await self.runs.take_slot(run, executions.owner_id):
-                    continue  # cancelled, or started elsewhere: look again
                 checkpoint = await self.runs.latest_checkpoint(run.id)
                 if checkpoint is None:  # deleted with its session in the meantime
                     return None

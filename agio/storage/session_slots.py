@@ -68,6 +68,20 @@ class SessionSlotRepository:
             )
             return [to_run(r) for r in rows.scalars()]
 
+    async def next_to_start(self, session_id: str) -> Run | None:
+        """The session's next queued run, if its slot is free (one query: it is asked
+        whenever a run ends)."""
+        async with self._db.sessions() as s:
+            row = (
+                await s.execute(
+                    select(RunRow)
+                    .where(_queued(), RunRow.session_id == session_id, _slot_free(session_id))
+                    .order_by(*_QUEUE_ORDER)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return None if row is None else to_run(row)
+
     async def sessions_to_advance(self, *, limit: int = 100) -> list[str]:
         """Sessions with queued runs whose slot is free: the ones whose holder ended in a
         process that could not start the next run (it died, or it stopped first)."""
@@ -86,17 +100,23 @@ class SessionSlotRepository:
         this finds nothing; it is the maintenance's safety net (from the unique index's
         rows only), so that a write that forgot cannot leave a session busy for ever."""
         # in the order of the slots' index, so that the plan reads that index (the runs
-        # holding one: as many as are in progress), whatever the statistics say
-        kept = (
-            select(RunRow.id)
-            .where(RunRow.session_slot.is_not(None), RunRow.status.not_in(_IN_PROGRESS))
-            .order_by(RunRow.session_slot)
-            .limit(1000)
-        )
+        # holding one: as many as are in progress), whatever the statistics say; then by
+        # id, only when there is anything to give back
         async with self._db.write_sessions() as s, s.begin():
+            kept = (
+                await s.execute(
+                    select(RunRow.id)
+                    .where(RunRow.session_slot.is_not(None), RunRow.status.not_in(_IN_PROGRESS))
+                    .order_by(RunRow.session_slot)
+                    .limit(100)
+                )
+            ).scalars()
+            ids = list(kept)
+            if not ids:
+                return []
             result = await s.execute(
                 update(RunRow)
-                .where(RunRow.id.in_(kept.scalar_subquery()))
+                .where(RunRow.id.in_(ids), RunRow.status.not_in(_IN_PROGRESS))
                 .values(session_slot=None)
                 .returning(RunRow.session_id)
             )

@@ -22,8 +22,11 @@ from sqlalchemy import update
 from agio.api.app import create_app
 from agio.config.settings import Settings
 from agio.domain.errors import SessionBusy
+from agio.domain.messages import Message, ToolCall
 from agio.domain.runs import Run, RunStatus
 from agio.domain.time import utcnow
+from agio.runtime.interrupted import NOT_RUN, kept_messages
+from agio.runtime.state import RunState, ToolResult
 from agio.storage.tables import RunRow
 from tests.conftest import redis_settings, start_client
 from tests.live import serve
@@ -422,3 +425,34 @@ async def test_the_maintenance_frees_a_session_an_ended_run_kept(
     assert await slots_held(app) == {}
     accepted = await chat(client, "mt_steady_agent", "again", session_id=session_id)
     assert accepted.status_code == 200, accepted.text
+
+
+def test_an_interrupted_tool_round_is_closed_in_the_history() -> None:
+    """What an interrupted run leaves in its session is a conversation a model accepts:
+    every tool call it shows has its result (the one it had, or an error saying it never
+    ran), and the streamed part of a model call is an assistant message."""
+    calls = [
+        ToolCall(id="c1", name="calculator", arguments={"expression": "1+1"}),
+        ToolCall(id="c2", name="slow", arguments={}),
+    ]
+    in_tools = RunState(
+        messages=[Message.system("be brief"), Message.user("go"), Message.assistant("sure", calls)],
+        new_from=1,
+        phase="tools",
+        pending_tool_calls=calls,
+        completed_tool_results=[ToolResult(call_id="c1", tool="calculator", result="2")],
+    )
+    kept = kept_messages(in_tools)
+    assert [(m["role"], m["content"], m["tool_call_id"]) for m in kept] == [
+        ("user", "go", None),
+        ("assistant", "sure", None),
+        ("tool", "2", "c1"),
+        ("tool", '{"error": "' + NOT_RUN["error"] + '"}', "c2"),
+    ]
+    streaming = RunState(
+        messages=[Message.user("tell me")], new_from=0, partial_content="Once upon"
+    )
+    assert [(m["role"], m["content"]) for m in kept_messages(streaming)] == [
+        ("user", "tell me"),
+        ("assistant", "Once upon"),
+    ]

@@ -330,6 +330,14 @@ HOT = [
         {"runs": UNFINISHED_INDEXES | {"ix_runs_session_id"}},
     ),
     Hot(
+        "a session's next run to start",
+        lambda r, u: r.next_to_start("ses_000800"),
+        {
+            "runs": UNFINISHED_INDEXES | {"ix_runs_session_id", "uq_runs_session_slot"},
+            "runs_1": "uq_runs_session_slot",
+        },
+    ),
+    Hot(
         "sessions whose queue may start",
         lambda r, u: r.sessions_to_advance(),
         # (SQLite names the subquery's alias, PostgreSQL the table)

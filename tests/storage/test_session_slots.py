@@ -104,6 +104,10 @@ async def test_the_queue_order_and_the_sessions_to_advance(db: Database) -> None
     # the next one first (an interrupt's), then the enqueued ones by age
     assert [r.id for r in await repo.queued_runs("ses_1")] == ["run_n", "run_a", "run_c"]
     assert await repo.sessions_to_advance() == ["ses_2"]  # ses_1 is held
+    assert await repo.next_to_start("ses_1") is None
+    next_2 = await repo.next_to_start("ses_2")
+    assert next_2 is not None
+    assert next_2.id == "run_x"
     # a queued run is not an orphan, however old its missing heartbeat is (the holder,
     # whose heartbeat is as old, is)
     assert [r.id for r in await repo.orphaned_runs(utcnow() + timedelta(days=1))] == ["run_h"]
