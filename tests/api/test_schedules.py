@@ -298,3 +298,23 @@ async def test_a_change_made_meanwhile_is_a_409(app: FastAPI, client: httpx.Asyn
     with pytest.raises(Conflict):
         await container.schedules.replace(admin, stale, spec)
     assert (await client.get(f"/api/schedules/{created['id']}")).json()["message"] == "first"
+
+
+async def test_a_repeated_create_with_an_idempotency_key_makes_one_schedule(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"agent_id": "assistant", "message": "report", "cron": "0 9 * * 1-5"}
+    headers = {"Idempotency-Key": "nightly-report-1"}
+    first = await client.post("/api/schedules", json=body, headers=headers)
+    again = await client.post("/api/schedules", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    listed = (await client.get("/api/schedules")).json()
+    assert [s["id"] for s in listed["items"]].count(first.json()["id"]) == 1
+    assert listed["total"] == 1
+    other = await client.post(
+        "/api/schedules", json={**body, "cron": "0 10 * * *"}, headers=headers
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["type"] == "IdempotencyKeyReused"

@@ -6,12 +6,13 @@ Schedules belong to their creator, whose runs their firings start: running agent
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from agio.api.auth import allow
 from agio.api.deps import ContainerDep, Limit, Offset
+from agio.api.idempotency import IdempotencyDep, replay_documented
 from agio.api.schemas.agents import MERGE_PATCH
 from agio.api.schemas.common import Paginated, error_responses
 from agio.api.schemas.runs import ID_PATTERN
@@ -38,11 +39,16 @@ ScheduleId = Annotated[str, Path(pattern=ID_PATTERN, description="The schedule's
         "the field; an unknown agent or session a 404."
     ),
     responses=error_responses(404, 409),
+    openapi_extra=replay_documented(201),
 )
 async def create_schedule(
-    body: ScheduleCreate, container: ContainerDep, who: Runner
-) -> ScheduleOut:
-    return ScheduleOut.of(await container.schedules.create(who, body.to_spec()))
+    body: ScheduleCreate, container: ContainerDep, who: Runner, idem: IdempotencyDep
+) -> Any:
+    async def create() -> ScheduleOut:
+        return ScheduleOut.of(await container.schedules.create(who, body.to_spec()))
+
+    # an Idempotency-Key (SPEC §13): a repeat gets the first schedule, and makes none
+    return await idem.once(who, body, create, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=Paginated[ScheduleOut], summary="List schedules, newest first")
