@@ -40,7 +40,8 @@ class LeaseRepository:
     ) -> bool:
         """Take ownership of a run that nobody executes, if it is still as read (`status`,
         `recovery_count`): with `recovery`, one whose lease ran out (counted in
-        `recovery_count`); without, one that has no owner. A paused run claimed to continue
+        `recovery_count`); without, one that has no owner and no event since it was read
+        (`last_seq`). A paused run claimed to continue
         is `running` from this moment."""
         values: dict[str, Any] = {"owner_id": owner_id, "heartbeat_at": utcnow()}
         if run.status in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL):
@@ -61,7 +62,10 @@ class LeaseRepository:
                     )
                 )
             else:
-                query = query.where(RunRow.owner_id.is_(None))
+                # nobody owns it, and nothing happened to it since it was read: a claimer
+                # that read it before another one continued it and handed it back again
+                # (a second round of approvals, a second pause) continues nothing stale
+                query = query.where(RunRow.owner_id.is_(None), RunRow.last_seq == run.last_seq)
             result = await s.execute(query.values(**values))
             return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 

@@ -67,6 +67,21 @@ async def test_claim_refused_when_owned_or_changed_since_read(seed: Seed) -> Non
     await _unchanged(seed, ended)
 
 
+async def test_claim_refused_when_the_run_moved_on_since_read(seed: Seed) -> None:
+    """Continued and handed back by someone else in between (same status, no owner, but
+    later events): a claim with the older read would continue it from a stale state."""
+    await seed.run("run_1", "ses_a")
+    await seed.events("run_1", 5)
+    read = await seed.set("run_1", status="waiting_approval", owner_id=None)
+    await seed.events("run_1", 4, first=6)  # continued elsewhere, and waiting again
+    moved = await seed.set("run_1", status="waiting_approval", owner_id=None)
+    assert (read.last_seq, moved.last_seq) == (5, 9)
+
+    assert await seed.repo.claim(read, "me", recovery=False) is False
+    await _unchanged(seed, moved)
+    assert await seed.repo.claim(moved, "me", recovery=False) is True
+
+
 async def test_recovery_claims_a_run_whose_lease_ran_out(seed: Seed) -> None:
     await seed.run("run_1", "ses_a", owner_id="gone")
     await seed.run("run_2", "ses_a", owner_id="stopped")
