@@ -65,7 +65,13 @@ class RunControl:
             status = await self.transition_idle(run, RunStatus.PAUSED, ev.RUN_PAUSED)
         else:  # executing in another process: the durable flag reaches it
             await self.runs.set_control(run_id, "pause")
-            status = (await self._wait_status(run_id, {RunStatus.PAUSED})).status
+            reached = await self._wait_status(
+                run_id, {RunStatus.PAUSED, RunStatus.WAITING_APPROVAL}
+            )
+            status = reached.status
+            if status is RunStatus.WAITING_APPROVAL and reached.owner_id is None:
+                # it stopped to wait before it saw the flag (the hand-back clears it)
+                status = await self.transition_idle(reached, RunStatus.PAUSED, ev.RUN_PAUSED)
         if status.terminal:
             raise InvalidStateTransition(
                 f"Cannot pause run '{run_id}': it became {status.value} before a safe point"
@@ -104,7 +110,16 @@ class RunControl:
         if run.status in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL) or run.owner_id is None:
             return await self._cancel_idle(run, keep_partial)
         await self.runs.set_control(run_id, "interrupt" if keep_partial else "cancel")
-        return (await self._wait_status(run_id, {RunStatus.CANCELLED})).status
+        reached = await self._wait_status(
+            run_id, {RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.WAITING_APPROVAL}
+        )
+        if reached.status in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL) and (
+            reached.owner_id is None
+        ):
+            # it handed itself back (paused, or to wait for approvals) before it saw the
+            # flag, which the hand-back clears: cancel the run it handed back
+            return await self._cancel_idle(reached, keep_partial)
+        return reached.status
 
     async def resume(self, run_id: str) -> RunStatus:
         executions = self.executions

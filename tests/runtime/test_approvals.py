@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from agio.domain.time import utcnow
+from agio.storage.tables import RunRow
 from agio.storage.tables_approvals import ApprovalRow
 from tests.conftest import add_user
 from tests.runtime import sample_tools
@@ -298,3 +299,33 @@ async def test_approval_config_must_name_the_agents_tools(client: httpx.AsyncCli
     )
     assert response.status_code == 422, response.text
     assert "record" in response.text
+
+
+@pytest.mark.parametrize(("action", "ends"), [("cancel", "cancelled"), ("pause", "paused")])
+async def test_a_control_sent_while_another_process_hands_the_run_back_is_applied(
+    client: httpx.AsyncClient, app: FastAPI, gated: str, action: str, ends: str
+) -> None:
+    """The run executes elsewhere (as far as this process knows) and hands itself back to
+    wait for approvals before it sees the durable flag, which the hand-back clears: the
+    request applies itself to the run handed back instead of timing out."""
+    run_id, _ = await waiting(client, gated)
+    db = app.state.agio.db
+
+    async def set_row(**values: Any) -> None:
+        async with db.write_sessions() as s, s.begin():
+            await s.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
+
+    await set_row(status="running", owner_id="proc_elsewhere")
+    request = asyncio.create_task(client.post(f"/api/runs/{run_id}/{action}"))
+    for _ in range(400):  # the flag is set: the request now waits for the owner
+        async with db.sessions() as s:
+            control = (await s.get(RunRow, run_id)).control  # type: ignore[union-attr]
+        if control is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert control in ("cancel", "pause")
+    await set_row(status="waiting_approval", owner_id=None, control=None)  # the hand-back
+    response = await request
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == ends
+    assert (await client.get(f"/api/runs/{run_id}")).json()["status"] == ends
