@@ -25,7 +25,8 @@ from agio.domain.ids import new_id
 from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, Run, RunStatus
 from agio.domain.time import utcnow
-from agio.runtime.launching import Executions, Launch, new_run
+from agio.runtime.launch import Launch, new_run
+from agio.runtime.launching import Executions
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState
 from agio.storage.checkpoints import checkpoint_row

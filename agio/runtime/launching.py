@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from opentelemetry import trace
 
 from agio.config.components import KnowledgeComponent
-from agio.domain import events as ev
 from agio.domain.errors import (
     AgentNotFound,
     Conflict,
@@ -23,18 +21,17 @@ from agio.domain.errors import (
     SessionNotFound,
     ValidationFailed,
 )
-from agio.domain.events import Event
 from agio.domain.ids import new_id
 from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, QueueRank, Run, RunStatus
-from agio.domain.time import utcnow
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.history import SessionHistory
-from agio.runtime.interrupted import kept_messages, session_rows
+from agio.runtime.launch import Launch, new_run
 from agio.runtime.loop import AgentRun, RunOutcome
 from agio.runtime.options import RuntimeOptions
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, SnapshotCache, go_live
 from agio.runtime.state import RunState
+from agio.runtime.unstarted import cancel_unstarted, fail_unstarted
 from agio.storage.checkpoints import checkpoint_row
 from agio.storage.components import ComponentRepository
 from agio.storage.runs import RunRepository, new_run_rows
@@ -48,56 +45,6 @@ KnowledgeTool = Callable[[KnowledgeComponent], Tool]
 
 #: the checkpoint a queued run is created with: its conversation is read when it starts
 QUEUED_CHECKPOINT = "queued"
-
-
-@dataclass(frozen=True)
-class Launch:
-    """A run about to execute in this process, and the state it executes from."""
-
-    run_id: str
-    session_id: str
-    user_id: str | None
-    snapshot: AgentSnapshot
-    state: RunState
-    #: the `seq` of its last stored event
-    last_seq: int = 0
-    #: the `run_resumed` data when it continues a run that had started; None when it starts
-    resumed: dict[str, Any] | None = None
-
-
-def new_run(
-    agent_id: str,
-    agent_name: str,
-    session_id: str,
-    user_id: str | None,
-    query: str,
-    snapshot: AgentSnapshot,
-    *,
-    parent_run_id: str | None = None,
-    checkpoint_id: str | None = None,
-    schedule_id: str | None = None,
-) -> Run:
-    """A pending run (not stored yet); `schedule_id`: the schedule that fired it."""
-    return Run(
-        id=new_id("run"),
-        agent_id=agent_id,
-        agent_name=agent_name,
-        session_id=session_id,
-        user_id=user_id,
-        status=RunStatus.PENDING,
-        input_query=query,
-        response_content=None,
-        error=None,
-        metrics={},
-        agent_config=snapshot.to_json(),
-        created_at=utcnow(),
-        started_at=None,
-        ended_at=None,
-        last_seq=0,
-        parent_run_id=parent_run_id,
-        forked_from_checkpoint_id=checkpoint_id,
-        schedule_id=schedule_id,
-    )
 
 
 class Executions:
@@ -470,11 +417,16 @@ class Executions:
                     asyncio.current_task().uncancel()  # type: ignore[union-attr]
                     return RunOutcome(RunStatus.FAILED, None, {}, failed)
                 if run_id in self.cancel_early:
-                    return await self._cancel_unstarted(run_id, launch.session_id, launch.state)
+                    return await cancel_unstarted(
+                        self.writer,
+                        self.runs,
+                        launch,
+                        keep_partial=run_id in self.keep_partial,
+                    )
                 raise
             except Exception as exc:
                 log.warning("run_setup_failed", error_type=type(exc).__name__)
-                return await self._fail_unstarted(run_id, launch.last_seq, exc)
+                return await fail_unstarted(self.writer, launch, exc)
             agent_run = AgentRun(
                 run_id=run_id,
                 session_id=launch.session_id,
@@ -501,41 +453,6 @@ class Executions:
                 agent_run.control.keep_partial = run_id in self.keep_partial
                 asyncio.current_task().cancel()  # type: ignore[union-attr]
             return await agent_run.execute(resumed=launch.resumed)
-
-    async def _fail_unstarted(self, run_id: str, last_seq: int, exc: Exception) -> RunOutcome:
-        error = {"type": "RunSetupFailed", "message": f"{type(exc).__name__}: {exc}"}
-        now = utcnow()
-        self.writer.update_run(
-            run_id, status=RunStatus.FAILED.value, error=error, ended_at=now, owner_id=None
-        )
-        self.writer.append(
-            Event(run_id, last_seq + 1, ev.RUN_FAILED, now, {"run_id": run_id, "error": error})
-        )
-        await self.writer.flush()
-        return RunOutcome(RunStatus.FAILED, None, {}, error)
-
-    async def _cancel_unstarted(self, run_id: str, session_id: str, state: RunState) -> RunOutcome:
-        """Cancelled while it was being set up (say, resumed and cancelled at once): it
-        keeps what it had streamed before, like any cancelled run (and, interrupted by a
-        new chat, leaves it in its session's history)."""
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        seq = await self.runs.max_seq(run_id)
-        response = state.response_so_far()
-        self.writer.update_run(
-            run_id,
-            status=RunStatus.CANCELLED.value,
-            ended_at=utcnow(),
-            owner_id=None,
-            control=None,
-            response_content=response,
-        )
-        if run_id in self.keep_partial:
-            self.writer.add_session_messages(session_rows(session_id, run_id, kept_messages(state)))
-        self.writer.append(Event(run_id, seq + 1, ev.RUN_CANCELLED, utcnow(), {"run_id": run_id}))
-        await self.writer.flush()
-        return RunOutcome(RunStatus.CANCELLED, response, {})
 
     async def wait(self, run_id: str) -> RunOutcome | None:
         """Wait for a run this process executes to stop (the waiter may go away freely);

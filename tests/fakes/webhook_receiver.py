@@ -67,7 +67,7 @@ class WebhookReceiver:
                 self.wfile.write(b"ok")
 
             def log_message(self, format: str, *args: Any) -> None:
-                pass
+                """Quiet: a test reads what arrived, not the server's access log."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

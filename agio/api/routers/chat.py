@@ -156,8 +156,9 @@ async def _replay(container: Container, body: ChatRequest, replay: IdempotencyRe
     if outcome is None:  # not executing here: wait for its end in the log, then read it
         if not run.status.terminal:
             async with aclosing(runs.follow(run.id, run.last_seq)) as events:
-                async for _ in events:
-                    pass
+                async for batch in events:  # batches of events, up to the terminal one
+                    if any(event.terminal for event in batch):
+                        break
         done = await runs.get_run(run.id)
         if done is None:
             raise RunNotFound(run.id)
