@@ -109,6 +109,12 @@ class ComponentBase(_Strict):
 class ScriptedToolCall(_Strict):
     name: str = Field(min_length=1, max_length=128)
     arguments: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The call's id as the model gives it (default `call_<turn>_<index>`); "
+        "a fixed one plays a provider that numbers its calls afresh in every answer.",
+    )
 
 
 class ScriptedResponse(_Strict):

@@ -79,7 +79,10 @@ class ScriptedModel:
             arguments = json.dumps(call.arguments)
             completion += estimate_tokens(call.name) + estimate_tokens(arguments)
             yield ToolCallDelta(
-                index=index, id=f"call_{turn}_{index}", name=call.name, arguments=arguments
+                index=index,
+                id=call.id or f"call_{turn}_{index}",
+                name=call.name,
+                arguments=arguments,
             )
         yield Usage(prompt_tokens=prompt_tokens(request.messages), completion_tokens=completion)
 

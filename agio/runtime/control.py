@@ -6,6 +6,8 @@ event; a run executing in another process gets a durable flag that its owner pol
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agio.bus.base import EventBus
@@ -25,6 +27,19 @@ def illegal(run: Run, action: str) -> InvalidStateTransition:
     return InvalidStateTransition(f"Cannot {action} run '{run.id}': it is {run.status.value}")
 
 
+class RunClaimed(Conflict):
+    """A run read as executed by nobody was claimed in between (resumed, or continued
+    once its approvals were decided): it is steered as a running run now."""
+
+
+async def _again(attempt: Callable[[], Awaitable[RunStatus]], times: int = 3) -> RunStatus:
+    """A pause or cancel, started over when the run it read was claimed meanwhile."""
+    for _ in range(times - 1):
+        with contextlib.suppress(RunClaimed):
+            return await attempt()
+    return await attempt()
+
+
 class RunControl:
     def __init__(
         self,
@@ -39,6 +54,16 @@ class RunControl:
         self.options = options
 
     async def pause(self, run_id: str) -> RunStatus:
+        return await _again(lambda: self._pause(run_id))
+
+    async def cancel(self, run_id: str, *, keep_partial: bool = False) -> RunStatus:
+        """With `keep_partial` (a new chat interrupted the run: SPEC §12), the user's
+        message and what the run had answered join its session's history. A run that
+        was continued between being read and being cancelled (its approvals decided
+        meanwhile, say) is cancelled as the running run it became."""
+        return await _again(lambda: self._cancel(run_id, keep_partial))
+
+    async def _pause(self, run_id: str) -> RunStatus:
         executions = self.executions
         run = await executions.get_run(run_id)
         if not can_transition(run.status, RunStatus.PAUSED):
@@ -78,9 +103,7 @@ class RunControl:
             )
         return status
 
-    async def cancel(self, run_id: str, *, keep_partial: bool = False) -> RunStatus:
-        """With `keep_partial` (a new chat interrupted the run: SPEC §12), the user's
-        message and what the run had answered join its session's history."""
+    async def _cancel(self, run_id: str, keep_partial: bool) -> RunStatus:
         executions = self.executions
         run = await executions.get_run(run_id)
         if not can_transition(run.status, RunStatus.CANCELLED):
@@ -195,4 +218,6 @@ class RunControl:
             run = await self.executions.get_run(run.id)
             if not can_transition(run.status, target):
                 raise illegal(run, ACTIONS[target])
+            if run.owner_id is not None:
+                raise RunClaimed(f"Run '{run.id}' was continued meanwhile; retry")
         raise Conflict(f"Run '{run.id}' keeps changing; retry")

@@ -268,8 +268,11 @@ class Executions:
                 self.launch(launch)
             # stored (group commit) before anyone is told its id; still `starting` until
             # then, so the heartbeat leaves the run alone while it has no row to renew
+            stored = asyncio.ensure_future(self.writer.flush(run.id))
+            # a caller gone meanwhile leaves no stored run without its task
+            stored.add_done_callback(lambda done: self._stored(launch, done, new_session))
             try:
-                await self.writer.flush(run.id)
+                await asyncio.shield(stored)
             except RunWriteFailed as exc:
                 # the flush answers for every write of the run so far: if the creation was
                 # stored and a first write of the task's was refused, the run exists and
@@ -285,8 +288,14 @@ class Executions:
                 raise ValidationFailed(
                     f"The run could not be stored: {exc.error['message']}"
                 ) from exc
-            if not new_session:
-                self.launch(launch)
+
+    def _stored(self, launch: Launch, stored: asyncio.Future[None], launched: bool) -> None:
+        """A run's creation is stored (or refused), whether or not its caller still
+        waits: the task of a run on an existing session starts now."""
+        if stored.cancelled() or stored.exception() is not None:
+            return  # the caller, if still there, says why; a refused run has no task
+        if not launched:
+            self.launch(launch)
 
     async def _refuse_busy(self, session_id: str, exc: RunWriteFailed) -> None:
         """A creation on an existing session that was refused: `SessionBusy` naming the

@@ -188,9 +188,9 @@ class AgentRun(ModelStep, ToolStep):
                 },
             )
         else:
-            self.writer.update_run(
-                self.run_id, status=RunStatus.RUNNING.value, heartbeat_at=now, control=None
-            )
+            # no `control=None` here: the claim cleared older flags, and one set since
+            # (a pause or cancel asked while it went live) must still reach it
+            self.writer.update_run(self.run_id, status=RunStatus.RUNNING.value, heartbeat_at=now)
             self.status = RunStatus.RUNNING
             self.emit(ev.RUN_RESUMED, {"run_id": self.run_id, **resumed})
         agent = self.snapshot.agent

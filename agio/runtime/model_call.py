@@ -15,6 +15,7 @@ from agio.domain.messages import Message, ToolCall
 from agio.domain.runs import Step
 from agio.domain.time import utcnow
 from agio.models.base import Model, ModelRequest, Retrying, TextDelta, ToolCallDelta, Usage
+from agio.runtime.state import RunState
 from agio.runtime.steering import PauseRequested, RunParts
 from agio.tools.base import tool_spec
 
@@ -111,12 +112,14 @@ class ModelStep(RunParts):
             if closer is not None:  # release the model connection now, not at GC
                 await closer()
         tool_calls = []
+        taken = _call_ids(state)
         for index in sorted(calls):
             slot = calls[index]
             arguments, raw = _parse_arguments("".join(slot.arguments))
+            call_id = _unique_id(slot.id, f"call_{step_num}_{index}", taken)
             tool_calls.append(
                 ToolCall(
-                    id=slot.id or f"call_{step_num}_{index}",
+                    id=call_id,
                     name=slot.name or "",
                     arguments=arguments,
                     raw_arguments=raw,
@@ -190,3 +193,26 @@ class ModelStep(RunParts):
         )
         if produced:
             self.emit(ev.CONTENT_DELTA, {"content": produced})
+
+
+def _call_ids(state: RunState) -> set[str]:
+    """The tool call ids this run has used: its calls' approvals and events are keyed by
+    them, so a new call must not reuse one (also of calls a restore went back over)."""
+    taken = set(state.retired_call_ids)
+    for message in state.messages[state.new_from :]:
+        taken.update(call.id for call in message.tool_calls)
+    return taken
+
+
+def _unique_id(given: str | None, fallback: str, taken: set[str]) -> str:
+    """The provider's call id, unless the run used it already (some providers number
+    their calls afresh in every answer): then one of the run's own, as deterministic."""
+    call_id = given or fallback
+    if call_id in taken:
+        call_id = fallback
+        n = 1
+        while call_id in taken:
+            n += 1
+            call_id = f"{fallback}_{n}"
+    taken.add(call_id)
+    return call_id

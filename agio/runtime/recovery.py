@@ -25,6 +25,13 @@ from agio.storage.runs import RunRepository
 log = structlog.get_logger(__name__)
 
 
+#: an approval's events, and the list of the state that says each was emitted
+_ANNOUNCED = {
+    ev.APPROVAL_REQUESTED: "approvals_requested",
+    ev.APPROVAL_RESOLVED: "approvals_resolved",
+}
+
+
 async def state_after(runs: RunRepository, run_id: str, checkpoint: Checkpoint) -> RunState:
     """The checkpoint's state plus what the event log recorded after it: tool calls
     that finished (never run twice) and text already streamed (not shown twice)."""
@@ -69,6 +76,11 @@ async def state_after(runs: RunRepository, run_id: str, checkpoint: Checkpoint) 
                     )
                 )
                 known.add(call_id)
+            # announced after the checkpoint: a continued run does not announce it again
+            elif call_id in pending and event.type in _ANNOUNCED:
+                announced = getattr(state, _ANNOUNCED[event.type])
+                if call_id not in announced:
+                    announced.append(call_id)
     return state
 
 

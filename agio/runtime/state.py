@@ -37,6 +37,9 @@ class RunState(BaseModel):
     #: was emitted (a resumed run does not emit them again)
     approvals_requested: list[str] = Field(default_factory=list)
     approvals_resolved: list[str] = Field(default_factory=list)
+    #: ids of this run's tool calls that a restore went back over: never used again
+    #: (their approvals are stored under them)
+    retired_call_ids: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -51,6 +54,8 @@ class RunState(BaseModel):
         back with them (each model answer was one step, each finished round of tool calls
         another), so later steps are numbered as if the rest had never happened."""
         later = self.messages[index + 1 :]
+        mine = self.messages[max(index + 1, self.new_from) :]
+        self.retired_call_ids += [c.id for m in mine for c in m.tool_calls]
         answers = sum(1 for m in later if m.role == "assistant")
         rounds = sum(1 for m in later if m.role == "assistant" and m.tool_calls)
         if self.phase == "tools":

@@ -22,6 +22,7 @@ from agio.observability.instrumented import ToolCaller, instrument_tool_calls, t
 from agio.runtime.approval_gate import needs_approval
 from agio.runtime.state import ToolResult
 from agio.runtime.steering import ApprovalNeeded, PauseRequested, RunParts
+from agio.storage.writer import RunWriteFailed
 from agio.tools.base import ToolError
 
 
@@ -34,7 +35,17 @@ def _result_text(result: Any) -> str:
 class ToolStep(RunParts):
     """`_tool_step` and `_call_tool`."""
 
+    #: the run's creation is known to be stored (a new run's task starts while it commits)
+    _creation_stored: bool = False
+
     async def _tool_step(self) -> None:
+        if not self._creation_stored:
+            # no tool runs for a run whose creation was refused: its launcher stops it
+            try:
+                await self.writer.flush(self.run_id)
+            except RunWriteFailed:
+                raise asyncio.CancelledError from None
+            self._creation_stored = True
         state = self.state
         step_num = state.step_num + 1
         if not state.step_open:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -163,8 +163,9 @@ class ApprovalRepository:
         agent_id: str | None = None,
         limit: int = 100,
     ) -> list[Approval]:
-        """Undecided approvals, oldest first (of `user_id`'s runs only, if given)."""
-        query = select(ApprovalRow).where(ApprovalRow.decision.is_(None))
+        """Undecided approvals of runs still unfinished, oldest first (of `user_id`'s runs
+        only, if given): a run that ended (cancelled while it waited, say) asks no more."""
+        query = _of_unfinished_runs(select(ApprovalRow).where(ApprovalRow.decision.is_(None)))
         if user_id is not None:
             query = query.where(ApprovalRow.user_id == user_id)
         if run_id is not None:
@@ -178,10 +179,11 @@ class ApprovalRepository:
             return [_approval(row) for row in rows]
 
     async def expired(self, now: datetime, limit: int = 100) -> list[Approval]:
-        """Undecided approvals past their expiry (the partial index of undecided ones)."""
+        """Undecided approvals past their expiry (the partial index of undecided ones), of
+        runs still unfinished (those of ended runs are left as they are)."""
         async with self._db.sessions() as s:
             rows = await s.scalars(
-                select(ApprovalRow)
+                _of_unfinished_runs(select(ApprovalRow))
                 .where(ApprovalRow.decision.is_(None), ApprovalRow.expires_at <= now)
                 .order_by(ApprovalRow.expires_at)
                 .limit(limit)
@@ -202,6 +204,11 @@ class ApprovalRepository:
                     RunRow.owner_id.is_(None),
                     ~undecided,
                 )
+                .order_by(RunRow.created_at, RunRow.id)
                 .limit(limit)
             )
             return list(rows)
+
+
+def _of_unfinished_runs(query: Select[Any]) -> Select[Any]:
+    return query.join(RunRow, RunRow.id == ApprovalRow.run_id).where(unfinished_runs())

@@ -42,8 +42,10 @@ class LeaseRepository:
         `recovery_count`): with `recovery`, one whose lease ran out (counted in
         `recovery_count`); without, one that has no owner and no event since it was read
         (`last_seq`). A paused run claimed to continue
-        is `running` from this moment."""
-        values: dict[str, Any] = {"owner_id": owner_id, "heartbeat_at": utcnow()}
+        is `running` from this moment. The control flag read with it (the claimer applies
+        it: `recover`) is cleared here; the claim fails if another was set since it was
+        read, and one set after it stays for the new owner's maintenance to apply."""
+        values: dict[str, Any] = {"owner_id": owner_id, "heartbeat_at": utcnow(), "control": None}
         if run.status in (RunStatus.PAUSED, RunStatus.WAITING_APPROVAL):
             values["status"] = RunStatus.RUNNING.value
         if recovery:
@@ -53,6 +55,8 @@ class LeaseRepository:
                 RunRow.id == run.id,
                 RunRow.status == run.status.value,
                 RunRow.recovery_count == run.recovery_count,
+                # a flag set since it was read is not cleared unseen: the claim fails
+                RunRow.control.is_(None) if run.control is None else RunRow.control == run.control,
             )
             if recovery:
                 query = query.where(

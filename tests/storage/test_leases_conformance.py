@@ -82,6 +82,22 @@ async def test_claim_refused_when_the_run_moved_on_since_read(seed: Seed) -> Non
     assert await seed.repo.claim(moved, "me", recovery=False) is True
 
 
+async def test_claim_clears_the_flag_it_read_and_refuses_one_set_since(seed: Seed) -> None:
+    """A flag read with the run is the claimer's to apply (recovery does), and the claim
+    clears it; one set after the read is not cleared unseen: the claim fails, and the
+    next read sees it. One set after the claim stays for the new owner."""
+    await seed.run("run_1", "ses_a")
+    read = await seed.set("run_1", status="paused", owner_id=None, control="pause")
+    flagged = await seed.set("run_1", control="cancel")  # asked for since it was read
+
+    assert await seed.repo.claim(read, "me", recovery=False) is False
+    await _unchanged(seed, flagged)
+    assert await seed.repo.claim(flagged, "me", recovery=False) is True
+    assert (await seed.get("run_1")).control is None
+    await seed.set("run_1", control="cancel")  # by a request that read it as mine
+    assert await seed.repo.controls_for("me") == {"run_1": "cancel"}
+
+
 async def test_recovery_claims_a_run_whose_lease_ran_out(seed: Seed) -> None:
     await seed.run("run_1", "ses_a", owner_id="gone")
     await seed.run("run_2", "ses_a", owner_id="stopped")
