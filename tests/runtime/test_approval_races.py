@@ -2,7 +2,8 @@
 where it can go wrong, on SQLite and PostgreSQL: a cancel meeting the run's continuation,
 a flag set while a continued run goes live, a model that reuses its call ids, a run that
 announced an approval before its process died, approvals of ended runs, and a tool of a
-run whose creation was refused."""
+run whose creation was refused, and a chat whose caller goes away while its run's creation
+commits."""
 
 from __future__ import annotations
 
@@ -231,3 +232,44 @@ async def test_no_tool_runs_for_a_run_whose_creation_was_refused(
         await asyncio.wait([task], timeout=5)
     await asyncio.sleep(0.1)
     assert sample_tools.LEDGER == []
+
+
+async def test_a_chat_whose_caller_goes_away_during_the_commit_still_runs(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """On an existing session the run's task starts once its creation is stored: a caller
+    cancelled while that commits (a client gone) leaves no stored run without a task."""
+    await put_config(
+        client,
+        "plain_model",
+        {"type": "model", "provider": "scripted", "model": "s", "responses": [{"content": "Hi."}]},
+    )
+    await put_config(client, "plain", {"type": "agent", "model": "plain_model"})
+    session_id = (await chat(client, "plain"))["session_id"]
+    executions = app.state.agio.run_manager.executions
+    flush = executions.writer.flush
+    committing = asyncio.Event()
+
+    async def slow_flush(run_id: str | None = None) -> None:
+        if run_id is not None:
+            committing.set()
+            await asyncio.sleep(0.2)
+        await flush(run_id)
+
+    executions.writer.flush = slow_flush
+    try:
+        caller = asyncio.create_task(
+            executions.start_chat("plain", "again", session_id=session_id, user_id=None)
+        )
+        await committing.wait()
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    finally:
+        del executions.writer.flush
+    for _ in range(200):
+        runs = (await client.get("/api/runs", params={"session_id": session_id})).json()["items"]
+        if len(runs) == 2 and all(r["status"] == "completed" for r in runs):
+            break
+        await asyncio.sleep(0.025)
+    assert [r["status"] for r in runs] == ["completed", "completed"], runs
