@@ -39,6 +39,10 @@ class EventBus(Protocol):
 
     async def publish(self, run_id: str, events: Sequence[Event]) -> None: ...
 
+    def subscriber_count(self, run_id: str | None = None) -> int:
+        """How many subscriptions of this process follow `run_id` (all runs without it)."""
+        ...
+
     def notify(self, topic: str, data: dict[str, Any]) -> None:
         """Tell every process (this one at once, before returning; the others as soon as
         the message arrives). At most once across processes: see `NOTICES_LOST`."""

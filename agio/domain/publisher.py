@@ -17,3 +17,7 @@ class EventPublisher(Protocol):
     live events (they re-read the log), never the stored data."""
 
     async def publish(self, run_id: str, events: Sequence[Event]) -> None: ...
+
+    def subscriber_count(self, run_id: str | None = None) -> int:
+        """How many follow `run_id`'s events in this process (all runs' without it)."""
+        ...

@@ -41,6 +41,8 @@ class ModelStep(RunParts):
     """`_model_step` and the streaming of its text."""
 
     model: Model
+    #: the run's first text was emitted (in this process)
+    _text_out: bool = False
 
     def _safe_point(self) -> None:
         if self.control.pause.is_set():
@@ -81,6 +83,12 @@ class ModelStep(RunParts):
                             already if len(already) > len(produced) else produced
                         )
                         self._safe_point()
+                        if not self._text_out:
+                            self._text_out = True
+                            if self.writer.watched(self.run_id):
+                                # the run's first text reaches its stream now, stored on its
+                                # own, not after the rest of the answer has been read
+                                await self.writer.flush()
                     continue
                 if isinstance(item, ToolCallDelta):
                     slot = calls.setdefault(item.index, _Assembling())

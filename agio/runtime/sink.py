@@ -35,3 +35,7 @@ class RunSink(Protocol):
     async def flush(self, run_id: str | None = None) -> None:
         """Return once everything handed over so far is stored (and published); with
         `run_id`, raise if that run's writes could not be stored."""
+
+    def watched(self, run_id: str) -> bool:
+        """Somebody follows the run's events as they come (a stream in this process): its
+        first text is worth a transaction of its own."""

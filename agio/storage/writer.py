@@ -139,6 +139,10 @@ class RunWriter:
         self._push("barrier", (future, run_id))
         await future
 
+    def watched(self, run_id: str) -> bool:
+        """Somebody in this process follows the run's events as they are published."""
+        return self._bus.subscriber_count(run_id) > 0
+
     @property
     def backlog(self) -> int:
         return len(self._ops)

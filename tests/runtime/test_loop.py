@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from agio.config.components import AgentComponent, ModelComponent
 from agio.domain.events import Event
 from agio.domain.messages import Message
@@ -27,6 +29,8 @@ class MemoryWriter:
         self.runs: dict[str, dict[str, Any]] = {}
         self.session: list[NewSessionMessage] = []
         self.checkpoints: list[NewCheckpoint] = []
+        self.flushes = 0
+        self.streaming = False  # somebody follows the run (watched)
 
     def append(self, event: Event) -> None:
         self.events.append(event)
@@ -44,7 +48,10 @@ class MemoryWriter:
         self.checkpoints.append(row)
 
     async def flush(self, run_id: str | None = None) -> None:
-        return None
+        self.flushes += 1
+
+    def watched(self, run_id: str) -> bool:
+        return self.streaming
 
 
 def snapshot(**config: Any) -> AgentSnapshot:
@@ -220,3 +227,31 @@ async def test_a_repeated_answer_that_stops_short_is_streamed_again() -> None:
     errors = [e.data["error"]["type"] for e in writer.events if e.type == "error"]
     assert errors == ["StreamRestarted"]
     assert deltas(writer) == ["Hello"]
+
+
+class _CountingWriter(MemoryWriter):
+    """Records, at each flush, how many text deltas had been emitted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deltas_at_flush: list[int] = []
+
+    async def flush(self, run_id: str | None = None) -> None:
+        self.deltas_at_flush.append(len(deltas(self)))
+        await super().flush(run_id)
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_a_followed_run_stores_its_first_text_on_its_own(streaming: bool) -> None:
+    """Time to first token: with a stream following the run, its first delta is stored
+    (and so published) before the rest of the answer is read; without one, nothing waits."""
+    model = FunctionModel(lambda request: FunctionResponse("One two three four.", chunk_size=4))
+    run, _ = make_run(model)
+    writer = _CountingWriter()
+    writer.streaming = streaming
+    run.writer = writer
+    outcome = await run.execute()
+    assert outcome.status is RunStatus.COMPLETED
+    assert len(deltas(writer)) == 5
+    assert (1 in writer.deltas_at_flush) is streaming
+    assert writer.deltas_at_flush.count(1) <= 1
