@@ -139,7 +139,7 @@ class Idempotency:
         return result
 
 
-def idempotency(request: Request, key: IdempotencyKey = None) -> Idempotency:
+async def idempotency(request: Request, key: IdempotencyKey = None) -> Idempotency:
     container: Container = request.app.state.agio
     return Idempotency(container.idempotency, key, request.method, request.scope["path"])
 
