@@ -27,6 +27,7 @@ from agio.api.routers import (
     keys,
     knowledge,
     metrics,
+    openai_v1,
     prometheus,
     runs,
     schedules,
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # --- schedules
     app.include_router(schedules.router)
+
+    # --- the OpenAI-compatible API (`/v1`)
+    app.include_router(openai_v1.router)
 
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes
