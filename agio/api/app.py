@@ -27,6 +27,7 @@ from agio.api.routers import (
     keys,
     knowledge,
     metrics,
+    openai_responses,
     openai_v1,
     prometheus,
     runs,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # --- the OpenAI-compatible API (`/v1`)
     app.include_router(openai_v1.router)
+    app.include_router(openai_responses.router)
 
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes

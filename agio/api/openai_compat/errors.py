@@ -36,6 +36,7 @@ _TYPES = {
 _CODES = {
     "AgentNotFound": "model_not_found",
     "RunNotFound": "response_not_found",
+    "ResponseNotFound": "response_not_found",
     "RateLimited": "rate_limit_exceeded",
     "Unauthorized": "invalid_api_key",
     "Forbidden": "insufficient_permissions",

@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from agio.api.auth import allow
-from agio.api.container import Container
 from agio.api.deps import ComponentsDep, ContainerDep
 from agio.api.openai_compat.chat import chunks, completion, split_messages
 from agio.api.openai_compat.errors import openai_error_responses
@@ -27,13 +26,12 @@ from agio.api.openai_compat.schemas import (
     ModelList,
     ModelOut,
 )
+from agio.api.openai_compat.starting import start_run
 from agio.api.run_outcome import wait_for_end
 from agio.api.sse import SSE_HEADERS
-from agio.bus.base import Subscription
 from agio.domain.components import StoredComponent
 from agio.domain.errors import AgioError
-from agio.domain.messages import Message
-from agio.domain.runs import MultitaskStrategy, Run, RunStatus
+from agio.domain.runs import Run, RunStatus
 from agio.domain.security import Permission, Principal
 
 router = APIRouter(
@@ -107,51 +105,6 @@ async def get_model(
     components: ComponentsDep,
 ) -> ModelOut:
     return _model(await components.get_agent(model))
-
-
-async def start_run(
-    container: Container,
-    who: Principal,
-    agent: str,
-    message: str,
-    *,
-    session_id: str | None,
-    history: list[Message] | None,
-    instructions: str | None = None,
-    stream: bool,
-    options: dict[str, Any] | None = None,
-) -> tuple[Run, Subscription | None]:
-    """Start a run as `POST /api/chat` does, for the caller (its quotas and the message
-    limit first); with `stream`, its subscription, made before the run can publish.
-    `options`: stored as the run's `response_options` with its creation."""
-    runs = container.run_service
-    subscriptions: list[Subscription] = []
-
-    def before_launch(run: Run) -> None:
-        if options is not None:
-            container.run_manager.annotate(run.id, response_options=options)
-        if stream:
-            subscriptions.append(runs.subscribe(run.id))
-
-    runs.check_message(message)
-    await runs.check_run_quota(who.user_id)
-    try:
-        run = await container.run_manager.start_chat(
-            agent,
-            message,
-            session_id=session_id,
-            user_id=who.user_id,
-            session_visible_to=None if who.is_admin else who.user_id,
-            before_launch=before_launch,
-            strategy=MultitaskStrategy(container.settings.multitask_strategy),
-            history=history,
-            instructions=instructions,
-        )
-    except BaseException:
-        for subscription in subscriptions:
-            subscription.close()
-        raise
-    return run, subscriptions[0] if subscriptions else None
 
 
 @router.post(
