@@ -44,7 +44,8 @@ from agio.observability.logging import configure_logging
 DESCRIPTION = """
 Agio's control plane: define agents and their components, talk to them, and watch and
 steer their runs. Every error has the same envelope: `{"error": {"type", "message",
-"path", "request_id"}}`.
+"path", "request_id"}}`, except under `/v1` (the OpenAI-compatible API), where errors
+have OpenAI's shape: `{"error": {"message", "type", "code", "param"}}`.
 """
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import openai
 import pytest
 
+from agio.api.app import create_app
+from agio.config.settings import Settings
 from tests.api.openai_live import LiveAgio, live  # noqa: F401
+from tests.conftest import add_user, start_client
 from tests.fakes.fixtures import fake_openai  # noqa: F401
 from tests.fakes.openai_server import FakeToolCall, StreamText, StreamToolCalls
 
@@ -185,3 +189,29 @@ def test_errors_have_openais_shape(live: LiveAgio) -> None:  # noqa: F811
             body = response.json()
             assert set(body) == {"error"}, body
             assert set(body["error"]) == {"message", "type", "code", "param"}, body
+
+
+async def test_the_chat_rate_limit_applies(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"rate_limit_chat": "1/minute"}))
+    client, lifespan = await start_client(app)
+    try:
+        body = {"model": "assistant", "messages": [{"role": "user", "content": "What is 2+2?"}]}
+        first = await client.post("/v1/chat/completions", json=body)
+        assert first.status_code == 200, first.text
+        second = await client.post("/v1/chat/completions", json=body)
+        assert second.status_code == 429
+        assert second.json()["error"]["type"] == "rate_limit_error"
+        assert second.json()["error"]["code"] == "rate_limit_exceeded"
+        assert "Retry-After" in second.headers
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_viewer_may_list_models_but_not_run_them(client: httpx.AsyncClient) -> None:
+    _, viewer = await add_user(client, "viewer")
+    assert (await client.get("/v1/models", headers=viewer)).status_code == 200
+    body = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}
+    refused = await client.post("/v1/chat/completions", json=body, headers=viewer)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["type"] == "permission_error"
