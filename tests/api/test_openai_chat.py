@@ -14,7 +14,7 @@ from agio.config.settings import Settings
 from tests.api.openai_live import LiveAgio, live  # noqa: F401
 from tests.conftest import add_user, start_client
 from tests.fakes.fixtures import fake_openai  # noqa: F401
-from tests.fakes.openai_server import FakeToolCall, StreamText, StreamToolCalls
+from tests.fakes.openai_server import ErrorResponse, FakeToolCall, StreamText, StreamToolCalls
 
 
 def tool_then_answer(live: LiveAgio, answer: list[str]) -> None:  # noqa: F811
@@ -215,3 +215,35 @@ async def test_a_viewer_may_list_models_but_not_run_them(client: httpx.AsyncClie
     refused = await client.post("/v1/chat/completions", json=body, headers=viewer)
     assert refused.status_code == 403
     assert refused.json()["error"]["type"] == "permission_error"
+
+
+def test_a_failed_run_is_an_error_the_sdk_does_not_retry(live: LiveAgio) -> None:  # noqa: F811
+    live.fake.enqueue(ErrorResponse(400, "the model refused", type="invalid_request_error"))
+    client = openai.OpenAI(base_url=f"{live.url}/v1", api_key=live.key, max_retries=2)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(
+            model="fake_agent", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert caught.value.body["type"] == "server_error"  # type: ignore[index]
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    run_id = caught.value.response.headers["X-Agio-Run-ID"]
+    assert len(live.fake.completions) == 1  # one run, one model call: no retry
+    with live.api() as api:
+        assert api.get(f"/api/runs/{run_id}").json()["status"] == "failed"
+    # streamed, the failure ends the stream with an error the SDK raises
+    live.fake.enqueue(ErrorResponse(400, "the model refused", type="invalid_request_error"))
+    stream = client.chat.completions.create(
+        model="fake_agent", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    with pytest.raises(openai.APIError):
+        list(stream)
+
+
+def test_a_failed_response_says_so(live: LiveAgio) -> None:  # noqa: F811
+    live.fake.enqueue(ErrorResponse(400, "the model refused", type="invalid_request_error"))
+    response = live.sdk().responses.create(model="fake_agent", input="hi")
+    assert response.status == "failed"
+    assert response.error is not None
+    assert response.error.code == "server_error"
+    events = list(live.sdk().responses.retrieve(response.id, stream=True))
+    assert events[-1].type == "response.failed"
