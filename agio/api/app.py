@@ -27,6 +27,8 @@ from agio.api.routers import (
     keys,
     knowledge,
     metrics,
+    openai_responses,
+    openai_v1,
     prometheus,
     runs,
     schedules,
@@ -42,7 +44,8 @@ from agio.observability.logging import configure_logging
 DESCRIPTION = """
 Agio's control plane: define agents and their components, talk to them, and watch and
 steer their runs. Every error has the same envelope: `{"error": {"type", "message",
-"path", "request_id"}}`.
+"path", "request_id"}}`, except under `/v1` (the OpenAI-compatible API), where errors
+have OpenAI's shape: `{"error": {"message", "type", "code", "param"}}`.
 """
 
 
@@ -93,6 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # --- schedules
     app.include_router(schedules.router)
+
+    # --- the OpenAI-compatible API (`/v1`)
+    app.include_router(openai_v1.router)
+    app.include_router(openai_responses.router)
 
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from agio.api.openai_compat.errors import is_v1, openai_error
 from agio.domain.errors import AgioError
 
 _HTTP_TYPES = {
@@ -42,6 +43,8 @@ def envelope(
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    if is_v1(scope):  # the OpenAI-compatible API answers in OpenAI's shape
+        return openai_error(status, type_, message, details, headers)
     body: dict[str, Any] = {
         "type": type_,
         "message": message,

@@ -15,10 +15,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from agio.api.openai_compat.errors import is_v1
 from agio.api.schemas.common import LIMIT_FROM_SETTING
 from agio.config.settings import Settings
 
 _ENVELOPE = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+#: under `/v1`, errors have OpenAI's shape (`agio.api.openai_compat.errors`)
+_OPENAI_ENVELOPE = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/OpenAIErrorEnvelope"}}
+}
 _METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
@@ -38,7 +43,8 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
 
 def complete(document: dict[str, Any], settings: Settings) -> None:
     """Add the transport-level error responses and the settings' limits to `document`."""
-    for item in document.get("paths", {}).values():
+    for path, item in document.get("paths", {}).items():
+        envelope = _OPENAI_ENVELOPE if is_v1({"path": path}) else _ENVELOPE
         for method, operation in item.items():
             if method not in _METHODS:
                 continue
@@ -59,7 +65,7 @@ def complete(document: dict[str, Any], settings: Settings) -> None:
             )
             for code in ("400", "413"):
                 if code in responses:
-                    responses[code].setdefault("content", _ENVELOPE)
+                    responses[code].setdefault("content", envelope)
     _apply_limits(document.get("components", {}).get("schemas", {}), settings)
 
 

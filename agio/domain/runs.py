@@ -203,6 +203,9 @@ class Run:
     #: a queued run (not started, not holding its session yet): its `QueueRank`; None for
     #: every other run
     queue_rank: int | None = None
+    #: a run started by `POST /v1/responses`: that request's options (`instructions`,
+    #: `previous_response_id`, `background`, `store`); None for every other run
+    response_options: dict[str, Any] | None = None
 
     @property
     def queued(self) -> bool:

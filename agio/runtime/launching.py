@@ -25,6 +25,7 @@ from agio.domain.ids import new_id
 from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, QueueRank, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
+from agio.runtime.chat_state import chat_state
 from agio.runtime.history import SessionHistory
 from agio.runtime.launch import Launch, new_run
 from agio.runtime.loop import AgentRun, RunOutcome
@@ -126,6 +127,8 @@ class Executions:
         schedule_id: str | None = None,
         queue: QueueRank | None = None,
         gate: Callable[[str], Awaitable[None]] | None = None,
+        history: list[Message] | None = None,
+        instructions: str | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found.
@@ -134,7 +137,10 @@ class Executions:
         whose firing this run is (stored on the run). `gate(session_id)`, for an
         existing session once it is found, may refuse the chat (SPEC §12: a busy
         session). With `queue`, the run is created queued (`create_queued`): it starts
-        when its session is free (`agio.runtime.multitask`)."""
+        when its session is free (`agio.runtime.multitask`). `history`, `instructions`:
+        see `agio.runtime.chat_state` (the OpenAI-compatible API's)."""
+        if history is not None and session_id is not None:
+            raise ValueError("history is for a new session only")
         if self.stopping:
             raise Conflict("The server is shutting down; retry on another instance")
         # from memory while the repository has them: a run of an unchanged agent reads no
@@ -154,7 +160,13 @@ class Executions:
                 await gate(session_id)
         snapshot = await self.snapshots.take(self.components, agent)
         # a queued run reads its session's history when it starts, not now
-        state = await self.chat_state(snapshot, session_id if queue is None else None, message)
+        state = await self.chat_state(
+            snapshot,
+            session_id if queue is None else None,
+            message,
+            history=history,
+            instructions=instructions,
+        )
         run = new_run(
             agent.id,
             agent.name,
@@ -181,16 +193,20 @@ class Executions:
         return run
 
     async def chat_state(
-        self, snapshot: AgentSnapshot, session_id: str | None, message: str
+        self,
+        snapshot: AgentSnapshot,
+        session_id: str | None,
+        message: str,
+        *,
+        history: list[Message] | None = None,
+        instructions: str | None = None,
+        system: list[Message] | None = None,
     ) -> RunState:
-        """The state a chat's run starts from: the system prompt, the session's history
-        (by the agent's memory) and the user's message."""
-        history = await self.history.messages_for(session_id, snapshot) if session_id else []
-        messages: list[Message] = []
-        if snapshot.agent.system_prompt:
-            messages.append(Message.system(snapshot.agent.system_prompt))
-        messages.extend(history)
-        return RunState(messages=[*messages, Message.user(message)], new_from=len(messages))
+        """The state a chat's run starts from (`agio.runtime.chat_state`)."""
+        return await chat_state(
+            self.history, snapshot, session_id, message, history=history,
+            instructions=instructions, system=system,
+        )  # fmt: skip
 
     async def create_queued(
         self,
@@ -322,7 +338,14 @@ class Executions:
         checkpoint, stored before anything else of the run."""
         snapshot = AgentSnapshot.from_json(checkpoint.agent_config)
         if checkpoint.kind == QUEUED_CHECKPOINT:
-            state = await self.chat_state(snapshot, run.session_id, run.input_query)
+            queued = RunState.from_json(checkpoint.state)
+            state = await self.chat_state(
+                snapshot,
+                run.session_id,
+                run.input_query,
+                # its system messages as queued: the run's own instructions stay with it
+                system=[m for m in queued.messages[: queued.new_from] if m.role == "system"],
+            )
             self.writer.save_checkpoint(
                 checkpoint_row(
                     run.id,

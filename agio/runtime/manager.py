@@ -23,6 +23,7 @@ import structlog
 from opentelemetry import trace
 
 from agio.bus.base import EventBus
+from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, MultitaskStrategy, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.approvals import Approvals
@@ -165,13 +166,17 @@ class RunManager:
         before_launch: Callable[[Run], None] | None = None,
         schedule_id: str | None = None,
         strategy: MultitaskStrategy = MultitaskStrategy.REJECT,
+        history: list[Message] | None = None,
+        instructions: str | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found;
         `before_launch(run)` runs before the run's task can publish anything;
         `schedule_id`: the schedule whose firing the run is. On a session with a run in
         progress, `strategy` decides (SPEC §12, `multitask.py`); a queued run is returned
-        before it starts."""
+        before it starts. `history`: the earlier messages of a new session, given by the
+        caller (the OpenAI-compatible API); `instructions`: a system message for this run
+        only."""
         return await self.queue.start_chat(
             strategy,
             agent_key,
@@ -181,7 +186,14 @@ class RunManager:
             session_visible_to=session_visible_to,
             before_launch=before_launch,
             schedule_id=schedule_id,
+            history=history,
+            instructions=instructions,
         )
+
+    def annotate(self, run_id: str, **values: Any) -> None:
+        """Store more of a new run's columns (`response_options` of the OpenAI-compatible
+        API): called from `before_launch`, the update is stored with the run's creation."""
+        self.writer.update_run(run_id, **values)
 
     async def wait(self, run_id: str) -> RunOutcome | None:
         """Wait for a run this process executes to stop (the waiter may go away freely);

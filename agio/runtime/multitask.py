@@ -32,6 +32,7 @@ from collections.abc import Callable
 import structlog
 
 from agio.domain.errors import InvalidStateTransition, SessionBusy
+from agio.domain.messages import Message
 from agio.domain.runs import MultitaskStrategy, QueueRank, Run
 from agio.runtime.control import RunControl
 from agio.runtime.launching import Executions
@@ -64,8 +65,11 @@ class SessionQueue:
         session_visible_to: str | None = None,
         before_launch: Callable[[Run], None] | None = None,
         schedule_id: str | None = None,
+        history: list[Message] | None = None,
+        instructions: str | None = None,
     ) -> Run:
-        """A chat's run, by `strategy` when the session has a run in progress."""
+        """A chat's run, by `strategy` when the session has a run in progress
+        (`history`, `instructions`: as `Executions.start_chat` takes them)."""
         queue = {
             MultitaskStrategy.ENQUEUE: QueueRank.LAST,
             MultitaskStrategy.INTERRUPT: QueueRank.NEXT,
@@ -81,6 +85,8 @@ class SessionQueue:
             schedule_id=schedule_id,
             queue=queue if session_id is not None else None,
             gate=self.refuse_if_busy if strategy is MultitaskStrategy.REJECT else None,
+            history=history,
+            instructions=instructions,
         )
         if not run.queued:
             return run

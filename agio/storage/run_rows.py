@@ -32,6 +32,7 @@ def to_run(row: RunRow) -> Run:
         owner_id=row.owner_id,
         schedule_id=row.schedule_id,
         queue_rank=row.queue_rank,
+        response_options=row.response_options,
     )
 
 

@@ -177,6 +177,9 @@ class RunRow(Base):
     schedule_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     #: webhooks (migration 0011): the chat's own `webhook`, for the run's terminal event
     webhook_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the OpenAI-compatible API (migration 0014): a response's own request options
+    #: (`instructions`, `previous_response_id`, `background`, `store`); NULL otherwise
+    response_options: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -165,6 +165,8 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
         "schedule_id": "sch_missing",
         "webhook_id": "whk_missing",
         "delivery_id": "whd_missing",
+        "model": "no_such_agent",
+        "response_id": "resp_missing",
     }
     checked = 0
     for route in ROUTES:
@@ -179,7 +181,9 @@ async def test_rbac_matrix(client: httpx.AsyncClient) -> None:
                 assert response.status_code < 500, where
             else:
                 assert response.status_code == 403, where
-                assert response.json()["error"]["type"] == "Forbidden", where
+                # under /v1, OpenAI's shape (agio/api/openai_compat/errors.py)
+                forbidden = "permission_error" if route.path.startswith("/v1/") else "Forbidden"
+                assert response.json()["error"]["type"] == forbidden, where
             checked += 1
     assert checked == 3 * len([r for r in ROUTES if r.permission is not None])
 
@@ -194,9 +198,11 @@ OWNED = {
     "schedule_id",
     "webhook_id",
     "delivery_id",
+    "response_id",  # a run, under /v1
 }
 # the agent catalogue and knowledge bases: readable by every role, changed by admins
-SHARED = {"agent_id", "component_name", "document_id"}
+# (`model`: an agent, under /v1)
+SHARED = {"agent_id", "component_name", "document_id", "model"}
 ADMIN_ONLY = {"user_id"}
 
 
@@ -235,6 +241,8 @@ async def test_bola_matrix(client: httpx.AsyncClient) -> None:
         "call_id": "call_0_0",
         "webhook_id": "whk_missing",
         "delivery_id": "whd_missing",
+        "model": "customer_support",
+        "response_id": "resp_" + run_id.removeprefix("run_"),
     }
     for role in ("user", "viewer"):
         _, intruder = await add_user(client, role)

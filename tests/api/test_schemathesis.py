@@ -70,6 +70,10 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     # the SSRF guard lets through, and a subscription's secret decode to 24-64 bytes
     # (POST /api/chat is above)
     "POST /api/webhooks",
+    # the OpenAI-compatible API: the last message (input item) must be the user's, with
+    # text, within AGIO_MAX_MESSAGE_CHARS; a background response must be stored
+    "POST /v1/chat/completions",
+    "POST /v1/responses",
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -12,6 +11,7 @@ from agio.api.auth import allow
 from agio.api.container import Container
 from agio.api.deps import ContainerDep
 from agio.api.idempotency import REPLAYED, IdempotencyDep, replay_documented
+from agio.api.run_outcome import wait_for_outcome
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import (
     EVENT_STREAM,
@@ -111,17 +111,9 @@ async def chat(
             retry_ms=container.settings.sse_retry_ms,
             headers={"X-Run-ID": run.id, "X-Session-ID": run.session_id},
         )
-    outcome = await manager.wait(run.id)
-    if outcome is None:  # not executing here: ended already, queued, or started elsewhere
-        done = await runs.get_run(run.id)
-        if done is not None and not done.status.terminal:
-            async for _ in runs.follow(run.id, done.last_seq):
-                pass  # until its terminal event, wherever it executes
-            done = await runs.get_run(run.id)
-        if done is None:
-            raise RunNotFound(run.id)
-        outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)
-    return _answer(run, outcome)
+    # executing here: its task's outcome; else (ended already, queued, or started
+    # elsewhere) its log followed to its end, wherever it executes
+    return _answer(run, await wait_for_outcome(container, run.id))
 
 
 def _answer(run: Run, outcome: RunOutcome) -> ChatResponse:
@@ -152,16 +144,5 @@ async def _replay(container: Container, body: ChatRequest, replay: IdempotencyRe
             retry_ms=container.settings.sse_retry_ms,
             headers=headers,
         )
-    outcome = await container.run_manager.wait(run.id)
-    if outcome is None:  # not executing here: wait for its end in the log, then read it
-        if not run.status.terminal:
-            async with aclosing(runs.follow(run.id, run.last_seq)) as events:
-                async for batch in events:  # batches of events, up to the terminal one
-                    if any(event.terminal for event in batch):
-                        break
-        done = await runs.get_run(run.id)
-        if done is None:
-            raise RunNotFound(run.id)
-        outcome = RunOutcome(done.status, done.response_content, done.metrics, done.error)
-    answer = _answer(run, outcome)
+    answer = _answer(run, await wait_for_outcome(container, run.id))
     return JSONResponse(answer.model_dump(mode="json"), headers=headers)
