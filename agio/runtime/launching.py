@@ -25,6 +25,7 @@ from agio.domain.ids import new_id
 from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, QueueRank, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
+from agio.runtime.client_turn import ClientTurn, check_tools, thread_session, turn_messages
 from agio.runtime.history import SessionHistory
 from agio.runtime.launch import Launch, new_run
 from agio.runtime.loop import AgentRun, RunOutcome
@@ -126,6 +127,7 @@ class Executions:
         schedule_id: str | None = None,
         queue: QueueRank | None = None,
         gate: Callable[[str], Awaitable[None]] | None = None,
+        turn: ClientTurn | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found.
@@ -134,7 +136,8 @@ class Executions:
         whose firing this run is (stored on the run). `gate(session_id)`, for an
         existing session once it is found, may refuse the chat (SPEC §12: a busy
         session). With `queue`, the run is created queued (`create_queued`): it starts
-        when its session is free (`agio.runtime.multitask`)."""
+        when its session is free (`agio.runtime.multitask`). A `turn` (an AG-UI client's:
+        `agio.runtime.client_turn`) names its session by its thread, and is never queued."""
         if self.stopping:
             raise Conflict("The server is shutting down; retry on another instance")
         # from memory while the repository has them: a run of an unchanged agent reads no
@@ -142,7 +145,13 @@ class Executions:
         agent = await self.components.get(agent_key, "agent", cached=True)
         if agent is None:
             raise AgentNotFound(agent_key)
-        if session_id is not None:
+        new_session = session_id is None
+        if turn is not None:
+            session_id, new_session = await thread_session(
+                self.runs, turn, agent.id, user_id, session_visible_to
+            )
+            queue = None
+        if not new_session and session_id is not None:
             session = await self.runs.get_session(session_id)
             if session is None or (
                 session_visible_to is not None and session.user_id != session_visible_to
@@ -153,8 +162,12 @@ class Executions:
             if gate is not None:
                 await gate(session_id)
         snapshot = await self.snapshots.take(self.components, agent)
+        if turn is not None:
+            check_tools(turn, snapshot)
         # a queued run reads its session's history when it starts, not now
-        state = await self.chat_state(snapshot, session_id if queue is None else None, message)
+        state = await self.chat_state(
+            snapshot, None if queue is not None or new_session else session_id, message, turn
+        )
         run = new_run(
             agent.id,
             agent.name,
@@ -168,9 +181,11 @@ class Executions:
             run.queue_rank = int(queue)
             await self.create_queued(run, snapshot, state, before_launch=before_launch)
         else:
+            taken = turn is not None  # a thread's session: a concurrent chat may create it
             await self.create_and_launch(
-                run, snapshot, state, new_session=session_id is None, before_launch=before_launch
-            )
+                run, snapshot, state, new_session=new_session, before_launch=before_launch,
+                may_be_taken=taken,
+            )  # fmt: skip
         log.info(
             "run_created",
             run_id=run.id,
@@ -181,16 +196,31 @@ class Executions:
         return run
 
     async def chat_state(
-        self, snapshot: AgentSnapshot, session_id: str | None, message: str
+        self,
+        snapshot: AgentSnapshot,
+        session_id: str | None,
+        message: str,
+        turn: ClientTurn | None = None,
     ) -> RunState:
         """The state a chat's run starts from: the system prompt, the session's history
-        (by the agent's memory) and the user's message."""
+        (by the agent's memory), the user's message; a client's `turn` adds its context,
+        tools, results and a new thread's history (`agio.runtime.client_turn`)."""
         history = await self.history.messages_for(session_id, snapshot) if session_id else []
         messages: list[Message] = []
         if snapshot.agent.system_prompt:
             messages.append(Message.system(snapshot.agent.system_prompt))
+        if turn is not None:
+            messages.extend(turn.context)
         messages.extend(history)
-        return RunState(messages=[*messages, Message.user(message)], new_from=len(messages))
+        new_from = len(messages)
+        if turn is not None and session_id is None:
+            messages.extend(turn.earlier)  # stored with the run: the new session's start
+        added = turn_messages(messages, turn.results if turn else [], message)
+        return RunState(
+            messages=[*messages, *added],
+            new_from=new_from,
+            client_tools=turn.tools if turn else [],
+        )
 
     async def create_queued(
         self,
@@ -231,10 +261,12 @@ class Executions:
         new_session: bool,
         description: str = "",
         before_launch: Callable[[Run], None] | None = None,
+        may_be_taken: bool = False,
     ) -> None:
         """Store a new run with its `start` checkpoint and launch it; return once it is
         stored. The run holds its session from this insert on (SPEC §12): a session held
-        by another run refuses it, and the caller gets 409 `SessionBusy`.
+        by another run refuses it, and the caller gets 409 `SessionBusy` (so does one whose
+        new session, a thread's, a concurrent chat created first: `may_be_taken`).
 
         On a new session (nothing else can hold it), the task starts while the creation
         commits: its model call overlaps the commit, and its first writes queue behind
@@ -280,7 +312,7 @@ class Executions:
                 if task is not None and not task.done():
                     self.failed_early.setdefault(run.id, exc.error)
                     task.cancel()
-                if not new_session:
+                if not new_session or may_be_taken:
                     await self._refuse_busy(run.session_id, exc)
                 raise ValidationFailed(
                     f"The run could not be stored: {exc.error['message']}"

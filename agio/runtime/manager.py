@@ -27,6 +27,7 @@ from agio.domain.runs import Checkpoint, MultitaskStrategy, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.approvals import Approvals
 from agio.runtime.branching import Branching, ForkChanges
+from agio.runtime.client_turn import ClientTurn
 from agio.runtime.control import RunControl
 from agio.runtime.history import SessionHistory
 from agio.runtime.launching import Executions, KnowledgeTool
@@ -164,6 +165,7 @@ class RunManager:
         session_visible_to: str | None = None,
         before_launch: Callable[[Run], None] | None = None,
         schedule_id: str | None = None,
+        turn: ClientTurn | None = None,
         strategy: MultitaskStrategy = MultitaskStrategy.REJECT,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
@@ -181,6 +183,7 @@ class RunManager:
             session_visible_to=session_visible_to,
             before_launch=before_launch,
             schedule_id=schedule_id,
+            turn=turn,
         )
 
     async def wait(self, run_id: str) -> RunOutcome | None:
