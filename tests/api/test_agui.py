@@ -65,7 +65,7 @@ COMPONENTS = [
             {
                 "content": "Let me compute.",
                 "tool_calls": [{"name": "calculator", "arguments": {"expression": "(2 + 3) * 4"}}],
-            },  # noqa: E501
+            },
             {"content": "(2 + 3) * 4 = 20"},
         ],
     ),
