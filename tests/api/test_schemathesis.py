@@ -70,6 +70,10 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     # the SSRF guard lets through, and a subscription's secret decode to 24-64 bytes
     # (POST /api/chat is above)
     "POST /api/webhooks",
+    # an AG-UI input must hold something new after its last assistant message, tool
+    # results for calls that wait for one, text content and front-end tool names that
+    # are not the agent's own
+    "POST /api/agui/{agent_id}",
 ]
 
 
