@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from agio.domain.errors import ValidationFailed
 from agio.domain.messages import Message, ToolSpec
 from agio.runtime.snapshot import AgentSnapshot
+from agio.runtime.state import RunState
 from agio.storage.runs import RunRepository
 
 #: the result given to the model for a handed-back call the client did not answer
@@ -130,3 +131,25 @@ async def thread_session(
         return named.id, False
     session_id = thread_session_id(turn.thread_id, agent_id, user_id)
     return session_id, await runs.get_session(session_id) is None
+
+
+def chat_run_state(
+    system: list[Message],
+    history: list[Message],
+    message: str,
+    turn: ClientTurn | None,
+    *,
+    new_thread: bool,
+) -> RunState:
+    """The state a chat's run starts from: the system prompt, (a client's context,) the
+    session's history, then what the run adds: a new thread's earlier messages (stored
+    with the run: the new session's start), results for the calls handed back, and the
+    user's message (`turn_messages`); a client's tools go with it."""
+    messages = [*system, *(turn.context if turn else []), *history]
+    new_from = len(messages)
+    if turn is not None and new_thread:
+        messages.extend(turn.earlier)
+    added = turn_messages(messages, turn.results if turn else [], message)
+    return RunState(
+        messages=[*messages, *added], new_from=new_from, client_tools=turn.tools if turn else []
+    )

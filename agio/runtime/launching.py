@@ -25,7 +25,7 @@ from agio.domain.ids import new_id
 from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, QueueRank, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
-from agio.runtime.client_turn import ClientTurn, check_tools, thread_session, turn_messages
+from agio.runtime.client_turn import ClientTurn, chat_run_state, check_tools, thread_session
 from agio.runtime.history import SessionHistory
 from agio.runtime.launch import Launch, new_run
 from agio.runtime.loop import AgentRun, RunOutcome
@@ -206,21 +206,9 @@ class Executions:
         (by the agent's memory), the user's message; a client's `turn` adds its context,
         tools, results and a new thread's history (`agio.runtime.client_turn`)."""
         history = await self.history.messages_for(session_id, snapshot) if session_id else []
-        messages: list[Message] = []
-        if snapshot.agent.system_prompt:
-            messages.append(Message.system(snapshot.agent.system_prompt))
-        if turn is not None:
-            messages.extend(turn.context)
-        messages.extend(history)
-        new_from = len(messages)
-        if turn is not None and session_id is None:
-            messages.extend(turn.earlier)  # stored with the run: the new session's start
-        added = turn_messages(messages, turn.results if turn else [], message)
-        return RunState(
-            messages=[*messages, *added],
-            new_from=new_from,
-            client_tools=turn.tools if turn else [],
-        )
+        prompt = snapshot.agent.system_prompt
+        system = [Message.system(prompt)] if prompt else []
+        return chat_run_state(system, history, message, turn, new_thread=session_id is None)
 
     async def create_queued(
         self,
