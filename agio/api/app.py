@@ -16,6 +16,7 @@ from agio.api.middleware import RequestContextMiddleware
 from agio.api.openapi import install_openapi
 from agio.api.routers import (
     agents,
+    agui,
     approvals,
     auth,
     chat,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(agents.router)
     app.include_router(config.router)
     app.include_router(chat.router)
+    app.include_router(agui.router)
     app.include_router(runs.router)
     app.include_router(control.router)
     app.include_router(metrics.router)

@@ -137,3 +137,18 @@ def event_stream_response(
         ping=ping,
         headers={**SSE_HEADERS, **(headers or {})},
     )
+
+
+def counted_stream_response(
+    chunks: AsyncIterator[str],
+    *,
+    ping: float,
+    headers: dict[str, str] | None = None,
+    open_streams: Gauge | None = None,
+) -> EventSourceResponse:
+    """A stream of SSE messages encoded elsewhere (AG-UI's), counted in `open_streams`."""
+    return EventSourceResponse(
+        _counted((chunk.encode() async for chunk in chunks), open_streams, None),
+        ping=ping,
+        headers={**SSE_HEADERS, **(headers or {})},
+    )

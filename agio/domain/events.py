@@ -24,11 +24,15 @@ ERROR: Final = "error"
 #: a tool call waits for a person's decision; then the decision (SPEC §11)
 APPROVAL_REQUESTED: Final = "approval_requested"
 APPROVAL_RESOLVED: Final = "approval_resolved"
+#: the model called a tool the client runs itself (an AG-UI front-end tool): the call is
+#: handed back, and the run completes with it pending (`pending_tool_call_ids`, SPEC §18)
+FRONTEND_TOOL_CALL: Final = "frontend_tool_call"
 
 EVENT_TYPES: Final = (
     RUN_STARTED, STEP_STARTED, CONTENT_DELTA, TOOL_CALL_STARTED, TOOL_CALL_COMPLETED,
     STEP_COMPLETED, CHECKPOINT_CREATED, RUN_PAUSED, RUN_RESUMED, RUN_CANCELLED,
     RUN_COMPLETED, RUN_FAILED, ERROR, APPROVAL_REQUESTED, APPROVAL_RESOLVED,
+    FRONTEND_TOOL_CALL,
 )  # fmt: skip
 #: the events that end a run, each with the status it ends in (`RunStatus.terminal`)
 ENDED_AS: Final = {

@@ -26,6 +26,7 @@ from agio.domain.messages import Message
 from agio.domain.runs import Checkpoint, QueueRank, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.chat_state import chat_state
+from agio.runtime.client_turn import ClientTurn, check_tools, thread_session
 from agio.runtime.history import SessionHistory
 from agio.runtime.launch import Launch, new_run
 from agio.runtime.loop import AgentRun, RunOutcome
@@ -129,6 +130,7 @@ class Executions:
         gate: Callable[[str], Awaitable[None]] | None = None,
         history: list[Message] | None = None,
         instructions: str | None = None,
+        turn: ClientTurn | None = None,
     ) -> Run:
         """Create the run (and its session) and start executing it in the background.
         With `session_visible_to`, a session of any other user is not found.
@@ -138,7 +140,9 @@ class Executions:
         existing session once it is found, may refuse the chat (SPEC §12: a busy
         session). With `queue`, the run is created queued (`create_queued`): it starts
         when its session is free (`agio.runtime.multitask`). `history`, `instructions`:
-        see `agio.runtime.chat_state` (the OpenAI-compatible API's)."""
+        see `agio.runtime.chat_state` (the OpenAI-compatible API's). A `turn` (an AG-UI
+        client's: `agio.runtime.client_turn`) names its session by its thread, and is
+        never queued."""
         if history is not None and session_id is not None:
             raise ValueError("history is for a new session only")
         if self.stopping:
@@ -148,7 +152,13 @@ class Executions:
         agent = await self.components.get(agent_key, "agent", cached=True)
         if agent is None:
             raise AgentNotFound(agent_key)
-        if session_id is not None:
+        new_session = session_id is None
+        if turn is not None:
+            session_id, new_session = await thread_session(
+                self.runs, turn, agent.id, user_id, session_visible_to
+            )
+            queue = None
+        if not new_session and session_id is not None:
             session = await self.runs.get_session(session_id)
             if session is None or (
                 session_visible_to is not None and session.user_id != session_visible_to
@@ -159,13 +169,16 @@ class Executions:
             if gate is not None:
                 await gate(session_id)
         snapshot = await self.snapshots.take(self.components, agent)
+        if turn is not None:
+            check_tools(turn, snapshot)
         # a queued run reads its session's history when it starts, not now
         state = await self.chat_state(
             snapshot,
-            session_id if queue is None else None,
+            None if queue is not None or new_session else session_id,
             message,
             history=history,
             instructions=instructions,
+            turn=turn,
         )
         run = new_run(
             agent.id,
@@ -180,9 +193,11 @@ class Executions:
             run.queue_rank = int(queue)
             await self.create_queued(run, snapshot, state, before_launch=before_launch)
         else:
+            taken = turn is not None  # a thread's session: a concurrent chat may create it
             await self.create_and_launch(
-                run, snapshot, state, new_session=session_id is None, before_launch=before_launch
-            )
+                run, snapshot, state, new_session=new_session, before_launch=before_launch,
+                may_be_taken=taken,
+            )  # fmt: skip
         log.info(
             "run_created",
             run_id=run.id,
@@ -201,11 +216,12 @@ class Executions:
         history: list[Message] | None = None,
         instructions: str | None = None,
         system: list[Message] | None = None,
+        turn: ClientTurn | None = None,
     ) -> RunState:
         """The state a chat's run starts from (`agio.runtime.chat_state`)."""
         return await chat_state(
             self.history, snapshot, session_id, message, history=history,
-            instructions=instructions, system=system,
+            instructions=instructions, system=system, turn=turn,
         )  # fmt: skip
 
     async def create_queued(
@@ -247,10 +263,12 @@ class Executions:
         new_session: bool,
         description: str = "",
         before_launch: Callable[[Run], None] | None = None,
+        may_be_taken: bool = False,
     ) -> None:
         """Store a new run with its `start` checkpoint and launch it; return once it is
         stored. The run holds its session from this insert on (SPEC §12): a session held
-        by another run refuses it, and the caller gets 409 `SessionBusy`.
+        by another run refuses it, and the caller gets 409 `SessionBusy` (so does one whose
+        new session, a thread's, a concurrent chat created first: `may_be_taken`).
 
         On a new session (nothing else can hold it), the task starts while the creation
         commits: its model call overlaps the commit, and its first writes queue behind
@@ -299,7 +317,7 @@ class Executions:
                 if task is not None and not task.done():
                     self.failed_early.setdefault(run.id, exc.error)
                     task.cancel()
-                if not new_session:
+                if not new_session or may_be_taken:
                     await self._refuse_busy(run.session_id, exc)
                 raise ValidationFailed(
                     f"The run could not be stored: {exc.error['message']}"

@@ -283,8 +283,11 @@ class AgentRun(ModelStep, ToolStep):
 
     async def _complete(self) -> RunOutcome:
         metrics = self._sync_metrics()
-        last = self.state.messages[-1]
-        response = last.content or "" if last.role == "assistant" else ""
+        # the last answer; with calls handed back to the client, the text that came with them
+        last = next((m for m in reversed(self.state.messages) if m.role == "assistant"), None)
+        response = (last.content or "") if last is not None else ""
+        if not self.state.handed_back and self.state.messages[-1].role != "assistant":
+            response = ""
         self.status = RunStatus.COMPLETED
         new_messages = [
             m.model_dump(mode="json")
@@ -296,9 +299,14 @@ class AgentRun(ModelStep, ToolStep):
         )
         self.writer.add_session_messages(session_rows(self.session_id, self.run_id, new_messages))
         self.outcome = RunOutcome(RunStatus.COMPLETED, response, metrics)
-        self.emit(
-            ev.RUN_COMPLETED, {"run_id": self.run_id, "response": response, "metrics": metrics}
-        )
+        completed: dict[str, Any] = {
+            "run_id": self.run_id,
+            "response": response,
+            "metrics": metrics,
+        }
+        if self.state.handed_back:  # the client runs these and answers them in its next input
+            completed["pending_tool_call_ids"] = list(self.state.handed_back)
+        self.emit(ev.RUN_COMPLETED, completed)
         await self.writer.flush()
         if self.on_session_messages is not None:  # a memory kept elsewhere (Redis)
             try:

@@ -28,6 +28,7 @@ from agio.domain.runs import Checkpoint, MultitaskStrategy, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.approvals import Approvals
 from agio.runtime.branching import Branching, ForkChanges
+from agio.runtime.client_turn import ClientTurn
 from agio.runtime.control import RunControl
 from agio.runtime.history import SessionHistory
 from agio.runtime.launching import Executions, KnowledgeTool
@@ -165,6 +166,7 @@ class RunManager:
         session_visible_to: str | None = None,
         before_launch: Callable[[Run], None] | None = None,
         schedule_id: str | None = None,
+        turn: ClientTurn | None = None,
         strategy: MultitaskStrategy = MultitaskStrategy.REJECT,
         history: list[Message] | None = None,
         instructions: str | None = None,
@@ -188,6 +190,7 @@ class RunManager:
             schedule_id=schedule_id,
             history=history,
             instructions=instructions,
+            turn=turn,
         )
 
     def annotate(self, run_id: str, **values: Any) -> None:

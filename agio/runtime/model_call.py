@@ -57,7 +57,11 @@ class ModelStep(RunParts):
         agent = self.snapshot.agent
         request = ModelRequest(
             messages=list(state.messages),
-            tools=[tool_spec(t) for t in self.tools.values()],
+            tools=[
+                *(tool_spec(t) for t in self.tools.values()),
+                # the client's own tools (AG-UI front-end tools), behind the agent's
+                *(spec for spec in state.client_tools if spec.name not in self.tools),
+            ],
             temperature=agent.config.temperature,
             max_tokens=agent.config.max_tokens,
         )

@@ -34,6 +34,7 @@ import structlog
 from agio.domain.errors import InvalidStateTransition, SessionBusy
 from agio.domain.messages import Message
 from agio.domain.runs import MultitaskStrategy, QueueRank, Run
+from agio.runtime.client_turn import ClientTurn
 from agio.runtime.control import RunControl
 from agio.runtime.launching import Executions
 from agio.storage.runs import RunRepository
@@ -67,6 +68,7 @@ class SessionQueue:
         schedule_id: str | None = None,
         history: list[Message] | None = None,
         instructions: str | None = None,
+        turn: ClientTurn | None = None,
     ) -> Run:
         """A chat's run, by `strategy` when the session has a run in progress
         (`history`, `instructions`: as `Executions.start_chat` takes them)."""
@@ -83,6 +85,7 @@ class SessionQueue:
             session_visible_to=session_visible_to,
             before_launch=before_launch,
             schedule_id=schedule_id,
+            turn=turn,
             queue=queue if session_id is not None else None,
             gate=self.refuse_if_busy if strategy is MultitaskStrategy.REJECT else None,
             history=history,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agio.domain.messages import Message, ToolCall
+from agio.domain.messages import Message, ToolCall, ToolSpec
 
 
 class ToolResult(BaseModel):
@@ -40,6 +40,12 @@ class RunState(BaseModel):
     #: ids of this run's tool calls that a restore went back over: never used again
     #: (their approvals are stored under them)
     retired_call_ids: list[str] = Field(default_factory=list)
+    #: tools the client runs itself (AG-UI front-end tools): offered to the model beside
+    #: the agent's own; a call of one is handed back to the client, never run here
+    client_tools: list[ToolSpec] = Field(default_factory=list)
+    #: the calls of the last round handed back to the client (`frontend_tool_call`
+    #: emitted): the run then completes with them pending, for the client to answer
+    handed_back: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -69,6 +75,7 @@ class RunState(BaseModel):
         self.completed_tool_results = []
         self.approvals_requested = []
         self.approvals_resolved = []
+        self.handed_back = []
         self.step_open = False
         self.partial_content = None
 
@@ -82,6 +89,10 @@ class RunState(BaseModel):
         if self.partial_content:
             parts.append(self.partial_content)
         return "\n".join(parts) if parts else None
+
+    def client_tool(self, name: str) -> bool:
+        """`name` is one of the tools the client runs itself."""
+        return any(spec.name == name for spec in self.client_tools)
 
     @property
     def total_tokens(self) -> int:

@@ -3,8 +3,10 @@ result stored before anything else happens (a resumed or recovered run never cal
 finished tool again), a pause honoured before a call starts. A call that needs a person's
 approval (`approval_gate`) runs once approved, with the arguments the decider gave if
 any; a rejected one gives the model an error instead, and is never called; while some
-wait for a decision, the others run and then the run waits (`ApprovalNeeded`). A mixin
-of `AgentRun`."""
+wait for a decision, the others run and then the run waits (`ApprovalNeeded`). A call of
+a tool the client runs itself (an AG-UI front-end tool, `RunState.client_tools`) is
+handed back: the others run, and the run completes with it pending. A mixin of
+`AgentRun`."""
 
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ class ToolStep(RunParts):
         t0 = time.perf_counter()
         limit = asyncio.Semaphore(self.snapshot.agent.config.max_parallel_tool_calls)
         done: dict[str, ToolResult] = {r.call_id: r for r in state.completed_tool_results}
-        to_run = [c for c in state.pending_tool_calls if c.id not in done]
+        handed = self._hand_back()
+        to_run = [c for c in state.pending_tool_calls if c.id not in done and c not in handed]
         skipped: list[ToolCall] = []
         approvals = await self._approvals(to_run)
         waiting = [c for c in to_run if c.id in approvals and approvals[c.id].decision is None]
@@ -118,7 +121,7 @@ class ToolStep(RunParts):
             raise PauseRequested
         if waiting:
             raise ApprovalNeeded
-        calls = state.pending_tool_calls
+        calls = [c for c in state.pending_tool_calls if c not in handed]
         records = [done[c.id] for c in calls]
         errors = sum(1 for r in records if r.error is not None)
         self.metrics.total_steps += 1
@@ -133,6 +136,8 @@ class ToolStep(RunParts):
             "tool_errors": errors,
             "duration": round(time.perf_counter() - t0, 6),
         }
+        if handed:
+            step_metrics["frontend_tool_calls"] = len(handed)
         self.writer.save_step(
             Step(
                 run_id=self.run_id,
@@ -150,12 +155,32 @@ class ToolStep(RunParts):
         state.messages.extend(results)
         state.step_num = step_num
         state.step_open = False
-        state.phase = "llm"
+        # calls handed back to the client: the run completes, the client answers them in
+        # its next input (its results continue the conversation, in a new run)
+        state.phase = "done" if handed else "llm"
         state.pending_tool_calls = []
         state.completed_tool_results = []
         state.approvals_requested = []
         state.approvals_resolved = []
         self.checkpoint("step")
+
+    def _hand_back(self) -> list[ToolCall]:
+        """The round's calls of tools the client runs itself (AG-UI front-end tools, not
+        the agent's): never run here; each announced once (`frontend_tool_call`)."""
+        state = self.state
+        handed = [
+            c
+            for c in state.pending_tool_calls
+            if c.name not in self.tools and state.client_tool(c.name) and c.raw_arguments is None
+        ]
+        for call in handed:
+            if call.id not in state.handed_back:
+                state.handed_back.append(call.id)
+                self.emit(
+                    ev.FRONTEND_TOOL_CALL,
+                    {"tool": call.name, "args": call.arguments, "call_id": call.id},
+                )
+        return handed
 
     async def _approvals(self, calls: list[ToolCall]) -> dict[str, Approval]:
         """The approvals of the calls that need one, asked for or as decided; each asked
@@ -200,11 +225,13 @@ class ToolStep(RunParts):
     async def _call_tool(self, call: ToolCall) -> tuple[Any, str | None]:
         """(result, error): a failing tool is reported to the model, never fatal."""
         tool = self.tools.get(call.name)
+        if call.raw_arguments is not None and (
+            tool is not None or self.state.client_tool(call.name)
+        ):
+            return None, f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}"
         if tool is None:
             available = ", ".join(sorted(self.tools)) or "none"
             return None, f"Unknown tool '{call.name}'; available tools: {available}"
-        if call.raw_arguments is not None:
-            return None, f"Arguments must be a JSON object; got: {call.raw_arguments[:200]}"
         timeout = self.snapshot.agent.config.tool_timeout or tool.timeout
         try:
             async with asyncio.timeout(timeout):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, TypeAdapter
 from agio.api.app import create_app
 from agio.api.routers import (
     agents,
+    agui,
     auth,
     chat,
     config,
@@ -165,7 +166,7 @@ async def test_a_name_no_component_can_have_is_refused_in_the_path(
 # --------------------------------------------------------------------- strict booleans
 
 ROUTER_MODULES = (agents, auth, chat, config, control, keys, knowledge, metrics, runs)
-ROUTER_MODULES += (sessions, users)
+ROUTER_MODULES += (sessions, users, agui)
 
 
 def _lax_booleans(node: Any, where: str) -> list[str]:

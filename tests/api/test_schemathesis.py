@@ -74,6 +74,10 @@ DEPENDS_ON_MORE_THAN_SHAPE = [
     # text, within AGIO_MAX_MESSAGE_CHARS; a background response must be stored
     "POST /v1/chat/completions",
     "POST /v1/responses",
+    # an AG-UI input must hold something new after its last assistant message, tool
+    # results for calls that wait for one, text content and front-end tool names that
+    # are not the agent's own
+    "POST /api/agui/{agent_id}",
 ]
 
 
