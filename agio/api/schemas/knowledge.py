@@ -108,6 +108,7 @@ class ReindexResponse(BaseModel):
 UPLOAD_FORM_SCHEMA: dict[str, object] = {
     "type": "object",
     "required": ["file"],
+    "additionalProperties": False,
     "properties": {
         "file": {
             "type": "string",
@@ -120,6 +121,7 @@ UPLOAD_FORM_SCHEMA: dict[str, object] = {
             "type": "string",
             "minLength": 1,
             "maxLength": 512,
+            "pattern": "^[^\\x00-\\x1f]+$",
             "description": "The document's name (unique in the base); default: the file's name.",
         },
     },
