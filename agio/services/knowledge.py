@@ -129,6 +129,10 @@ class KnowledgeService:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
 
+    async def idle(self) -> None:
+        """Wait until the background embedding started so far has ended."""
+        await asyncio.gather(*self._background, return_exceptions=True)
+
     async def component(self, name: str) -> KnowledgeComponent:
         stored = await self.components.get(name, "knowledge")
         if stored is None:

@@ -24,6 +24,7 @@ import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from agio.config.components import KnowledgeComponent
 from agio.models.embeddings import shared_client
@@ -187,9 +188,15 @@ async def test_two_processes_embedding_at_once_store_one_vector_per_chunk(
     knowledge base at once: no error, and one vector per chunk."""
     url = app.state.settings.resolved_database_url
     component = await app.state.agio.knowledge.component("retrieval")
+    await app.state.agio.knowledge.idle()  # the start-up's own embedding has ended
+    embedder = app.state.agio.knowledge.embedder
+    model = await embedder.model_for(component)
+    assert await embedder.vectors.counts("retrieval", model.fingerprint) == (12, 12)
     databases = [Database(url) for _ in range(2)]
     http = shared_client()
     try:
+        async with databases[0].engine.begin() as conn:
+            await conn.execute(text("DELETE FROM knowledge_vectors"))
         embedders = [
             KnowledgeEmbedder(KnowledgeVectorRepository(db), ComponentRepository(db), http)
             for db in databases
