@@ -9,8 +9,10 @@ Two ways, the first that works:
    `load_extension`), sqlite-vec's entry point registered with that library's
    `sqlite3_auto_extension`, once per process: every connection opened afterwards runs it.
 
-Where neither works (no sqlite-vec, a SQLite without extensions), `available()` is false
-and the vectors repository ranks in Python instead (an exact scan, documented).
+The automatic extension applies to every SQLite connection of the process (it only adds
+functions). Where neither works (no sqlite-vec, a SQLite without extensions),
+`SELECT vec_version()` fails and the vectors repository ranks in Python instead (an exact
+scan, docs/knowledge.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -39,9 +42,12 @@ def _extension_path() -> str | None:
 def _register_auto_extension(path: str) -> bool:
     import _sqlite3
 
+    files = [path + suffix for suffix in (".so", ".dylib", ".dll") if Path(path + suffix).exists()]
+    if not files:
+        return False
     try:
         library = ctypes.CDLL(_sqlite3.__file__)
-        entry = ctypes.CDLL(path + ".so").sqlite3_vec_init
+        entry = ctypes.CDLL(files[0]).sqlite3_vec_init
         register = library.sqlite3_auto_extension
     except (OSError, AttributeError):
         return False
