@@ -15,6 +15,7 @@ from agio.bus.base import NOTICES_LOST, EventBus
 from agio.bus.memory import InProcessBus
 from agio.bus.redis import RedisBus
 from agio.config.settings import Settings
+from agio.models.embeddings import shared_client
 from agio.observability.prometheus import Telemetry
 from agio.observability.tracing import Tracing
 from agio.runtime.manager import RunManager, RuntimeOptions, new_owner_id
@@ -26,6 +27,7 @@ from agio.services.config_files import ConfigFiles
 from agio.services.health import HealthChecker
 from agio.services.idempotency import IdempotencyService
 from agio.services.knowledge import KnowledgeSearchTool, KnowledgeService
+from agio.services.knowledge_embedding import KnowledgeEmbedder
 from agio.services.scheduler import ScheduledRuns, Scheduler
 from agio.services.schedules import ScheduleService
 from agio.services.webhook_delivery import RetryPolicy, WebhookSender
@@ -37,6 +39,7 @@ from agio.storage.database import Database
 from agio.storage.events import EventRepository
 from agio.storage.idempotency import IdempotencyRepository
 from agio.storage.knowledge import KnowledgeRepository
+from agio.storage.knowledge_vectors import KnowledgeVectorRepository
 from agio.storage.metrics import MetricsRepository
 from agio.storage.runs import RunReadRepository, RunRepository
 from agio.storage.schedules import ScheduleRepository
@@ -110,7 +113,16 @@ class Container:
         bootstrap_key = await auth.bootstrap()
         if bootstrap_key is not None:
             _announce(bootstrap_key, settings)
-        knowledge = KnowledgeService(KnowledgeRepository(db), repo, settings.configs_dir)
+        embeddings_client = shared_client()
+        stack.push_async_callback(embeddings_client.aclose)
+        knowledge = KnowledgeService(
+            KnowledgeRepository(db),
+            repo,
+            settings.configs_dir,
+            KnowledgeEmbedder(KnowledgeVectorRepository(db), repo, embeddings_client),
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+        stack.push_async_callback(knowledge.close)
         config_files = ConfigFiles(settings.configs_dir, components)
         stack.push_async_callback(config_files.close)
         config_files.after_reload.append(knowledge.sync_all)

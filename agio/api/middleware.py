@@ -21,6 +21,10 @@ from agio.observability.tracing import Tracing
 log = structlog.get_logger("agio.http")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+#: the routes that take file uploads (multipart), whose bodies may be as large as
+#: AGIO_MAX_UPLOAD_BYTES plus the form's framing; the route checks each file itself
+UPLOAD_PATHS = re.compile(r"^/api/knowledge/[^/]+/documents$")
+UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
 class RequestContextMiddleware:
@@ -29,9 +33,30 @@ class RequestContextMiddleware:
     request, and the 500 envelope for anything unhandled (so that it too carries the
     request id)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int | None = None,
+        max_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    def _limit(self, scope: Scope) -> tuple[int | None, str]:
+        """The body limit of this request, and the setting that makes it."""
+        if (
+            self.max_upload_bytes is not None
+            and scope["method"] == "POST"
+            and UPLOAD_PATHS.match(scope["path"])
+            and any(
+                k == b"content-type" and v.lower().startswith(b"multipart/form-data")
+                for k, v in scope.get("headers", [])
+            )
+        ):
+            limit = self.max_upload_bytes + UPLOAD_FRAMING_BYTES
+            return max(limit, self.max_body_bytes or 0), "AGIO_MAX_UPLOAD_BYTES"
+        return self.max_body_bytes, "AGIO_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +87,7 @@ class RequestContextMiddleware:
                     headers.setdefault(name, value)
             await send(message)
 
-        limit = self.max_body_bytes
+        limit, setting = self._limit(scope)
         if limit is not None:
             declared = next(
                 (v for k, v in scope.get("headers", []) if k == b"content-length"), None
@@ -72,11 +97,11 @@ class RequestContextMiddleware:
                     scope,
                     413,
                     "PayloadTooLarge",
-                    f"The request body is larger than {limit} bytes (AGIO_MAX_BODY_BYTES)",
+                    f"The request body is larger than {limit} bytes ({setting})",
                 )
                 await response(scope, receive, send_with_headers)
                 return
-            receive = _limited(receive, limit)
+            receive = _limited(receive, limit, setting)
 
         tracer = _tracer(scope)
         span = None
@@ -132,7 +157,7 @@ class RequestContextMiddleware:
                     otel_context.detach(token)
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+def _limited(receive: Receive, limit: int, setting: str) -> Receive:
     """`receive` that fails with 413 once the body (however it is sent) exceeds `limit`."""
     seen = 0
 
@@ -143,7 +168,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
             seen += len(message.get("body", b""))
             if seen > limit:
                 raise HTTPException(
-                    413, f"The request body is larger than {limit} bytes (AGIO_MAX_BODY_BYTES)"
+                    413, f"The request body is larger than {limit} bytes ({setting})"
                 )
         return message
 

@@ -271,12 +271,34 @@ class KnowledgeComponent(ComponentBase):
     chunk_size: int = Field(default=800, ge=100, le=20_000)
     chunk_overlap: int = Field(default=100, ge=0, le=5_000)
     top_k: int = Field(default=4, ge=1, le=50)
+    embedding: str | None = Field(
+        default=None,
+        pattern=SLUG_PATTERN,
+        description="A model component (`provider: openai`, an OpenAI-compatible "
+        "`/v1/embeddings`) that embeds the chunks: search is then hybrid by default.",
+    )
+    embedding_batch_size: int = Field(
+        default=64, ge=1, le=2048, description="Chunks sent in one embeddings request."
+    )
+    search_mode: Literal["fulltext", "vector", "hybrid"] | None = Field(
+        default=None,
+        description="The default of `mode` on search and of the `search_knowledge` tool; "
+        "unset: `hybrid` with an `embedding`, else `fulltext`.",
+    )
 
     @model_validator(mode="after")
     def _overlap(self) -> KnowledgeComponent:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("`chunk_overlap` must be smaller than `chunk_size`")
+        if self.search_mode in ("vector", "hybrid") and self.embedding is None:
+            raise ValueError(f"`search_mode: {self.search_mode}` needs an `embedding` model")
         return self
+
+    @property
+    def default_mode(self) -> Literal["fulltext", "vector", "hybrid"]:
+        if self.search_mode is not None:
+            return self.search_mode
+        return "hybrid" if self.embedding else "fulltext"
 
 
 # --------------------------------------------------------------------------- agent
@@ -382,6 +404,8 @@ def references(component: BaseModel) -> list[tuple[str, str]]:
         return component.references()
     if isinstance(component, MemoryComponent) and component.summary_model:
         return [("model", component.summary_model)]
+    if isinstance(component, KnowledgeComponent) and component.embedding:
+        return [("model", component.embedding)]
     return []
 
 

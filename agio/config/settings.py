@@ -98,6 +98,13 @@ class Settings(BaseSettings):
         description="Addresses or networks whose X-Forwarded-For is believed.",
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    max_upload_bytes: int = Field(
+        default=10_485_760,
+        ge=1024,
+        le=1_073_741_824,
+        description="The largest file a knowledge upload (multipart) may send; the "
+        "upload's body may exceed AGIO_MAX_BODY_BYTES up to this (plus its form framing).",
+    )
     max_message_chars: int = Field(default=32_000, ge=1, le=10_000_000)
     max_steps_ceiling: int = Field(
         default=50, ge=1, le=10_000, description="No agent or fork may set a higher max_steps."

@@ -197,3 +197,26 @@ class SessionBusy(Conflict):
         super().__init__(message, details=details)
         self.session_id = session_id
         self.run_id = run_id
+
+
+class UnsupportedMediaType(AgioError):
+    """An upload of a kind that cannot be read (415)."""
+
+    type = "UnsupportedMediaType"
+    status_code = 415
+
+
+class UnreadableDocument(AgioError):
+    """An upload of a supported kind whose text cannot be read (a broken or encrypted PDF,
+    one with no text layer, text that is not UTF-8)."""
+
+    type = "UnreadableDocument"
+    status_code = 422
+
+
+class EmbeddingUnavailable(AgioError):
+    """The embedding model did not answer usably (502): unreachable, an error status, or
+    an answer that is not one vector per input."""
+
+    type = "EmbeddingUnavailable"
+    status_code = 502

@@ -104,7 +104,7 @@ class OpenAIModel:
             timeout=self._timeout,
             limits=POOL_LIMITS,
             follow_redirects=True,
-            transport=None if _environment_proxies() else AsyncioTransport(limits=POOL_LIMITS),
+            transport=None if environment_proxies() else AsyncioTransport(limits=POOL_LIMITS),
         )
 
     async def aclose(self) -> None:
@@ -244,7 +244,7 @@ class OpenAIModel:
         return f"model {self._component.model!r}"
 
 
-def _environment_proxies() -> bool:
+def environment_proxies() -> bool:
     """Whether the environment names an HTTP proxy (`HTTPS_PROXY`, `HTTP_PROXY`,
     `ALL_PROXY`, as httpx reads them)."""
     proxies = urllib.request.getproxies()

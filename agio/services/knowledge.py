@@ -1,74 +1,48 @@
-"""Knowledge components: their documents read, split and indexed; search; and the
-`search_knowledge` tool that agents naming a knowledge component get.
+"""Knowledge components: their documents read, split and indexed; search (full text,
+vector or hybrid); and the `search_knowledge` tool that agents naming a knowledge
+component get.
 
-Files (`.md`, `.txt`, `.html`, `.htm`) come from the component's `paths`, relative to the
-configs folder; they are indexed at start-up and again whenever the folder changes (only
-files whose text changed, by digest; files gone are dropped). Documents added through the
-API are kept until removed through the API.
+Files (`.md`, `.markdown`, `.txt`, `.html`, `.htm`, `.pdf`) come from the component's
+`paths`, relative to the configs folder; they are indexed at start-up and again whenever
+the folder changes (only files whose text changed, by digest; files gone are dropped).
+Documents added (or uploaded) through the API are kept until removed through the API.
+With an `embedding` model, chunks are also embedded (`knowledge_embedding.py`) and a
+hybrid search merges the full-text and the vector ranking by reciprocal rank fusion.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
-import re
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, Field
 
 from agio.config.components import KnowledgeComponent
-from agio.domain.errors import ComponentNotFound, ValidationFailed
+from agio.domain.errors import (
+    AgioError,
+    ComponentNotFound,
+    PayloadTooLarge,
+    UnreadableDocument,
+    ValidationFailed,
+)
+from agio.domain.knowledge import reciprocal_rank_fusion
+from agio.services.documents import SUFFIXES, kind_of, plain_text, text_of
+from agio.services.knowledge_embedding import KnowledgeEmbedder
 from agio.storage.components import ComponentRepository
 from agio.storage.knowledge import Document, Hit, KnowledgeRepository
 
 log = structlog.get_logger(__name__)
 
-SUFFIXES = {".md": "markdown", ".txt": "text", ".html": "html", ".htm": "html"}
+__all__ = ["KnowledgeSearchTool", "KnowledgeService", "plain_text", "split"]
+
 CONTENT_TYPES = ("markdown", "text", "html")
 MAX_FILE_BYTES = 5_000_000
-
-
-class _TextOf(HTMLParser):
-    """The visible text of an HTML document (no scripts or styles), with block breaks."""
-
-    _SKIP = {"script", "style", "head", "template", "noscript"}
-    _BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-def plain_text(content: str, content_type: str) -> str:
-    if content_type == "html":
-        parser = _TextOf()
-        parser.feed(content)
-        parser.close()
-        content = html.unescape("".join(parser.parts))
-    content = content.replace("\r\n", "\n")
-    content = re.sub(r"[ \t]+", " ", content)
-    return re.sub(r"\n{3,}", "\n\n", content).strip()
+SearchMode = Literal["fulltext", "vector", "hybrid"]
+#: candidates each ranking brings to a hybrid search, at least (more for a larger top_k)
+HYBRID_CANDIDATES = 20
 
 
 def split(text: str, size: int, overlap: int) -> list[str]:
@@ -116,7 +90,7 @@ class KnowledgeSearchTool:
             "with the document each comes from."
         )
         self.parameters: dict[str, Any] = SearchArgs.model_json_schema()
-        self.timeout = 10.0
+        self.timeout = 30.0  # a search may first embed chunks that have no vector yet
 
     async def run(self, arguments: dict[str, Any]) -> Any:
         args = SearchArgs.model_validate(arguments)
@@ -132,12 +106,32 @@ class KnowledgeSearchTool:
 
 class KnowledgeService:
     def __init__(
-        self, repo: KnowledgeRepository, components: ComponentRepository, configs_dir: Path
+        self,
+        repo: KnowledgeRepository,
+        components: ComponentRepository,
+        configs_dir: Path,
+        embedder: KnowledgeEmbedder | None = None,
+        *,
+        max_upload_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.repo = repo
         self.components = components
         self.configs_dir = configs_dir
+        self.embedder = embedder
+        self.max_upload_bytes = max_upload_bytes
         self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Stop the background embedding (what it had stored stays; the rest is embedded
+        on the next search)."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until the background embedding started so far has ended."""
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     async def component(self, name: str) -> KnowledgeComponent:
         stored = await self.components.get(name, "knowledge")
@@ -174,8 +168,17 @@ class KnowledgeService:
             if path.stat().st_size > MAX_FILE_BYTES:
                 log.warning("knowledge_file_too_large", knowledge=component.name, file=name)
                 continue
-            raw = await asyncio.to_thread(path.read_text, "utf-8", "replace")
-            if await self._put(component, name, raw, SUFFIXES[path.suffix.lower()], "file", force):
+            kind = SUFFIXES[path.suffix.lower()]
+            data = await asyncio.to_thread(path.read_bytes)
+            try:
+                if kind == "pdf":
+                    raw = await asyncio.to_thread(text_of, data, name, kind)
+                else:
+                    raw = data.decode("utf-8", "replace")
+            except UnreadableDocument as exc:
+                log.warning("knowledge_file_unreadable", knowledge=component.name, reason=str(exc))
+                continue
+            if await self._put(component, name, raw, kind, "file", force, size=len(data)):
                 changed += 1
         existing = await self.repo.list_documents(component.name, limit=100_000, source="file")
         for document in existing.items:
@@ -185,9 +188,11 @@ class KnowledgeService:
         return changed
 
     async def sync_all(self) -> None:
-        """Every knowledge component's files (after the configs were loaded or changed)."""
+        """Every knowledge component's files (after the configs were loaded or changed);
+        then, in the background, the chunks that need vectors of their embedding model."""
         async with self._lock:
-            for component in await self.list_components():
+            components = await self.list_components()
+            for component in components:
                 try:
                     count = await self.sync_files(component)
                 except Exception:
@@ -195,6 +200,25 @@ class KnowledgeService:
                     continue
                 if count:
                     log.info("knowledge_indexed", knowledge=component.name, documents=count)
+        for component in components:
+            if component.embedding:
+                self._embed_later(component)
+
+    def _embed_later(self, component: KnowledgeComponent) -> None:
+        task = asyncio.get_running_loop().create_task(self._embed_quietly(component))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _embed_quietly(self, component: KnowledgeComponent) -> None:
+        """Embed what needs it; a failure is logged (the next search tries again)."""
+        if self.embedder is None or component.embedding is None:
+            return
+        try:
+            await self.embedder.embed_missing(component)
+        except AgioError as exc:
+            log.warning("knowledge_embedding_failed", knowledge=component.name, reason=exc.message)
+        except Exception:
+            log.exception("knowledge_embedding_failed", knowledge=component.name)
 
     async def _put(
         self,
@@ -204,6 +228,8 @@ class KnowledgeService:
         content_type: str,
         source: str,
         force: bool = False,
+        *,
+        size: int | None = None,
     ) -> bool:
         text = plain_text(raw, content_type)
         digest = hashlib.sha256(
@@ -218,19 +244,14 @@ class KnowledgeService:
             source=source,
             content_type=content_type,
             digest=digest,
-            size=len(raw.encode()),
+            size=len(raw.encode()) if size is None else size,
             chunks=chunks,
         )
         return changed
 
     # ------------------------------------------------------------------ the API's
 
-    async def add_document(
-        self, knowledge: str, name: str, content: str, content_type: str
-    ) -> Document:
-        component = await self.component(knowledge)
-        if content_type not in CONTENT_TYPES:
-            raise ValidationFailed(f"content_type must be one of {', '.join(CONTENT_TYPES)}")
+    async def _check_name(self, knowledge: str, name: str) -> None:
         existing = await self.repo.list_documents(knowledge, limit=100_000, source="file")
         if any(d.name == name for d in existing.items):
             raise ValidationFailed(
@@ -239,15 +260,78 @@ class KnowledgeService:
                     {"loc": ["body", "name"], "msg": "taken by a file", "type": "value_error"}
                 ],
             )
-        await self._put(component, name, content, content_type, "api")
+
+    async def add_document(
+        self, knowledge: str, name: str, content: str, content_type: str
+    ) -> Document:
+        component = await self.component(knowledge)
+        if content_type not in CONTENT_TYPES:
+            raise ValidationFailed(f"content_type must be one of {', '.join(CONTENT_TYPES)}")
+        await self._check_name(knowledge, name)
+        if await self._put(component, name, content, content_type, "api"):
+            await self._embed_quietly(component)
+        return await self._stored(knowledge, name)
+
+    async def upload(
+        self, knowledge: str, filename: str, media_type: str | None, data: bytes, name: str
+    ) -> Document:
+        """Add (or replace) the document `name` from an uploaded file: text, Markdown,
+        HTML or PDF (415 for anything else, 422 when its text cannot be read)."""
+        component = await self.component(knowledge)
+        if len(data) > self.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"'{filename}' is larger than {self.max_upload_bytes} bytes (AGIO_MAX_UPLOAD_BYTES)"
+            )
+        kind = kind_of(filename, media_type)
+        await self._check_name(knowledge, name)
+        raw = await asyncio.to_thread(text_of, data, filename, kind)
+        if not plain_text(raw, kind):
+            raise UnreadableDocument(f"'{filename}' has no text")
+        if await self._put(component, name, raw, kind, "api", size=len(data)):
+            await self._embed_quietly(component)
+        return await self._stored(knowledge, name)
+
+    async def _stored(self, knowledge: str, name: str) -> Document:
         page = await self.repo.list_documents(knowledge, limit=100_000)
         return next(d for d in page.items if d.name == name)
 
     async def reindex(self, knowledge: str) -> int:
         component = await self.component(knowledge)
         async with self._lock:
-            return await self.sync_files(component, force=True)
+            count = await self.sync_files(component, force=True)
+        if self.embedder is not None and component.embedding:
+            await self.embedder.embed_missing(component)
+        return count
 
-    async def search(self, knowledge: str, query: str, top_k: int | None = None) -> list[Hit]:
+    async def search(
+        self,
+        knowledge: str,
+        query: str,
+        top_k: int | None = None,
+        mode: SearchMode | None = None,
+    ) -> list[Hit]:
+        """The best chunks for `query`: by full text, by vector, or both merged by
+        reciprocal rank fusion (`hybrid`); `mode` defaults to the component's."""
         component = await self.component(knowledge)
-        return await self.repo.search(knowledge, query, top_k or component.top_k)
+        limit = top_k or component.top_k
+        mode = mode or component.default_mode
+        if mode == "fulltext":
+            return await self.repo.search(knowledge, query, limit)
+        if self.embedder is None or component.embedding is None:
+            raise ValidationFailed(
+                f"knowledge '{knowledge}' names no embedding model: search it with "
+                "mode 'fulltext' (or give the component an `embedding` model)",
+                details=[
+                    {
+                        "loc": ["body", "mode"],
+                        "msg": "needs an embedding model",
+                        "type": "value_error",
+                    }
+                ],
+            )
+        if mode == "vector":
+            return await self.embedder.search(component, query, limit)
+        candidates = max(HYBRID_CANDIDATES, 3 * limit)
+        by_vector = await self.embedder.search(component, query, candidates)
+        by_text = await self.repo.search(knowledge, query, candidates)
+        return reciprocal_rank_fusion([by_text, by_vector], limit)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from agio.storage import json_codec
+from agio.storage import json_codec, sqlite_vec_loader
 from agio.storage.sqlite_driver import SQLiteDBAPI
 
 
@@ -60,6 +60,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # knowledge vectors are ranked by sqlite-vec's functions where it loads
+    sqlite_vec_loader.load(sqlite_vec_loader.raw_connection(dbapi_connection))
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -97,6 +99,7 @@ class Database:
             if not database or database == ":memory:":
                 raise ValueError("Agio needs a SQLite file, not an in-memory database")
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            sqlite_vec_loader.prepare()
             kwargs["connect_args"] = {"timeout": _SQLITE_TIMEOUT}
             # Connections are opened only when needed, and kept: under load SQLAlchemy's
             # AsyncSession returns its connection a loop iteration after the session ends,

@@ -385,6 +385,9 @@ from agio.storage import tables_approvals as tables_approvals  # noqa: E402
 from agio.storage import tables_idempotency as tables_idempotency  # noqa: E402
 
 #
+from agio.storage import tables_knowledge_vectors as tables_knowledge_vectors  # noqa: E402
+
+#
 from agio.storage import tables_schedules as tables_schedules  # noqa: E402
 
 #

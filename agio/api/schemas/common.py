@@ -64,9 +64,11 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         409: "Conflict",
         413: "Payload too large",
+        415: "Unsupported media type",
         422: "Validation error",
         429: "Rate limited",
         500: "Internal server error",
+        502: "An upstream service (a model) failed",
         503: "Service unavailable",
     }
     return {

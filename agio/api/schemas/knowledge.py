@@ -20,6 +20,10 @@ class KnowledgeBase(BaseModel):
     chunk_size: int
     chunk_overlap: int
     top_k: int
+    embedding: str | None = Field(description="The embedding model component, if any.")
+    search_mode: Literal["fulltext", "vector", "hybrid"] = Field(
+        description="The mode a search without `mode` uses."
+    )
 
 
 class KnowledgeList(BaseModel):
@@ -67,6 +71,13 @@ class SearchRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=2000)
     top_k: Annotated[int, Field(ge=1, le=50), JSON_INT] | None = None
+    mode: Literal["fulltext", "vector", "hybrid"] | None = Field(
+        default=None,
+        description="`fulltext` (the database's own engine), `vector` (cosine similarity of "
+        "embeddings) or `hybrid` (both, merged by reciprocal rank fusion, k = 60). Default: "
+        "the component's `search_mode`, else `hybrid` with an embedding model, else "
+        "`fulltext`.",
+    )
 
 
 class SearchHit(BaseModel):
@@ -74,15 +85,44 @@ class SearchHit(BaseModel):
     document: str
     ordinal: int = Field(description="The chunk's position in its document.")
     content: str
-    score: float = Field(description="Higher is better (BM25 on SQLite, ts_rank on PostgreSQL).")
+    score: float = Field(
+        description="Higher is better: fulltext BM25 (SQLite) or ts_rank (PostgreSQL); "
+        "vector the cosine similarity; hybrid the fused score, the sum of 1 / (60 + rank)."
+    )
 
 
 class SearchResponse(BaseModel):
     knowledge: str
     query: str
+    mode: Literal["fulltext", "vector", "hybrid"]
     results: list[SearchHit]
 
 
 class ReindexResponse(BaseModel):
     knowledge: str
     documents: int = Field(description="Files indexed again (or dropped, if gone).")
+
+
+#: the multipart form of `POST /api/knowledge/{name}/documents` (read by hand in the
+#: route, which also takes JSON: this is its schema in the OpenAPI document)
+UPLOAD_FORM_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "required": ["file"],
+    "additionalProperties": False,
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "A text (.txt), Markdown (.md), HTML (.html) or PDF (.pdf) file, "
+            "up to AGIO_MAX_UPLOAD_BYTES; its media type or, if unspecific, its name says "
+            "which.",
+        },
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 512,
+            "pattern": "^[^\\x00-\\x1f]+$",
+            "description": "The document's name (unique in the base); default: the file's name.",
+        },
+    },
+}
