@@ -17,9 +17,7 @@ from agio.domain.errors import (
     AgentNotFound,
     Conflict,
     RunNotFound,
-    SessionBusy,
     SessionNotFound,
-    ValidationFailed,
 )
 from agio.domain.ids import new_id
 from agio.domain.messages import Message
@@ -27,6 +25,7 @@ from agio.domain.runs import Checkpoint, QueueRank, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.chat_state import chat_state
 from agio.runtime.client_turn import ClientTurn, check_tools, thread_session
+from agio.runtime.creating import QUEUED_CHECKPOINT, Creating
 from agio.runtime.history import SessionHistory
 from agio.runtime.launch import Launch, new_run
 from agio.runtime.loop import AgentRun, RunOutcome
@@ -36,8 +35,8 @@ from agio.runtime.state import RunState
 from agio.runtime.unstarted import cancel_unstarted, fail_unstarted
 from agio.storage.checkpoints import checkpoint_row
 from agio.storage.components import ComponentRepository
-from agio.storage.runs import RunRepository, new_run_rows
-from agio.storage.writer import RunWriteFailed, RunWriter
+from agio.storage.runs import RunRepository
+from agio.storage.writer import RunWriter
 from agio.tools.base import Tool
 
 log = structlog.get_logger(__name__)
@@ -45,11 +44,8 @@ log = structlog.get_logger(__name__)
 #: builds the `search_knowledge` tool of an agent that names a knowledge component
 KnowledgeTool = Callable[[KnowledgeComponent], Tool]
 
-#: the checkpoint a queued run is created with: its conversation is read when it starts
-QUEUED_CHECKPOINT = "queued"
 
-
-class Executions:
+class Executions(Creating):
     """The runs executing in this process, and launching them."""
 
     def __init__(
@@ -223,124 +219,6 @@ class Executions:
             self.history, snapshot, session_id, message, history=history,
             instructions=instructions, system=system, turn=turn,
         )  # fmt: skip
-
-    async def create_queued(
-        self,
-        run: Run,
-        snapshot: AgentSnapshot,
-        state: RunState,
-        *,
-        before_launch: Callable[[Run], None] | None = None,
-    ) -> None:
-        """Store a queued run: pending, no owner, not holding its session, with a
-        `queued` checkpoint (its message, not yet its history). Whichever process finds
-        its session free first starts it (`agio.runtime.multitask`, `continue_from`)."""
-        self.writer.create_run(new_run_rows(run, new_session=False, owner_id=None))
-        self.writer.save_checkpoint(
-            checkpoint_row(
-                run.id,
-                state,
-                snapshot.to_json(),
-                kind=QUEUED_CHECKPOINT,
-                seq=0,
-                status=RunStatus.PENDING,
-                description="queued: the session's history is read when the run starts",
-            )
-        )
-        if before_launch is not None:
-            before_launch(run)
-        try:
-            await self.writer.flush(run.id)
-        except RunWriteFailed as exc:
-            raise ValidationFailed(f"The run could not be stored: {exc.error['message']}") from exc
-
-    async def create_and_launch(
-        self,
-        run: Run,
-        snapshot: AgentSnapshot,
-        state: RunState,
-        *,
-        new_session: bool,
-        description: str = "",
-        before_launch: Callable[[Run], None] | None = None,
-        may_be_taken: bool = False,
-    ) -> None:
-        """Store a new run with its `start` checkpoint and launch it; return once it is
-        stored. The run holds its session from this insert on (SPEC §12): a session held
-        by another run refuses it, and the caller gets 409 `SessionBusy` (so does one whose
-        new session, a thread's, a concurrent chat created first: `may_be_taken`).
-
-        On a new session (nothing else can hold it), the task starts while the creation
-        commits: its model call overlaps the commit, and its first writes queue behind
-        the creation's (the writer keeps the order), so nothing of the run is stored, or
-        published, before the run itself. On an existing session the task starts once
-        the creation is stored, so that a run refused for a busy session never reaches
-        its model or tools. If the creation cannot be stored, its task is stopped and the
-        caller gets the error; a run stored whose first writes were refused was ended
-        `failed` by the writer."""
-        with self.starting_here(run.id):
-            self.writer.create_run(
-                new_run_rows(
-                    run, new_session=new_session, owner_id=self.owner_id, holds_session=True
-                )
-            )
-            self.writer.save_checkpoint(
-                checkpoint_row(
-                    run.id,
-                    state,
-                    snapshot.to_json(),
-                    kind="start",
-                    seq=0,
-                    status=RunStatus.PENDING,
-                    description=description,
-                )
-            )
-            if before_launch is not None:
-                before_launch(run)
-            launch = Launch(run.id, run.session_id, run.user_id, snapshot, state)
-            if new_session:
-                self.launch(launch)
-            # stored (group commit) before anyone is told its id; still `starting` until
-            # then, so the heartbeat leaves the run alone while it has no row to renew
-            stored = asyncio.ensure_future(self.writer.flush(run.id))
-            # a caller gone meanwhile leaves no stored run without its task
-            stored.add_done_callback(lambda done: self._stored(launch, done, new_session))
-            try:
-                await asyncio.shield(stored)
-            except RunWriteFailed as exc:
-                # the flush answers for every write of the run so far: if the creation was
-                # stored and a first write of the task's was refused, the run exists and
-                # ended `failed` (its stream says so); only an unstored run is an error here
-                if await self.runs.get_run(run.id) is not None:
-                    return
-                task = self.tasks.get(run.id)
-                if task is not None and not task.done():
-                    self.failed_early.setdefault(run.id, exc.error)
-                    task.cancel()
-                if not new_session or may_be_taken:
-                    await self._refuse_busy(run.session_id, exc)
-                raise ValidationFailed(
-                    f"The run could not be stored: {exc.error['message']}"
-                ) from exc
-
-    def _stored(self, launch: Launch, stored: asyncio.Future[None], launched: bool) -> None:
-        """A run's creation is stored (or refused), whether or not its caller still
-        waits: the task of a run on an existing session starts now."""
-        if stored.cancelled() or stored.exception() is not None:
-            return  # the caller, if still there, says why; a refused run has no task
-        if not launched:
-            self.launch(launch)
-
-    async def _refuse_busy(self, session_id: str, exc: RunWriteFailed) -> None:
-        """A creation on an existing session that was refused: `SessionBusy` naming the
-        run holding the session, if the session's slot is why (the only constraint such
-        an insert can break; the run holding it may have ended since)."""
-        holder = await self.runs.session_holder(session_id)
-        if holder is not None:
-            raise SessionBusy(session_id, holder.id, holder.status.value) from exc
-        message = exc.error.get("message", "")
-        if "IntegrityError" in message or "SQLSTATE 23" in message:
-            raise SessionBusy(session_id, None, None) from exc
 
     async def continue_from(
         self,
