@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sniffio
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -57,12 +58,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The event loop's thread runs asyncio and nothing else: said once, so that
+        # httpcore and anyio, which ask sniffio at every lock and stream, stop sniffing
+        # for it (asyncio.current_task is Python code on 3.11: 5-8 % of CPU per run)
+        sniffed, sniffio.thread_local.name = sniffio.thread_local.name, "asyncio"
         container = await Container.start(settings)
         app.state.agio = container
         try:
             yield
         finally:
             await container.close()
+            sniffio.thread_local.name = sniffed
 
     app = FastAPI(
         title="Agio",
