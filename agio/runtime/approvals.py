@@ -145,6 +145,9 @@ class Approvals:
         with executions.starting_here(run_id):
             if not await self.runs.claim(run, executions.owner_id, recovery=False):
                 return False
+            # a pause or cancel sent to it while it was being handed back (read with it,
+            # cleared by the claim) is applied to the run continued
+            executions.steer_early(run_id, run.control)
             await executions.continue_from(
                 run, checkpoint, {"checkpoint_id": checkpoint.id, "reason": "approvals decided"}
             )

@@ -138,6 +138,7 @@ class Branching:
                 f"{source.status.value} (pause it, or restore with create_new_run: true)"
             )
         snapshot, state = await self._apply(checkpoint, changes)
+        await self._retire_later_calls(source.id, checkpoint, state)
         # the step in progress at the checkpoint starts over: its text is streamed again
         state.step_open = False
         state.partial_content = None
@@ -145,6 +146,7 @@ class Branching:
         with executions.starting_here(source.id):
             if not await self.runs.claim(source, executions.owner_id, recovery=False):
                 raise InvalidStateTransition(f"Run '{source.id}' was changed by another request")
+            executions.steer_early(source.id, source.control, pause=False)
             writer.supersede_steps(source.id, state.step_num)
             if modified_query is not None:
                 writer.update_run(source.id, input_query=modified_query)
@@ -174,6 +176,23 @@ class Branching:
                 )
             )
         return source
+
+    async def _retire_later_calls(
+        self, run_id: str, checkpoint: Checkpoint, state: RunState
+    ) -> None:
+        """The calls the run made after the checkpoint are undone by a restore in place:
+        their ids, under which their approvals are stored, are never used again (a model
+        saying the same again gets new ones, and is asked again). The calls pending at
+        the checkpoint run again as they are, with the decisions made about them."""
+        keep = {c.id for c in state.pending_tool_calls}
+        keep.update(c.id for m in state.messages[state.new_from :] for c in m.tool_calls)
+        keep.update(state.retired_call_ids)
+        later = {
+            call_id
+            for event in await self.runs.events_after(run_id, checkpoint.seq, limit=100_000)
+            if isinstance(call_id := event.data.get("call_id"), str)
+        }
+        state.retired_call_ids.extend(sorted(later - keep))
 
     async def fork(self, checkpoint_id: str, changes: ForkChanges, description: str) -> Run:
         """A new run from a checkpoint with changes; the source run is not touched."""

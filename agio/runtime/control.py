@@ -157,6 +157,7 @@ class RunControl:
                 raise InvalidStateTransition(
                     f"Run '{run_id}' was resumed or changed by another request"
                 )
+            executions.steer_early(run_id, run.control, pause=False)  # a cancel still stands
             await executions.continue_from(run, checkpoint, {"checkpoint_id": checkpoint.id})
         return RunStatus.RUNNING
 

@@ -31,6 +31,9 @@ class Creating:
     owner_id: str
     tasks: dict[str, asyncio.Task[RunOutcome]]
     failed_early: dict[str, dict[str, Any]]
+    stopping: bool
+    #: runs stored while the process was closing, never launched: handed over at close
+    unlaunched: set[str]
 
     def starting_here(self, run_id: str) -> contextlib.AbstractContextManager[None]:
         raise NotImplementedError
@@ -111,7 +114,9 @@ class Creating:
             )
             if before_launch is not None:
                 before_launch(run)
-            launch = Launch(run.id, run.session_id, run.user_id, snapshot, state)
+            launch = Launch(
+                run.id, run.session_id, run.user_id, snapshot, state, stored=not new_session
+            )
             if new_session:
                 self.launch(launch)
             # stored (group commit) before anyone is told its id; still `starting` until
@@ -142,8 +147,12 @@ class Creating:
         waits: the task of a run on an existing session starts now."""
         if stored.cancelled() or stored.exception() is not None:
             return  # the caller, if still there, says why; a refused run has no task
-        if not launched:
-            self.launch(launch)
+        if launched:
+            return
+        if self.stopping:  # the process is closing: it hands the run over instead
+            self.unlaunched.add(launch.run_id)
+            return
+        self.launch(launch)
 
     async def _refuse_busy(self, session_id: str, exc: RunWriteFailed) -> None:
         """A creation on an existing session that was refused: `SessionBusy` naming the

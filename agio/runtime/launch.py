@@ -26,6 +26,9 @@ class Launch:
     last_seq: int = 0
     #: the `run_resumed` data when it continues a run that had started; None when it starts
     resumed: dict[str, Any] | None = None
+    #: its row is known to be stored (false for a new session's run, whose task starts
+    #: while its creation commits: its first tool call waits for that)
+    stored: bool = True
 
 
 def new_run(

@@ -93,12 +93,24 @@ class Executions(Creating):
         self.starting: set[str] = set()  # claimed or created here, task not yet running
         self.went_live: dict[str, asyncio.Event] = {}  # set once its AgentRun exists
         self.stopping = False
+        self.unlaunched: set[str] = set()  # stored while closing, never launched
 
     async def get_run(self, run_id: str) -> Run:
         run = await self.runs.get_run(run_id)
         if run is None:
             raise RunNotFound(run_id)
         return run
+
+    def steer_early(self, run_id: str, control: str | None, *, pause: bool = True) -> None:
+        """Apply the durable flag a claimer read with the run it claimed (the claim
+        cleared it): a pause or cancel asked of whoever had the run before is not lost.
+        Without `pause`, a pause flag is dropped (a resume asks for the opposite)."""
+        if control in ("cancel", "interrupt"):
+            self.cancel_early.add(run_id)
+            if control == "interrupt":
+                self.keep_partial.add(run_id)
+        elif control == "pause" and pause:
+            self.pause_early.add(run_id)
 
     @contextlib.contextmanager
     def starting_here(self, run_id: str) -> Iterator[None]:
@@ -298,6 +310,8 @@ class Executions(Creating):
                 self.live.pop(run_id, None)
                 self.failed_early.pop(run_id, None)
                 self.keep_partial.discard(run_id)
+                self.cancel_early.discard(run_id)
+                self.pause_early.discard(run_id)
                 went_live = self.went_live.pop(run_id, None)
                 if went_live is not None:
                     went_live.set()
@@ -371,6 +385,7 @@ class Executions(Creating):
                 user_id=launch.user_id,
                 approval_gate=self.approval_gate,
             )
+            agent_run._creation_stored = launch.stored
             self.live[run_id] = agent_run
             self.went_live[run_id].set()
             if run_id in self.pause_early:

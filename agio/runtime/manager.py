@@ -145,6 +145,8 @@ class RunManager:
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await self.writer.flush()
+            # with those whose creation was stored as the process closed: never launched
+            running.extend(self.executions.unlaunched)
             await self.run_repo.release(running, self.owner_id)
         except Exception as exc:
             log.warning("run_release_failed", error_type=type(exc).__name__)

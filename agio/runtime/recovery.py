@@ -219,16 +219,11 @@ class Leases:
             ):
                 continue
             with executions.starting_here(run.id):
-                # a pause or cancel asked of the dead owner is applied now, not lost
-                if run.control in ("cancel", "interrupt"):
-                    executions.cancel_early.add(run.id)
-                    if run.control == "interrupt":
-                        executions.keep_partial.add(run.id)
-                elif run.control == "pause":
-                    executions.pause_early.add(run.id)
                 checkpoint = await self.runs.latest_checkpoint(run.id)
                 if checkpoint is None:
                     continue
+                # a pause or cancel asked of the dead owner is applied now, not lost
+                executions.steer_early(run.id, run.control)
                 state = await state_after(self.runs, run.id, checkpoint)
                 executions.writer.supersede_steps(run.id, checkpoint.step_num)
                 await executions.continue_from(

@@ -37,8 +37,9 @@ def _result_text(result: Any) -> str:
 class ToolStep(RunParts):
     """`_tool_step` and `_call_tool`."""
 
-    #: the run's creation is known to be stored (a new run's task starts while it commits)
-    _creation_stored: bool = False
+    #: the run's row is known to be stored (`Launch.stored`: a new session's run's task
+    #: starts while its creation commits)
+    _creation_stored: bool = True
 
     async def _tool_step(self) -> None:
         if not self._creation_stored:

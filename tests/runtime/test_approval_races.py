@@ -8,6 +8,7 @@ commits."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from agio.domain.errors import ValidationFailed
 from agio.domain.time import utcnow
 from agio.runtime.recovery import state_after
 from agio.storage.tables import RunRow
+from agio.storage.tables_approvals import ApprovalRow
 from tests.runtime import sample_tools
 from tests.runtime.test_approvals import chat, gated, waiting  # noqa: F401
 from tests.runtime.test_control import events, put_config, wait_status
@@ -103,23 +105,57 @@ async def test_a_flag_set_while_a_continued_run_goes_live_reaches_it(
     executions = manager.executions
     await manager.approvals.repo.decide(run_id, call_id, Decision.APPROVE, by="u", now=utcnow())
     continue_from = executions.continue_from
+    leases = manager.leases
+    apply_controls = leases._apply_controls
 
     async def flagged_meanwhile(*args: Any, **kwargs: Any) -> None:
-        async with app.state.agio.db.write_sessions() as s, s.begin():
-            await s.execute(update(RunRow).where(RunRow.id == run_id).values(control="cancel"))
+        await set_control(app, run_id, "cancel")
         await continue_from(*args, **kwargs)
 
+    async def not_yet() -> None:  # the maintenance looks at the flags when the test says
+        return None
+
     executions.continue_from = flagged_meanwhile
+    leases._apply_controls = not_yet
     try:
         assert await manager.approvals.continue_if_decided(run_id) is True
+        for _ in range(200):
+            if run_id in executions.live:
+                break
+            await asyncio.sleep(0.01)
+        await executions.writer.flush()  # what it wrote going live is stored
+        assert await executions.runs.controls_for(executions.owner_id) == {run_id: "cancel"}
+        await apply_controls()  # the maintenance's next look at the flags
     finally:
         del executions.continue_from
-    for _ in range(200):
-        if run_id in executions.live:
-            break
-        await asyncio.sleep(0.01)
-    await executions.writer.flush()  # what it wrote going live is stored
-    await manager.leases._apply_controls()  # the maintenance's next look at the flags
+        del leases._apply_controls
+    assert (await wait_status(client, run_id, "cancelled", "completed"))["status"] == "cancelled"
+
+
+async def set_control(app: FastAPI, run_id: str, control: str) -> None:
+    """The durable flag, as a request on another process sets it."""
+    async with app.state.agio.db.write_sessions() as s, s.begin():
+        await s.execute(update(RunRow).where(RunRow.id == run_id).values(control=control))
+
+
+@pytest.mark.parametrize("how", ["decided", "resumed"])
+async def test_a_flag_read_with_the_run_its_claimer_continues_is_applied(
+    client: httpx.AsyncClient, app: FastAPI, how: str
+) -> None:
+    """A cancel sent to the run as it was being handed back (its flag set on the row it
+    handed back): whoever continues the run reads the flag with it, and the claim that
+    clears it applies it."""
+    run_id, call_id = await waiting(client, await slow_gated(client))
+    manager = app.state.agio.run_manager
+    if how == "resumed":  # paused while waiting, then resumed (after the decision)
+        assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
+    await manager.approvals.repo.decide(run_id, call_id, Decision.APPROVE, by="u", now=utcnow())
+    await set_control(app, run_id, "cancel")
+    if how == "decided":
+        assert await manager.approvals.continue_if_decided(run_id) is True
+    else:
+        resumed = await client.post(f"/api/runs/{run_id}/resume")
+        assert resumed.status_code == 200, resumed.text
     assert (await wait_status(client, run_id, "cancelled", "completed"))["status"] == "cancelled"
 
 
@@ -187,16 +223,59 @@ async def test_a_recovered_run_does_not_ask_again_for_what_it_asked(
     assert state.approvals_resolved == []
 
 
-async def test_an_ended_run_asks_for_nothing(client: httpx.AsyncClient, gated: str) -> None:  # noqa: F811
+async def test_an_ended_run_asks_for_nothing(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    gated: str,  # noqa: F811
+) -> None:
     run_id, _ = await waiting(client, gated)
     assert (await client.get("/api/approvals")).json()["items"]
     cancelled = await client.post(f"/api/runs/{run_id}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     assert (await client.get("/api/approvals")).json()["items"] == []
     assert (await client.get("/api/approvals", params={"run_id": run_id})).json()["items"] == []
+    # nor does the expiry sweep decide for it
+    async with app.state.agio.db.write_sessions() as s, s.begin():
+        await s.execute(
+            update(ApprovalRow)
+            .where(ApprovalRow.run_id == run_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert await app.state.agio.run_manager.approvals.sweep() == 0
     # the run's own list still shows what it was asked, undecided
     own = (await client.get(f"/api/runs/{run_id}/approvals")).json()["items"]
-    assert [a["status"] for a in own] == ["pending"]
+    assert [(a["status"], a["decided_by"]) for a in own] == [("pending", None)]
+
+
+async def test_a_restore_in_place_asks_again_for_the_calls_it_undoes(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Approved and run after the checkpoint a run is restored to: the model says the same
+    again, and the call (its id used already) is asked about again, not taken as
+    approved, and runs only once approved again."""
+    run_id, call_id = await waiting(client, await slow_gated(client))
+    decided = await client.post(
+        f"/api/runs/{run_id}/approvals/{call_id}", json={"decision": "approve"}
+    )
+    assert decided.status_code == 200, decided.text
+    for _ in range(200):  # the approved call ran; the slow answer streams
+        if sample_tools.LEDGER:
+            break
+        await asyncio.sleep(0.02)
+    assert sample_tools.LEDGER == ["A"]
+    assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
+    checkpoints = (await client.get(f"/api/runs/{run_id}/checkpoints")).json()["checkpoints"]
+    start = next(c["id"] for c in checkpoints if c["kind"] == "start")
+    restored = await client.post(
+        f"/api/checkpoints/{start}/restore", json={"create_new_run": False}
+    )
+    assert restored.status_code == 200, restored.text
+    run = await wait_status(client, run_id, "waiting_approval", "completed")
+    assert run["status"] == "waiting_approval"
+    assert sample_tools.LEDGER == ["A"]
+    pending = (await client.get("/api/approvals", params={"run_id": run_id})).json()["items"]
+    assert len(pending) == 1
+    assert pending[0]["call_id"] != call_id
 
 
 async def test_no_tool_runs_for_a_run_whose_creation_was_refused(
@@ -273,3 +352,38 @@ async def test_a_chat_whose_caller_goes_away_during_the_commit_still_runs(
             break
         await asyncio.sleep(0.025)
     assert [r["status"] for r in runs] == ["completed", "completed"], runs
+
+
+async def test_a_run_stored_as_the_process_closes_is_handed_over_not_started(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A chat on an existing session whose creation commits after the process began to
+    close: its task is not started (nothing would stop it), and the close hands the run
+    over like the runs it stopped."""
+    await put_config(
+        client,
+        "plain_model",
+        {"type": "model", "provider": "scripted", "model": "s", "responses": [{"content": "Hi."}]},
+    )
+    await put_config(client, "plain", {"type": "agent", "model": "plain_model"})
+    session_id = (await chat(client, "plain"))["session_id"]
+    manager = app.state.agio.run_manager
+    executions = manager.executions
+    flush = executions.writer.flush
+
+    async def closing_meanwhile(run_id: str | None = None) -> None:
+        if run_id is not None:
+            executions.stopping = True  # close() has begun
+        await flush(run_id)
+
+    executions.writer.flush = closing_meanwhile
+    try:
+        run = await executions.start_chat("plain", "again", session_id=session_id, user_id=None)
+    finally:
+        del executions.writer.flush
+    assert run.id in executions.unlaunched
+    assert run.id not in executions.tasks
+    await manager.close()
+    stored = await executions.runs.get_run(run.id)
+    assert stored is not None
+    assert (stored.status.value, stored.owner_id) == ("pending", None)
