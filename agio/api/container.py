@@ -104,6 +104,7 @@ class Container:
         components = ComponentService(
             repo,
             allowed_python_tool_modules=settings.allowed_python_tool_modules,
+            allowed_mcp_commands=settings.allowed_mcp_commands,
             max_steps_ceiling=settings.max_steps_ceiling,
         )
         auth = AuthService(UserRepository(db), settings, jwt_secret=resolve_jwt_secret(settings))
@@ -328,6 +329,7 @@ def _runtime_options(settings: Settings) -> RuntimeOptions:
         max_steps_ceiling=settings.max_steps_ceiling,
         max_tokens_per_run=settings.max_tokens_per_run,
         approval_timeout_seconds=settings.approval_timeout_seconds,
+        mcp_connect_timeout=settings.mcp_connect_timeout,
     )
 
 
