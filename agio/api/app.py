@@ -26,6 +26,7 @@ from agio.api.routers import (
     health,
     keys,
     knowledge,
+    mcp,
     metrics,
     prometheus,
     runs,
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # --- schedules
     app.include_router(schedules.router)
+
+    # --- MCP (SPEC §19): Agio's own MCP server
+    app.include_router(mcp.router)
 
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes

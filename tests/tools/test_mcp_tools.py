@@ -101,7 +101,8 @@ async def test_a_command_that_cannot_start_lists_nothing_and_calls_fail(links: M
 
 
 async def test_an_http_server_with_headers_from_secrets(
-    links: McpLinks, fake_mcp_http: FakeMcpHttpServer
+    links: McpLinks,
+    fake_mcp_http: FakeMcpHttpServer,  # noqa: F811
 ) -> None:
     component = http(fake_mcp_http.url, headers={"Authorization": "Bearer mcp-s3cret"})
     assert "mcp-s3cret" not in str(dump_component(component))
