@@ -137,7 +137,8 @@ async def test_without_credentials_it_is_a_401(live: tuple[str, str]) -> None:
             )
             assert response.status_code == 401, response.text
             assert response.json()["error"]["type"] == "Unauthorized"
-        assert (await anonymous.get("/mcp")).status_code == 401
+        # stateless: no stream to GET, no session to DELETE
+        assert (await anonymous.get("/mcp")).status_code == 405
     with pytest.raises(BaseException):  # noqa: B017, PT011 - the SDK's own error for a 401
         async with mcp_client(url, {}) as client:
             await client.list_tools()

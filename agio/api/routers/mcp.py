@@ -1,9 +1,10 @@
 """`/mcp`: Agio's MCP server over Streamable HTTP (SPEC §19; `agio/api/mcp_server.py`).
 
-One route for the transport's methods (POST messages, GET, DELETE), guarded like every
-route: X-API-Key or a Bearer key or JWT (401 otherwise). It leaves the principal in the
-request's state and hands the untouched request to the MCP SDK. Out of the OpenAPI
-schema: it speaks JSON-RPC, which MCP's own schema describes.
+One route, POST (the server is stateless: no session, so no GET stream to open and no
+session to DELETE, and both are a 405 as the transport's specification provides), guarded
+like every route: X-API-Key or a Bearer key or JWT (401 otherwise). It leaves the
+principal in the request's state and hands the untouched request to the MCP SDK. Out of
+the OpenAPI schema: it speaks JSON-RPC, which MCP's own schema describes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class _Handover(Response):
         await self._server.handle(scope, receive, send)
 
 
-@router.api_route("/mcp", methods=["GET", "POST", "DELETE"], include_in_schema=False)
+@router.post("/mcp", include_in_schema=False)
 async def mcp_endpoint(request: Request, container: ContainerDep, who: Caller) -> Response:
     request.state.principal = who  # what the MCP handlers read (Requires set it too)
     return _Handover(container.mcp)
