@@ -142,3 +142,20 @@ async def test_without_credentials_it_is_a_401(live: tuple[str, str]) -> None:
     with pytest.raises(BaseException):  # noqa: B017, PT011 - the SDK's own error for a 401
         async with mcp_client(url, {}) as client:
             await client.list_tools()
+
+
+async def test_plain_json_rpc_as_in_the_docs_curl_example(live: tuple[str, str]) -> None:
+    url, admin = live
+    async with httpx.AsyncClient(base_url=url) as plain:
+        response = await plain.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+            headers={
+                "X-API-Key": admin,
+                "Accept": "application/json, text/event-stream",
+                "MCP-Protocol-Version": "2025-06-18",
+            },
+        )
+    assert response.status_code == 200, response.text
+    assert "X-Request-ID" in response.headers  # through Agio's middleware like any route
+    assert '"ask_helper"' in response.text
