@@ -100,6 +100,19 @@ async def app_client(
             },
         ],
     )
+    add_components(
+        "mcp_gated.yaml",
+        [
+            stdio_tool("gated_mcp", include=["echo"], requires_approval=True),
+            scripted("gated_script", {"name": "echo", "arguments": {"text": "may I?"}}),
+            {
+                "type": "agent",
+                "name": "gated_agent",
+                "model": "gated_script",
+                "tools": ["gated_mcp"],
+            },
+        ],
+    )
     client, lifespan = await start_client(create_app(settings))
     try:
         yield client
@@ -229,3 +242,14 @@ async def test_stdio_servers_from_the_api_need_an_allowed_command(
     refused = await app_client.put("/api/config/api_mcp", json={"config": stdio_tool("api_mcp")})
     assert refused.status_code == 422, refused.text
     assert "AGIO_ALLOWED_MCP_COMMANDS" in refused.json()["error"]["message"]
+
+
+async def test_requires_approval_covers_every_tool_of_the_server(
+    app_client: httpx.AsyncClient,
+) -> None:
+    result = await chat(app_client, "gated_agent", "Echo")
+    assert result["status"] == "waiting_approval", result
+    events = await events_of(app_client, result["run_id"])
+    asked = [e["data"] for e in events if e["type"] == "approval_requested"]
+    assert [(a["tool"], a["args"]) for a in asked] == [("echo", {"text": "may I?"})]
+    assert not completed_tools(events)  # not called before a decision
