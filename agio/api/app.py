@@ -28,6 +28,7 @@ from agio.api.routers import (
     health,
     keys,
     knowledge,
+    mcp,
     metrics,
     openai_responses,
     openai_v1,
@@ -108,6 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # --- the OpenAI-compatible API (`/v1`)
     app.include_router(openai_v1.router)
     app.include_router(openai_responses.router)
+
+    # --- MCP (SPEC §19): Agio's own MCP server
+    app.include_router(mcp.router)
 
     app.include_router(prometheus.make_router(public_metrics=settings.metrics_public))
     app.include_router(console.router)  # last: `/` and the console's client-side routes

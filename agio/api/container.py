@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from agio import __version__
+from agio.api.mcp_server import AgentsMcpServer
 from agio.api.ratelimit import RateLimits
 from agio.bus.base import NOTICES_LOST, EventBus
 from agio.bus.memory import InProcessBus
@@ -80,6 +81,9 @@ class Container:
     schedules: ScheduleService
     #: fires due schedules (started in `start` unless AGIO_SCHEDULER_ENABLED is false)
     scheduler: Scheduler
+    # --- MCP (SPEC §19)
+    #: Agio's own MCP server, served at /mcp
+    mcp: AgentsMcpServer
 
     #: closes, in reverse order of opening, everything `start` opened
     resources: AsyncExitStack = field(repr=False)
@@ -107,6 +111,7 @@ class Container:
         components = ComponentService(
             repo,
             allowed_python_tool_modules=settings.allowed_python_tool_modules,
+            allowed_mcp_commands=settings.allowed_mcp_commands,
             max_steps_ceiling=settings.max_steps_ceiling,
         )
         auth = AuthService(UserRepository(db), settings, jwt_secret=resolve_jwt_secret(settings))
@@ -193,6 +198,12 @@ class Container:
             scheduler.start()
             stack.push_async_callback(scheduler.close)  # before the run manager closes
 
+        run_service = _run_service(db, bus, settings, owner_id)
+        # --- MCP: /mcp's server, stopped before the run manager
+        mcp = AgentsMcpServer(components, run_manager, run_service, rate_limits)
+        await mcp.start()
+        stack.push_async_callback(mcp.close)
+
         container = cls(
             settings=settings,
             db=db,
@@ -200,7 +211,7 @@ class Container:
             config_files=config_files,
             health=health,
             run_manager=run_manager,
-            run_service=_run_service(db, bus, settings, owner_id),
+            run_service=run_service,
             auth=auth,
             rate_limits=rate_limits,
             metrics_repo=MetricsRepository(db),
@@ -215,6 +226,7 @@ class Container:
             # --- schedules
             schedules=schedules,
             scheduler=scheduler,
+            mcp=mcp,
             resources=stack,
         )
         log.info(
@@ -340,6 +352,7 @@ def _runtime_options(settings: Settings) -> RuntimeOptions:
         max_steps_ceiling=settings.max_steps_ceiling,
         max_tokens_per_run=settings.max_tokens_per_run,
         approval_timeout_seconds=settings.approval_timeout_seconds,
+        mcp_connect_timeout=settings.mcp_connect_timeout,
     )
 
 

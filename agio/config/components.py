@@ -176,27 +176,40 @@ class ModelComponent(ComponentBase):
 BuiltinToolName = Literal["calculator", "current_time", "http_request"]
 
 
+McpToolName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+
+#: fields that belong to one kind of tool only (besides `builtin`, `import_path`, `url`)
+_MCP_FIELDS = ("transport", "command", "args", "env", "cwd", "include", "exclude", "tool_prefix")
+
+
 class ToolComponent(ComponentBase):
     """A tool an agent may call. `kind` picks the implementation:
 
     `builtin` (one of Agio's own tools), `python` (a callable at `import_path`,
-    `module:attribute`) or `http` (the arguments are POSTed as JSON to `url`).
+    `module:attribute`), `http` (the arguments are POSTed as JSON to `url`) or `mcp` (the
+    tools of an MCP server, started with `command` over stdio or reached at `url` over
+    streamable HTTP: every tool it lists, or those `include` names, less `exclude`).
     """
 
     type: Literal["tool"] = "tool"
-    kind: Literal["builtin", "python", "http"]
+    kind: Literal["builtin", "python", "http", "mcp"]
     builtin: BuiltinToolName | None = Field(default=None, description="`builtin` only.")
     import_path: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description="`python` only: `package.module:function`.",
     )
-    url: str | None = Field(default=None, max_length=2048, description="`http` only.")
+    url: str | None = Field(
+        default=None, max_length=2048, description="`http`, and `mcp` over `transport: http`."
+    )
     headers: dict[str, SecretValue] = Field(
-        default_factory=dict, description="`http` only; values are secrets."
+        default_factory=dict,
+        description="`http`, and `mcp` over `transport: http`; values are secrets.",
     )
     parameters: dict[str, Any] | None = Field(
-        default=None, description="JSON schema of the arguments (`http`; optional otherwise)."
+        default=None,
+        description="JSON schema of the arguments (`http`; optional otherwise; not `mcp`, "
+        "whose schemas come from the server).",
     )
     timeout: float = Field(default=30.0, gt=0, le=3600, description="Seconds per call.")
     options: dict[str, Any] = Field(
@@ -204,11 +217,51 @@ class ToolComponent(ComponentBase):
     )
     requires_approval: bool = Field(
         default=False,
-        description="Every call of this tool waits for a person's approval (SPEC §11).",
+        description="Every call of this tool (of each tool of an `mcp` server) waits for a "
+        "person's approval (SPEC §11).",
+    )
+    # --- kind: mcp (SPEC §19)
+    transport: Literal["stdio", "http"] | None = Field(
+        default=None, description="`mcp` only: `stdio` (`command`) or `http` (`url`)."
+    )
+    command: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="`mcp` over stdio: the program that runs the server.",
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=256, description="`mcp` over stdio: its arguments."
+    )
+    env: dict[str, SecretValue] = Field(
+        default_factory=dict,
+        description="`mcp` over stdio: environment variables for the server, besides a few "
+        "basic ones (PATH, HOME, …); values are secrets.",
+    )
+    cwd: str | None = Field(
+        default=None, max_length=4096, description="`mcp` over stdio: its working directory."
+    )
+    include: list[McpToolName] | None = Field(
+        default=None,
+        max_length=1024,
+        description="`mcp` only: only these of the server's tools (by the server's names).",
+    )
+    exclude: list[McpToolName] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="`mcp` only: none of these of the server's tools.",
+    )
+    tool_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,32}$",
+        description="`mcp` only: put before each tool's name as the model sees it (to keep "
+        "the tools of two servers apart).",
     )
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ToolComponent:
+        if self.kind == "mcp":
+            return self._mcp_fields()
         required = {"builtin": "builtin", "python": "import_path", "http": "url"}[self.kind]
         if getattr(self, required) is None:
             raise ValueError(f"a '{self.kind}' tool needs `{required}`")
@@ -216,10 +269,42 @@ class ToolComponent(ComponentBase):
             if kind != self.kind and getattr(self, field) is not None:
                 raise ValueError(f"`{field}` is only for kind '{kind}', not '{self.kind}'")
         if self.kind != "http" and self.headers:
-            raise ValueError("`headers` is only for kind 'http'")
+            raise ValueError("`headers` is only for kind 'http' (and 'mcp' over http)")
+        for field in _MCP_FIELDS:
+            if getattr(self, field) not in (None, "", [], {}):
+                raise ValueError(f"`{field}` is only for kind 'mcp', not '{self.kind}'")
+        self._check_url()
+        return self
+
+    def _mcp_fields(self) -> ToolComponent:
+        if self.builtin is not None or self.import_path is not None:
+            raise ValueError("an 'mcp' tool takes neither `builtin` nor `import_path`")
+        if self.parameters is not None:
+            raise ValueError("an 'mcp' tool takes no `parameters`: the server lists them")
+        if self.transport is None:
+            raise ValueError("an 'mcp' tool needs `transport`: 'stdio' or 'http'")
+        if self.transport == "stdio":
+            if self.command is None:
+                raise ValueError("an 'mcp' tool over stdio needs `command`")
+            if self.url is not None or self.headers:
+                raise ValueError("`url` and `headers` are for an 'mcp' tool over http")
+        else:
+            if self.url is None:
+                raise ValueError("an 'mcp' tool over http needs `url`")
+            if self.command is not None or self.args or self.env or self.cwd is not None:
+                raise ValueError(
+                    "`command`, `args`, `env` and `cwd` are for an 'mcp' tool over stdio"
+                )
+        self._check_url()
+        return self
+
+    def _check_url(self) -> None:
         if self.url is not None and not re.match(r"^https?://[^\s/]+", self.url):
             raise ValueError("`url` must be an http:// or https:// URL")
-        return self
+
+
+#: the fields of a tool that map names to secrets
+TOOL_SECRET_MAPS = ("headers", "env")
 
 
 # --------------------------------------------------------------------------- memory
@@ -415,5 +500,6 @@ def secret_paths(component: BaseModel) -> list[tuple[str, ...]]:
     if isinstance(component, ModelComponent) and component.api_key is not None:
         paths.append(("api_key",))
     if isinstance(component, ToolComponent):
-        paths.extend(("headers", key) for key in component.headers)
+        for field in TOOL_SECRET_MAPS:
+            paths.extend((field, key) for key in getattr(component, field))
     return paths

@@ -127,6 +127,20 @@ class Settings(BaseSettings):
             "import from. Files in the configs dir are trusted; the API is not."
         ),
     )
+    allowed_mcp_commands: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Commands (exactly as written in `command`) that `mcp` tool components over "
+            "stdio created through the API may run. Files in the configs dir are trusted; "
+            "the API is not."
+        ),
+    )
+    mcp_connect_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds to start or reach an MCP server and list its tools.",
+    )
     health_probe_timeout: float = Field(default=2.0, gt=0, le=30)
     llm_probe_cache_seconds: float = Field(default=30.0, ge=0)
     component_cache_seconds: float = Field(
@@ -335,7 +349,11 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "cors_origins", "allowed_python_tool_modules", "trusted_proxies", mode="before"
+        "cors_origins",
+        "allowed_python_tool_modules",
+        "allowed_mcp_commands",
+        "trusted_proxies",
+        mode="before",
     )
     @classmethod
     def _split_csv(cls, value: object) -> object:

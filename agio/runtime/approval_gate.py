@@ -16,10 +16,12 @@ from agio.runtime.snapshot import AgentSnapshot
 from agio.storage.approvals import ApprovalRepository
 
 
-def needs_approval(snapshot: AgentSnapshot, tool: str) -> bool:
-    """A call of `tool` waits for a decision: the tool says so, or the agent's
-    `config.approval` names it (or "all")."""
-    component: ToolComponent | None = next((t for t in snapshot.tools if t.name == tool), None)
+def needs_approval(snapshot: AgentSnapshot, tool: str, live: object = None) -> bool:
+    """A call of `tool` waits for a decision: its component says so (the component of
+    the `live` tool, for the tools of an `mcp` server), or the agent's `config.approval`
+    names it (or "all")."""
+    source = getattr(live, "component_name", tool)
+    component: ToolComponent | None = next((t for t in snapshot.tools if t.name == source), None)
     if component is not None and component.requires_approval:
         return True
     approval = snapshot.agent.config.approval

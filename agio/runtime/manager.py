@@ -42,6 +42,7 @@ from agio.storage.approvals import ApprovalRepository
 from agio.storage.components import ComponentRepository
 from agio.storage.runs import RunRepository
 from agio.storage.writer import RunWriter
+from agio.tools.mcp_links import McpLinks
 
 __all__ = ["ForkChanges", "RunManager", "RuntimeOptions", "new_owner_id"]
 
@@ -84,7 +85,7 @@ class RunManager:
             # every write of this manager's runs would be fenced
             raise ValueError("the run writer's owner_id is another process's")
         writer.owner_id = self.owner_id  # the writer fences with this manager's id
-        self.models = ModelCache()
+        self.models = ModelCache(mcp=McpLinks(connect_timeout=options.mcp_connect_timeout))
         self.history = SessionHistory(
             components,
             runs,

@@ -18,3 +18,4 @@ class RuntimeOptions:
     max_steps_ceiling: int | None = None
     max_tokens_per_run: int | None = None
     approval_timeout_seconds: float = 3600.0
+    mcp_connect_timeout: float = 10.0  # starting or reaching an MCP server, listing its tools

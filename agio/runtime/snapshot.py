@@ -15,6 +15,7 @@ from opentelemetry import trace
 
 from agio.config.components import (
     MASK,
+    TOOL_SECRET_MAPS,
     AgentComponent,
     KnowledgeComponent,
     MemoryComponent,
@@ -29,6 +30,7 @@ from agio.observability.instrumented import InstrumentedModel, tracing_on
 from agio.storage.component_cache import freeze, thaw
 from agio.storage.components import ComponentRepository, StoredComponent
 from agio.tools.base import Tool
+from agio.tools.mcp_links import McpLinks
 from agio.tools.registry import build_tool
 
 
@@ -168,7 +170,11 @@ def _masked(component: Any) -> bool:
     if isinstance(component, ModelComponent):
         return component.api_key is not None and component.api_key.get_secret_value() == MASK
     if isinstance(component, ToolComponent):
-        return any(value.get_secret_value() == MASK for value in component.headers.values())
+        return any(
+            value.get_secret_value() == MASK
+            for field in TOOL_SECRET_MAPS
+            for value in getattr(component, field).values()
+        )
     return False
 
 
@@ -183,9 +189,10 @@ async def with_secrets(repo: ComponentRepository, component: Any, kind: str) -> 
         raise RuntimeError(f"{kind} component '{component.name}' was deleted; its secret is gone")
     if data.get("api_key") == MASK:
         data["api_key"] = stored.config.get("api_key")
-    for key, value in list((data.get("headers") or {}).items()):
-        if value == MASK:
-            data["headers"][key] = (stored.config.get("headers") or {}).get(key)
+    for secrets in TOOL_SECRET_MAPS:
+        for key, value in list((data.get(secrets) or {}).items()):
+            if value == MASK:
+                data[secrets][key] = (stored.config.get(secrets) or {}).get(key)
     return type(component).model_validate(data)
 
 
@@ -197,12 +204,14 @@ class LiveAgent:
 
 class ModelCache:
     """Live models shared by runs with the same model configuration, so that HTTP
-    connections to a provider are pooled instead of opened per run; and built-in tools,
+    connections to a provider are pooled instead of opened per run; built-in tools,
     shared the same way (they keep no state of their own, and building one generates its
-    JSON schema, which cost more CPU than the rest of setting a run up)."""
+    JSON schema, which cost more CPU than the rest of setting a run up); and the MCP
+    servers of `mcp` tools (`mcp`: a connection and a tool listing per configuration)."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, *, mcp: McpLinks | None = None) -> None:
         self._size = size
+        self.mcp = mcp or McpLinks()
         self._models: OrderedDict[str, Model] = OrderedDict()
         self._tools: OrderedDict[tuple[str, bool], Tool] = OrderedDict()
 
@@ -242,6 +251,7 @@ class ModelCache:
         self._tools.clear()
         for model in models:
             await _close(model)
+        await self.mcp.close()
 
 
 async def _close(model: Model) -> None:
@@ -260,13 +270,18 @@ async def go_live(
     tracer: trace.Tracer | None = None,
 ) -> LiveAgent:
     """The model and tools of a run; an agent that names a knowledge component also gets
-    its `search_knowledge` tool (from `knowledge_tool`). With a `tracer` that records (not
-    the no-op one of tracing off), the model comes wrapped in spans (the tool calls are
-    traced by `AgentRun`)."""
+    its `search_knowledge` tool (from `knowledge_tool`), and one that names an `mcp`
+    component every tool its server lists (none while it cannot be reached). With a
+    `tracer` that records (not the no-op one of tracing off), the model comes wrapped in
+    spans (the tool calls are traced by `AgentRun`)."""
     model = await models.get(await with_secrets(repo, snapshot.model, "model"))
     tools: dict[str, Tool] = {}
     for component in snapshot.tools:
         live = await with_secrets(repo, component, "tool")
+        if live.kind == "mcp":
+            for name, tool in (await models.mcp.tools(live)).items():
+                tools.setdefault(name, tool)
+            continue
         tools[component.name] = models.tool(live, enable_http_request=enable_http_request)
     if snapshot.knowledge is not None and knowledge_tool is not None:
         search = knowledge_tool(snapshot.knowledge)

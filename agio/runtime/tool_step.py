@@ -187,7 +187,7 @@ class ToolStep(RunParts):
         """The approvals of the calls that need one, asked for or as decided; each asked
         and each decision announced once (`approval_requested`, `approval_resolved`)."""
         gate, state = self.approval_gate, self.state
-        gated = [c for c in calls if needs_approval(self.snapshot, c.name)]
+        gated = [c for c in calls if needs_approval(self.snapshot, c.name, self.tools.get(c.name))]
         if gate is None or not gated:
             return {}
         await self.writer.flush()  # the run's row (and all it wrote) first: approvals refer to it

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from agio.config.components import (
     MASK,
+    TOOL_SECRET_MAPS,
     AgentComponent,
     AgentSpec,
     Component,
@@ -80,15 +81,17 @@ def _restore_masked_secrets(raw: dict[str, Any], current: StoredComponent | None
             raw["api_key"] = stored["api_key"]
         else:
             bad.append("api_key")
-    headers = raw.get("headers")
-    if isinstance(headers, dict):
-        old_headers = stored.get("headers") or {}
-        for key, value in headers.items():
+    for field in TOOL_SECRET_MAPS:  # headers (http, mcp), env (mcp over stdio)
+        values = raw.get(field)
+        if not isinstance(values, dict):
+            continue
+        old_values = stored.get(field) or {}
+        for key, value in values.items():
             if value == MASK:
-                if key in old_headers:
-                    headers[key] = old_headers[key]
+                if key in old_values:
+                    values[key] = old_values[key]
                 else:
-                    bad.append(f"headers.{key}")
+                    bad.append(f"{field}.{key}")
     return bad
 
 
@@ -100,10 +103,12 @@ class ComponentService:
         repo: ComponentRepository,
         *,
         allowed_python_tool_modules: Sequence[str] = (),
+        allowed_mcp_commands: Sequence[str] = (),
         max_steps_ceiling: int | None = None,
     ) -> None:
         self.repo = repo
         self._python_modules = tuple(allowed_python_tool_modules)
+        self._mcp_commands = frozenset(allowed_mcp_commands)
         self._max_steps = max_steps_ceiling
 
     # ------------------------------------------------------------------ validation
@@ -149,6 +154,18 @@ class ComponentService:
                     "(define the tool in the configs folder instead)"
                 )
                 raise InvalidConfig(message, details=_details([("import_path", message)], prefix))
+        if (
+            isinstance(component, ToolComponent)
+            and component.kind == "mcp"
+            and component.transport == "stdio"
+            and component.command not in self._mcp_commands
+        ):
+            message = (
+                "mcp tools over stdio created through the API may only run the commands in "
+                f"AGIO_ALLOWED_MCP_COMMANDS; {component.command!r} is not among them (define "
+                "the tool in the configs folder instead)"
+            )
+            raise InvalidConfig(message, details=_details([("command", message)], prefix))
 
     def _check_limits(
         self,
