@@ -96,10 +96,17 @@ async def test_only_a_request_for_html_gets_the_page(anonymous: httpx.AsyncClien
 
 
 async def test_the_servers_own_prefixes_are_never_the_page(anonymous: httpx.AsyncClient) -> None:
-    for path in ("/api/nope", "/api", "/v1/models", "/mcp", "/assets/missing.js", "/docs/x"):
+    for path in ("/api/nope", "/api", "/v1", "/v1/nope", "/mcp/x", "/assets/missing.js", "/docs/x"):
         response = await anonymous.get(path, headers=HTML)
         assert response.status_code == 404, path
-        assert response.json()["error"]["type"] == "NotFound", path
+        assert response.content != PAGE, path
+        assert response.headers["content-type"].startswith("application/json"), path
+    # a route of the OpenAI-compatible API asks for credentials, in JSON
+    models = await anonymous.get("/v1/models", headers=HTML)
+    assert models.status_code == 401
+    assert models.json()["error"]["type"] == "authentication_error"
+    # MCP's one route takes POST only
+    assert (await anonymous.get("/mcp", headers=HTML)).status_code == 405
     # a route of the API keeps its 405 for another method
     wrong_method = await anonymous.get("/api/runs/run_x/pause", headers=HTML)
     assert wrong_method.status_code == 405
