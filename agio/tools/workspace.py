@@ -6,7 +6,7 @@ A link that stays inside is followed, one that leads out is refused. What was ch
 then opened one folder at a time from the root with `O_NOFOLLOW`, so a link swapped in
 between the check and the use makes the call fail instead of escaping (a race). Writes go
 to a new file in the same folder, renamed over the target: a link there is replaced, never
-written through.
+written through (and one found there after the check is refused).
 
 POSIX only (`dir_fd`, `O_NOFOLLOW`, `O_DIRECTORY`), like the server itself.
 """
@@ -174,6 +174,8 @@ class Workspace:
                 )
             except FileNotFoundError:
                 before = None
+            if before is not None and stat.S_ISLNK(before.st_mode):  # swapped in: a race
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
             if before is not None and stat.S_ISDIR(before.st_mode):
                 raise ToolError(f"{resolved.name!r} is a folder, not a file")
             if before is not None and not stat.S_ISREG(before.st_mode):
@@ -193,18 +195,29 @@ class Workspace:
         return before is None
 
 
+def _open_child_folder(folder: int, name: str) -> int:
+    """`name` in `folder`, which must be a folder and not a link (Linux says ENOTDIR for
+    a link opened with O_DIRECTORY | O_NOFOLLOW: told apart here, it is ELOOP)."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=folder)
+    except NotADirectoryError:
+        if stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None
+        raise
+
+
 def _open_folder(base: str, parts: tuple[str, ...], *, create: bool) -> int:
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in parts:
             try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                child = _open_child_folder(fd, part)
             except FileNotFoundError:
                 if not create:
                     raise
                 with suppress(FileExistsError):
                     os.mkdir(part, 0o777, dir_fd=fd)
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                child = _open_child_folder(fd, part)
             os.close(fd)
             fd = child
     except BaseException:

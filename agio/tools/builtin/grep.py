@@ -2,12 +2,13 @@
 
 Patterns are RE2 (`google-re2`): matching takes time linear in the text, so no pattern a
 model writes can hang the server (no back-references or look-around, as in ripgrep).
-Binary, non-UTF-8 and oversized files are skipped and counted; links are not followed;
-`.git` folders are skipped. Matches, line lengths and the bytes read are bounded.
+Binary, non-UTF-8 and oversized files are skipped and counted, so are links (not
+followed); `.git` folders are skipped. Matches, line lengths and the bytes read are bounded.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import Annotated, Any
@@ -84,11 +85,11 @@ def compile_pattern(pattern: str, *, ignore_case: bool) -> Any:
 
 
 def _read(folder: int, name: str, max_bytes: int) -> bytes | str:
-    """The file's bytes, or why it is skipped (`too_large`, `unreadable`)."""
+    """The file's bytes, or why it is skipped (`link`, `too_large`, `unreadable`)."""
     try:
         fd = os.open(name, _READ_FLAGS, dir_fd=folder)
-    except OSError:  # a link (O_NOFOLLOW), gone, no permission
-        return "unreadable"
+    except OSError as exc:  # a link (O_NOFOLLOW), gone, no permission
+        return "link" if exc.errno == errno.ELOOP else "unreadable"
     with os.fdopen(fd, "rb") as stream:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -120,7 +121,7 @@ class GrepTool(WorkspaceTool[GrepArguments, GrepOptions]):
         prefix = relative_parts(arguments.path)
         limit = self.options.max_matches
         matches: list[dict[str, Any]] = []
-        skipped = {"binary": 0, "too_large": 0, "unreadable": 0}
+        skipped = {"binary": 0, "too_large": 0, "link": 0, "unreadable": 0}
         searched = read = 0
         note = None
         with self.workspace.folder_fd(resolved) as folder:
