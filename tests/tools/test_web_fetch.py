@@ -149,3 +149,10 @@ def test_bad_options_are_load_errors() -> None:
         fetcher(max_bytes=0)
     with pytest.raises(ToolLoadError, match="allow_private: Extra inputs"):
         fetcher(allow_private=True)
+
+
+def test_the_allowed_networks_setting(make_settings: Any) -> None:
+    settings = make_settings(tool_allowed_networks="10.0.0.0/8, ::1,192.168.1.7")
+    assert settings.tool_allowed_networks == ["10.0.0.0/8", "::1", "192.168.1.7"]
+    with pytest.raises(ValueError, match="'intranet' is not a network"):
+        make_settings(tool_allowed_networks="10.0.0.0/8,intranet")
