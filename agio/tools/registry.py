@@ -1,4 +1,4 @@
-"""Building tools from `tool` components: built-in, python and http."""
+"""Building tools from `tool` components: built-in (in a `ToolEnvironment`), python, http."""
 
 from __future__ import annotations
 
