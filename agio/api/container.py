@@ -6,6 +6,7 @@ import os
 import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 
 import structlog
 
@@ -48,6 +49,7 @@ from agio.storage.sessions import SessionRepository
 from agio.storage.users import UserRepository
 from agio.storage.webhooks import WebhookRepository
 from agio.storage.writer import RunWriter
+from agio.tools.environment import ToolEnvironment
 
 log = structlog.get_logger(__name__)
 
@@ -344,7 +346,14 @@ def _webhooks(
 def _runtime_options(settings: Settings) -> RuntimeOptions:
     return RuntimeOptions(
         lease_seconds=settings.run_lease_seconds,
-        enable_http_request_tool=settings.enable_http_request_tool,
+        tools=ToolEnvironment(
+            enable_http_request=settings.enable_http_request_tool,
+            enable_web_fetch=settings.enable_web_fetch_tool,
+            allowed_networks=tuple(
+                ip_network(network, strict=False) for network in settings.tool_allowed_networks
+            ),
+            workspace_root=settings.workspace_root,
+        ),
         default_memory_messages=settings.default_memory_messages,
         recovery=settings.run_recovery,
         max_recoveries=settings.max_recoveries,

@@ -173,7 +173,18 @@ class ModelComponent(ComponentBase):
 
 # --------------------------------------------------------------------------- tool
 
-BuiltinToolName = Literal["calculator", "current_time", "http_request"]
+BuiltinToolName = Literal[
+    "calculator",
+    "current_time",
+    "http_request",
+    "web_fetch",
+    "read_file",
+    "write_file",
+    "edit_file",
+    "list_files",
+    "glob",
+    "grep",
+]
 
 
 McpToolName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]

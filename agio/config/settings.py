@@ -204,6 +204,20 @@ class Settings(BaseSettings):
     enable_http_request_tool: bool = Field(
         default=False, description="Let agents use the built-in `http_request` tool."
     )
+    # --- built-in workspace tools and web_fetch (SPEC §22, docs/tools.md)
+    enable_web_fetch_tool: bool = Field(
+        default=False, description="Let agents use the built-in `web_fetch` tool."
+    )
+    tool_allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR, comma-separated) the `http_request` and `web_fetch` "
+        "tools may reach although private or loopback; cloud metadata addresses never.",
+    )
+    workspace_root: Path | None = Field(
+        default=None,
+        description="The folder the workspace tools (read_file, write_file, edit_file, "
+        "list_files, glob, grep) are confined to; unset: they refuse every call.",
+    )
     default_memory_messages: int = Field(
         default=20,
         ge=0,
@@ -286,6 +300,25 @@ class Settings(BaseSettings):
     webhook_sender: bool = Field(
         default=True, description="Send deliveries from this process (false: store only)."
     )
+
+    @field_validator("tool_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("tool_allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        from ipaddress import ip_network
+
+        for network in value:
+            try:
+                ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network such as 10.0.0.0/8") from None
+        return value
 
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod

@@ -105,7 +105,7 @@ class Approvals:
             self.executions.components,
             snapshot,
             self.executions.models,
-            enable_http_request=self.executions.options.enable_http_request_tool,
+            tools=self.executions.options.tools,
             knowledge_tool=self.executions.knowledge_tool,
             tracer=self.executions.tracer,
         )

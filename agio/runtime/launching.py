@@ -349,7 +349,7 @@ class Executions(Creating):
                     self.components,
                     snapshot,
                     self.models,
-                    enable_http_request=self.options.enable_http_request_tool,
+                    tools=self.options.tools,
                     knowledge_tool=self.knowledge_tool,
                     tracer=self.tracer,
                 )

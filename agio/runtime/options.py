@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from agio.tools.environment import ToolEnvironment
 
 
 @dataclass(frozen=True)
 class RuntimeOptions:
     lease_seconds: float = 30.0
-    enable_http_request_tool: bool = False
+    tools: ToolEnvironment = field(default_factory=ToolEnvironment)
     default_memory_messages: int = 20
     recovery: Literal["resume", "fail"] = "resume"
     max_recoveries: int = 3

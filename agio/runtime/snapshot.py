@@ -30,6 +30,7 @@ from agio.observability.instrumented import InstrumentedModel, tracing_on
 from agio.storage.component_cache import freeze, thaw
 from agio.storage.components import ComponentRepository, StoredComponent
 from agio.tools.base import Tool
+from agio.tools.environment import ToolEnvironment
 from agio.tools.mcp_links import McpLinks
 from agio.tools.registry import build_tool
 
@@ -213,18 +214,18 @@ class ModelCache:
         self._size = size
         self.mcp = mcp or McpLinks()
         self._models: OrderedDict[str, Model] = OrderedDict()
-        self._tools: OrderedDict[tuple[str, bool], Tool] = OrderedDict()
+        self._tools: OrderedDict[tuple[str, ToolEnvironment], Tool] = OrderedDict()
 
-    def tool(self, component: ToolComponent, *, enable_http_request: bool) -> Tool:
+    def tool(self, component: ToolComponent, environment: ToolEnvironment) -> Tool:
         """The tool `component` describes: a built-in one from the cache, any other kind
         built anew (a python tool is looked up in its module each time)."""
         if component.kind != "builtin":
-            return build_tool(component, enable_http_request=enable_http_request)
+            return build_tool(component, environment)
         config = json.dumps(dump_component(component, reveal_secrets=True), sort_keys=True)
-        key = (config, enable_http_request)
+        key = (config, environment)
         tool = self._tools.get(key)
         if tool is None:
-            tool = build_tool(component, enable_http_request=enable_http_request)
+            tool = build_tool(component, environment)
             self._tools[key] = tool
             while len(self._tools) > self._size:
                 self._tools.popitem(last=False)
@@ -265,7 +266,7 @@ async def go_live(
     snapshot: AgentSnapshot,
     models: ModelCache,
     *,
-    enable_http_request: bool,
+    tools: ToolEnvironment,
     knowledge_tool: Callable[[KnowledgeComponent], Tool] | None = None,
     tracer: trace.Tracer | None = None,
 ) -> LiveAgent:
@@ -275,17 +276,17 @@ async def go_live(
     `tracer` that records (not the no-op one of tracing off), the model comes wrapped in
     spans (the tool calls are traced by `AgentRun`)."""
     model = await models.get(await with_secrets(repo, snapshot.model, "model"))
-    tools: dict[str, Tool] = {}
+    live_tools: dict[str, Tool] = {}
     for component in snapshot.tools:
         live = await with_secrets(repo, component, "tool")
         if live.kind == "mcp":
             for name, tool in (await models.mcp.tools(live)).items():
-                tools.setdefault(name, tool)
+                live_tools.setdefault(name, tool)
             continue
-        tools[component.name] = models.tool(live, enable_http_request=enable_http_request)
+        live_tools[component.name] = models.tool(live, tools)
     if snapshot.knowledge is not None and knowledge_tool is not None:
         search = knowledge_tool(snapshot.knowledge)
-        tools.setdefault(search.name, search)
+        live_tools.setdefault(search.name, search)
     if tracer is not None and tracing_on(tracer):
         model = InstrumentedModel(model, tracer, snapshot.model)
-    return LiveAgent(model=model, tools=tools)
+    return LiveAgent(model=model, tools=live_tools)

@@ -22,6 +22,7 @@ from agio.observability.instrumented import InstrumentedModel
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, go_live
 from agio.storage.components import ComponentRepository
 from agio.tools.base import Tool, ToolError
+from agio.tools.environment import ToolEnvironment
 from agio.tools.function import function_tool
 from tests.runtime.test_loop import MemoryWriter, make_run
 
@@ -286,9 +287,9 @@ async def test_with_tracing_off_nothing_is_wrapped(tracer: trace.Tracer) -> None
     try:
         cached = await cache.get(COMPONENT)
         for off in (None, trace.NoOpTracer()):
-            live = await go_live(repo, snapshot(), cache, enable_http_request=False, tracer=off)
+            live = await go_live(repo, snapshot(), cache, tools=ToolEnvironment(), tracer=off)
             assert live.model is cached
-        live = await go_live(repo, snapshot(), cache, enable_http_request=False, tracer=tracer)
+        live = await go_live(repo, snapshot(), cache, tools=ToolEnvironment(), tracer=tracer)
         assert isinstance(live.model, InstrumentedModel)
         assert live.model.wrapped is cached
         assert live.tools["calculator"].name == "calculator"

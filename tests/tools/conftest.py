@@ -46,8 +46,17 @@ async def _respond(
     await send({"type": "http.response.body", "body": data})
 
 
+PAGE = (
+    "<!DOCTYPE html><html><head><title>Agio page</title><style>p {color: red}</style>"
+    "<script>var hidden = 'script text';</script></head><body><h1>Heading</h1>"
+    "<p>First paragraph with <b>bold</b> text.</p><ul><li>one</li><li>two</li></ul>"
+    "</body></html>"
+)
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Routes: /hello, /echo, /json, /text, /big, /slow, /status/<code>, /redirect?to=&status=."""
+    """Routes: /hello, /echo, /json, /text, /big, /slow, /status/<code>, /redirect?to=&status=,
+    /page (HTML), /big-page (HTML of 2 MB), /image (PNG), /untyped-html, /missing-page."""
     assert scope["type"] == "http"
     path: str = scope["path"]
     query = {key: values[0] for key, values in parse_qs(scope["query_string"].decode()).items()}
@@ -74,6 +83,18 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif path.startswith("/status/"):
         code = int(path.rsplit("/", 1)[1])
         await _respond(send, code, "boom: something went wrong " + "x" * 1000)
+    elif path == "/page":
+        await _respond(send, 200, PAGE, "text/html; charset=utf-8")
+    elif path == "/big-page":
+        paragraphs = "".join(f"<p>paragraph {n}</p>" for n in range(100_000))
+        await _respond(send, 200, f"<html><body>{paragraphs}</body></html>", "text/html")
+    elif path == "/image":
+        await _respond(send, 200, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "image/png")
+    elif path == "/untyped-html":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": PAGE.encode()})
+    elif path == "/missing-page":
+        await _respond(send, 404, "<html><body><h1>Not here</h1></body></html>", "text/html")
     elif path == "/redirect":
         status = int(query.get("status", "302"))
         location = query["to"].encode()

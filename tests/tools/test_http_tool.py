@@ -24,7 +24,7 @@ async def test_posts_arguments_as_json_with_secret_headers(local_server: LocalSe
         headers={"Authorization": "Bearer s3cret"},
         timeout=5,
     )
-    tool = build_tool(component, enable_http_request=False)
+    tool = build_tool(component)
     assert isinstance(tool, HttpTool)
     assert isinstance(tool, Tool)
     assert (tool.name, tool.description, tool.timeout) == ("remote", "Echoes.", 5)
@@ -39,9 +39,7 @@ async def test_posts_arguments_as_json_with_secret_headers(local_server: LocalSe
 
 async def test_parameters_from_the_component(local_server: LocalServer) -> None:
     schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
-    tool = build_tool(
-        http_component(local_server.url("/echo"), parameters=schema), enable_http_request=False
-    )
+    tool = build_tool(http_component(local_server.url("/echo"), parameters=schema))
     assert tool.parameters == schema
 
 

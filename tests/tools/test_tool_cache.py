@@ -48,10 +48,8 @@ def _adder(**fields: Any) -> ToolComponent:
 
 def test_the_same_component_is_built_once(builds: list[str]) -> None:
     component = _adder()
-    first = build_tool(component, enable_http_request=False)
-    again = build_tool(
-        ToolComponent.model_validate(component.model_dump()), enable_http_request=False
-    )
+    first = build_tool(component)
+    again = build_tool(ToolComponent.model_validate(component.model_dump()))
     assert again is first
     assert builds == ["adder"]
 
