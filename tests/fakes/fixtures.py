@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.openai_server import FakeOpenAIServer
 
 
@@ -16,4 +17,11 @@ from tests.fakes.openai_server import FakeOpenAIServer
 def fake_openai() -> Iterator[FakeOpenAIServer]:
     """A fake OpenAI-compatible server on 127.0.0.1, fresh for each test."""
     with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropicServer]:
+    """A fake Anthropic-compatible Messages API on 127.0.0.1, fresh for each test."""
+    with FakeAnthropicServer() as server:
         yield server
