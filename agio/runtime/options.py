@@ -18,3 +18,6 @@ class RuntimeOptions:
     max_steps_ceiling: int | None = None
     max_tokens_per_run: int | None = None
     approval_timeout_seconds: float = 3600.0
+    #: record every model call (SPEC §22), kept this many days after its run ended (0: ever)
+    model_call_log: bool = True
+    model_call_retention_days: float = 30.0
