@@ -43,6 +43,7 @@ from agio.storage.idempotency import IdempotencyRepository
 from agio.storage.knowledge import KnowledgeRepository
 from agio.storage.knowledge_vectors import KnowledgeVectorRepository
 from agio.storage.metrics import MetricsRepository
+from agio.storage.model_calls import ModelCallRepository
 from agio.storage.runs import RunReadRepository, RunRepository
 from agio.storage.schedules import ScheduleRepository
 from agio.storage.sessions import SessionRepository
@@ -281,6 +282,7 @@ def _run_service(db: Database, bus: EventBus, settings: Settings, owner_id: str)
         bus,
         limits,
         owner_id=owner_id,
+        model_calls=ModelCallRepository(db),
     )
 
 
@@ -362,6 +364,8 @@ def _runtime_options(settings: Settings) -> RuntimeOptions:
         max_tokens_per_run=settings.max_tokens_per_run,
         approval_timeout_seconds=settings.approval_timeout_seconds,
         mcp_connect_timeout=settings.mcp_connect_timeout,
+        model_call_log=settings.model_call_log,
+        model_call_retention_days=settings.model_call_retention_days,
     )
 
 

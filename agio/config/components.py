@@ -127,15 +127,19 @@ class ScriptedResponse(_Strict):
 class ModelComponent(ComponentBase):
     """A language model. `provider` picks the implementation:
 
-    `openai` (any OpenAI-compatible Chat Completions endpoint), `demo` (offline,
-    deterministic) or `scripted` (answers from `responses`, for tests and demos).
+    `openai` (any OpenAI-compatible Chat Completions endpoint), `anthropic` (Anthropic's
+    Messages API, native), `demo` (offline, deterministic) or `scripted` (answers from
+    `responses`, for tests and demos).
     """
 
     type: Literal["model"] = "model"
-    provider: Literal["openai", "demo", "scripted"]
+    provider: Literal["openai", "anthropic", "demo", "scripted"]
     model: str = Field(min_length=1, max_length=256, description="The provider's model name.")
     base_url: str | None = Field(
-        default=None, max_length=2048, description="OpenAI-compatible endpoint, e.g. Ollama's."
+        default=None,
+        max_length=2048,
+        description="The endpoint: OpenAI-compatible (e.g. Ollama's) for `openai`; "
+        "for `anthropic`, the host before `/v1/messages` (default https://api.anthropic.com).",
     )
     api_key: SecretValue | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)

@@ -224,6 +224,18 @@ class Settings(BaseSettings):
         le=10_000,
         description="Earlier messages of a session sent to agents that name no memory.",
     )
+    # --- the model-call log (SPEC §22)
+    model_call_log: bool = Field(
+        default=True,
+        description="Record every model call of a run (GET /api/runs/{id}/model_calls).",
+    )
+    model_call_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        le=36500,
+        description="The model calls of a run are deleted this many days after the run "
+        "ended (swept hourly by the run maintenance); 0 keeps them.",
+    )
     # --- approvals and one run per session (issue 16, SPEC §11-12)
     approval_timeout_seconds: float = Field(
         default=3600.0,

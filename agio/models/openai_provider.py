@@ -3,79 +3,58 @@
 Speaks the wire protocol itself over one `httpx.AsyncClient` per model (connections are
 pooled across the runs that share the model, see `ModelCache`), with the body encoded
 and each `data:` line decoded by orjson (`openai_wire.py`); the official SDK is not used
-here, its per-call and per-chunk work cost more CPU than the rest of a run. The client
-this module builds sends through `AsyncioTransport` (`asyncio_transport.py`: httpcore's
-pool on plain asyncio connections), unless the environment names a proxy, which httpx's
-own transport then honours.
-
-Transient failures are retried here, and only before the first delta was yielded, so
-that no part of an answer is ever delivered twice.
+here, its per-call and per-chunk work cost more CPU than the rest of a run. The request,
+retries and error mapping are `StreamingHTTPModel`'s (`http_stream.py`), shared with the
+`anthropic` provider; the client it builds sends through `AsyncioTransport`
+(`asyncio_transport.py`: httpcore's pool on plain asyncio connections), unless the
+environment names a proxy, which httpx's own transport then honours.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import urllib.request
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import httpx
 
 from agio.config.components import ModelComponent
-from agio.models.asyncio_transport import AsyncioTransport
-from agio.models.base import ModelError, ModelEvent, ModelRequest, Retrying
-from agio.models.openai_wire import (
-    MalformedStream,
-    SSEDecoder,
-    StreamErrorObject,
-    StreamState,
-    chunk_events,
-    error_body_message,
-    request_body,
-    retry_after,
-)
+from agio.models.base import ModelError, ModelEvent, ModelRequest
+from agio.models.http_stream import POOL_LIMITS, StreamingHTTPModel, environment_proxies
+from agio.models.openai_wire import StreamState, chunk_events, request_body
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "PLACEHOLDER_API_KEY",
+    "POOL_LIMITS",
+    "OpenAIModel",
+    "environment_proxies",
+]
 
 PLACEHOLDER_API_KEY = "not-needed"
 """Sent when the component has no key: local servers (Ollama, vLLM) want none."""
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-# as many connections as the SDK's client allowed: runs sharing a model stream at once
-POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """Why an attempt failed, and whether (and when) it may be tried again."""
+class _ChunkParser:
+    """`chat.completion.chunk` payloads into deltas; the usage chunk at the end."""
 
-    message: str
-    type: str = "ModelError"
-    retryable: bool = False
-    retry_after: float | None = None
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._state = StreamState()
 
-    def error(self, attempts: int) -> ModelError:
-        message = self.message
-        if self.retryable and attempts > 1:
-            message += f" (gave up after {attempts} attempts)"
-        return ModelError(message, type=self.type, retryable=self.retryable)
+    def feed(self, payload: bytes) -> list[ModelEvent]:
+        return chunk_events(payload, self._state)
 
-
-class _StatusError(Exception):
-    """The server answered with an HTTP error status (its body already read)."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
+    def finish(self) -> list[ModelEvent]:
+        if self._state.chunks == 0:
+            raise ModelError(
+                f"{self._label}: the server sent no completion chunks",
+                type="ModelMalformedResponse",
+            )
+        return [] if self._state.usage is None else [self._state.usage]
 
 
-class OpenAIModel:
-    """A `Model` backed by an OpenAI-compatible `/chat/completions` endpoint.
-
-    `client` replaces the `httpx.AsyncClient` built from the component (tests, shared
-    pools); requests carry their own headers and timeout, so any client will do.
-    `base_delay` is the first retry's backoff (doubled each retry, with jitter) and
-    `max_delay` caps every wait, a server's `Retry-After` included.
-    """
+class OpenAIModel(StreamingHTTPModel):
+    """A `Model` backed by an OpenAI-compatible `/chat/completions` endpoint (see
+    `StreamingHTTPModel` for `client`, `base_delay` and `max_delay`)."""
 
     def __init__(
         self,
@@ -85,12 +64,7 @@ class OpenAIModel:
         base_delay: float = 0.5,
         max_delay: float = 30.0,
     ) -> None:
-        self.name = component.name
-        self.model = component.model
-        self._component = component
-        self._api_key = component.api_key.get_secret_value() if component.api_key else None
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        super().__init__(component, client=client, base_delay=base_delay, max_delay=max_delay)
         base_url = (component.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._url = httpx.URL(f"{base_url}/chat/completions")  # parsed once, not per call
         self._headers = {
@@ -98,178 +72,9 @@ class OpenAIModel:
             "Content-Type": "application/json",
             "Accept": "text/event-stream",
         }
-        self._timeout = httpx.Timeout(component.timeout)
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=self._timeout,
-            limits=POOL_LIMITS,
-            follow_redirects=True,
-            transport=None if environment_proxies() else AsyncioTransport(limits=POOL_LIMITS),
-        )
 
-    async def aclose(self) -> None:
-        """Release the HTTP connections, unless the client was passed in by the caller."""
-        if self._owns_client:
-            await self._client.aclose()
+    def request_bytes(self, request: ModelRequest) -> bytes:
+        return request_body(self._component, request)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
-        """Yield text and tool-call deltas as they arrive, then `Usage` when reported.
-
-        Transient failures (429, 5xx, connection errors, timeouts) are retried with
-        backoff, each announced by a `Retrying` event, until the first delta is out;
-        everything else, and anything after the first delta, raises `ModelError`.
-        """
-        try:
-            body = request_body(self._component, request)
-        except TypeError as exc:
-            raise ModelError(
-                f"{self._label()}: the request cannot be encoded as JSON ({exc})",
-                type="ModelBadRequest",
-            ) from exc
-        attempt = 0
-        while True:
-            state = StreamState()
-            delivered = False
-            try:
-                async with self._client.stream(
-                    "POST", self._url, content=body, headers=self._headers, timeout=self._timeout
-                ) as response:
-                    if not response.is_success:
-                        await response.aread()
-                        raise _StatusError(response)
-                    decoder = SSEDecoder()
-                    async for data in _body(response):
-                        for payload in decoder.feed(data):
-                            for event in chunk_events(payload, state):
-                                delivered = True
-                                yield event
-                    for payload in decoder.close():
-                        for event in chunk_events(payload, state):
-                            delivered = True
-                            yield event
-            except MalformedStream as exc:
-                raise self._failure(
-                    f"{self._label()}: malformed response from the server ({exc})",
-                    type="ModelMalformedResponse",
-                ).error(1) from exc
-            except (_StatusError, StreamErrorObject, httpx.RequestError) as exc:
-                failure = self._classify(exc, delivered=delivered)
-                attempt += 1
-                if not failure.retryable or attempt > self._component.max_retries:
-                    raise failure.error(attempt) from exc
-            else:
-                if state.chunks == 0:
-                    raise ModelError(
-                        f"{self._label()}: the server sent no completion chunks",
-                        type="ModelMalformedResponse",
-                    )
-                if state.usage is not None:
-                    yield state.usage
-                return
-            delay = self._delay(attempt, failure.retry_after)
-            yield Retrying(attempt=attempt, delay=delay, reason=failure.message)
-            await asyncio.sleep(delay)
-
-    # ------------------------------------------------------------------ errors
-
-    def _classify(
-        self, exc: _StatusError | StreamErrorObject | httpx.RequestError, *, delivered: bool
-    ) -> _Failure:
-        """Why an attempt failed, without the API key in the message."""
-        label = self._label()
-        if delivered:
-            return self._failure(
-                f"{label}: the stream broke off after it started: {_describe(exc)}",
-                type="ModelStreamError",
-            )
-        if isinstance(exc, _StatusError):
-            return self._status_failure(exc.response, label)
-        if isinstance(exc, StreamErrorObject):
-            return self._failure(
-                f"{label}: the server reported an error in the stream: {exc.message}",
-                type="ModelStreamError",
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return self._failure(
-                f"{label}: no response within {self._component.timeout:g} s",
-                type="ModelTimeout",
-                retryable=True,
-            )
-        return self._failure(
-            f"{label}: cannot reach the server: {_describe(exc)}",
-            type="ModelUnavailable",
-            retryable=True,
-        )
-
-    def _status_failure(self, response: httpx.Response, label: str) -> _Failure:
-        status = response.status_code
-        message = f"{label}: HTTP {status}: {_status_message(response)}"
-        if status == 429:
-            kind, retryable = "ModelRateLimited", True
-        elif status == 408:
-            kind, retryable = "ModelTimeout", True
-        elif status >= 500:
-            kind, retryable = "ModelUnavailable", True
-        elif status in (401, 403):
-            kind, retryable = "ModelAuthError", False
-        elif 400 <= status < 500:
-            kind, retryable = "ModelBadRequest", False
-        else:
-            kind, retryable = "ModelError", False
-        wait = retry_after(response.headers) if retryable else None
-        return self._failure(message, type=kind, retryable=retryable, retry_after=wait)
-
-    def _failure(
-        self,
-        message: str,
-        *,
-        type: str,
-        retryable: bool = False,
-        retry_after: float | None = None,
-    ) -> _Failure:
-        """A failure whose message never holds the API key."""
-        if self._api_key and len(self._api_key) >= 4:
-            message = message.replace(self._api_key, "***")
-        return _Failure(message, type=type, retryable=retryable, retry_after=retry_after)
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before retry `attempt`: the server's wish, else backoff with jitter."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self._max_delay)
-        ceiling = min(self._base_delay * 2.0 ** (attempt - 1), self._max_delay)
-        # "equal jitter": at least half the backoff, so that retries never bunch up at zero
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (not cryptographic)
-
-    def _label(self) -> str:
-        return f"model {self._component.model!r}"
-
-
-def environment_proxies() -> bool:
-    """Whether the environment names an HTTP proxy (`HTTPS_PROXY`, `HTTP_PROXY`,
-    `ALL_PROXY`, as httpx reads them)."""
-    proxies = urllib.request.getproxies()
-    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
-
-
-def _body(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body as it arrives: the raw bytes, unless the server compressed them."""
-    if "content-encoding" in response.headers:
-        return response.aiter_bytes()
-    return response.aiter_raw()
-
-
-def _status_message(response: httpx.Response) -> str:
-    fallback = response.reason_phrase or f"HTTP {response.status_code}"
-    return error_body_message(response.content, fallback=fallback)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, _StatusError):
-        return f"HTTP {exc.response.status_code}: {_status_message(exc.response)}"
-    if isinstance(exc, StreamErrorObject):
-        return exc.message
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__
-    if cause is not None and str(cause):
-        text = f"{text} ({type(cause).__name__}: {cause})"
-    return text
+    def parser(self) -> _ChunkParser:
+        return _ChunkParser(self._label())

@@ -30,12 +30,18 @@ class MalformedStream(Exception):
 
 
 class StreamErrorObject(Exception):
-    """The server sent `{"error": ...}` inside the stream instead of a chunk."""
+    """The server sent `{"error": ...}` inside the stream instead of a chunk. `type` and
+    `retryable` are how the run's error reads if nothing was streamed yet (an Anthropic
+    `overloaded_error` may be tried again, an OpenAI stream error is final)."""
 
-    def __init__(self, error: Any) -> None:
+    def __init__(
+        self, error: Any, *, type: str = "ModelStreamError", retryable: bool = False
+    ) -> None:
         message = server_message(error, fallback="an error occurred during streaming")
         super().__init__(message)
         self.message = message
+        self.type = type
+        self.retryable = retryable
 
 
 # ---------------------------------------------------------------------- the request

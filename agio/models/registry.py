@@ -15,6 +15,10 @@ def build_model(component: ModelComponent) -> Model:
         from agio.models.demo import DemoModel
 
         return DemoModel(component)
+    if component.provider == "anthropic":
+        from agio.models.anthropic_provider import AnthropicModel
+
+        return AnthropicModel(component)
     from agio.models.openai_provider import OpenAIModel
 
     return OpenAIModel(component)

@@ -384,6 +384,7 @@ class Executions(Creating):
                 on_session_messages=self.history.copy_for(snapshot),
                 user_id=launch.user_id,
                 approval_gate=self.approval_gate,
+                log_model_calls=self.options.model_call_log,
             )
             agent_run._creation_stored = launch.stored
             self.live[run_id] = agent_run

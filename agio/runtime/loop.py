@@ -30,6 +30,7 @@ from agio.models.base import (
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.interrupted import kept_messages, session_rows
 from agio.runtime.model_call import ModelStep
+from agio.runtime.model_call_log import CallLog
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState
@@ -70,7 +71,10 @@ class AgentRun(ModelStep, ToolStep):
         on_session_messages: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
         user_id: str | None = None,
         approval_gate: ApprovalGate | None = None,
+        log_model_calls: bool = False,
     ) -> None:
+        """`log_model_calls`: every model call goes to the model-call log as well
+        (`RunSink.save_model_call`)."""
         self.run_id = run_id
         self.user_id = user_id
         self.approval_gate = approval_gate
@@ -83,6 +87,7 @@ class AgentRun(ModelStep, ToolStep):
         self.session_id = session_id
         self.snapshot = snapshot
         self.model = model
+        self.call_log = CallLog(run_id, model.name) if log_model_calls else None
         self.tools = tools
         self.writer = writer
         self.state = state

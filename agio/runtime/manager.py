@@ -28,6 +28,7 @@ from agio.domain.runs import Checkpoint, MultitaskStrategy, Run, RunStatus
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.approvals import Approvals
 from agio.runtime.branching import Branching, ForkChanges
+from agio.runtime.call_retention import CallRetention
 from agio.runtime.client_turn import ClientTurn
 from agio.runtime.control import RunControl
 from agio.runtime.history import SessionHistory
@@ -40,6 +41,7 @@ from agio.runtime.redis_memory import RedisMemoryStore
 from agio.runtime.snapshot import AgentSnapshot, ModelCache
 from agio.storage.approvals import ApprovalRepository
 from agio.storage.components import ComponentRepository
+from agio.storage.model_calls import ModelCallRepository
 from agio.storage.runs import RunRepository
 from agio.storage.writer import RunWriter
 from agio.tools.mcp_links import McpLinks
@@ -114,6 +116,11 @@ class RunManager:
         # sweep rejects expired approvals and continues runs left decided but waiting
         self.executions.on_waiting = self.approvals.continue_if_decided
         self.leases.periodic.append(self.approvals.sweep)
+        #: deletes the model-call log of runs ended longer ago than the retention
+        self.call_retention = CallRetention(
+            ModelCallRepository(runs.db), options.model_call_retention_days
+        )
+        self.leases.periodic.append(self.call_retention.sweep)
         self.queue = SessionQueue(runs, self.executions, self.control)
         self.leases.after_recover.append(self.queue.advance_all)
         #: called with (run id, snapshot) as a run starts executing in this process

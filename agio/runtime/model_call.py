@@ -5,6 +5,7 @@ checkpointed. A mixin of `AgentRun`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,16 @@ from agio.domain import events as ev
 from agio.domain.messages import Message, ToolCall
 from agio.domain.runs import Step
 from agio.domain.time import utcnow
-from agio.models.base import Model, ModelRequest, Retrying, TextDelta, ToolCallDelta, Usage
+from agio.models.base import (
+    Model,
+    ModelError,
+    ModelRequest,
+    Retrying,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from agio.runtime.model_call_log import CallLog
 from agio.runtime.state import RunState
 from agio.runtime.steering import PauseRequested, RunParts
 from agio.tools.base import tool_spec
@@ -41,6 +51,8 @@ class ModelStep(RunParts):
     """`_model_step` and the streaming of its text."""
 
     model: Model
+    #: the model-call log of this execution (None: not recorded, AGIO_MODEL_CALL_LOG)
+    call_log: CallLog | None = None
     #: the run's first text was emitted (in this process)
     _text_out: bool = False
 
@@ -72,9 +84,13 @@ class ModelStep(RunParts):
         produced = ""
         calls: dict[int, _Assembling] = {}
         usage = Usage(0, 0)
+        first_token: float | None = None
+        retries = 0
         stream = self.model.stream(request)
         try:
             async for item in stream:
+                if first_token is None and isinstance(item, TextDelta | ToolCallDelta):
+                    first_token = time.perf_counter() - t0
                 if isinstance(item, TextDelta):
                     if item.content:
                         content.append(item.content)
@@ -103,6 +119,7 @@ class ModelStep(RunParts):
                 elif isinstance(item, Usage):
                     usage = item
                 elif isinstance(item, Retrying):
+                    retries += 1
                     self.emit(
                         ev.ERROR,
                         {
@@ -119,6 +136,23 @@ class ModelStep(RunParts):
                 # interruption: the client is told, and gets this answer from its start
                 self._restart_stream(produced)
                 state.partial_content = produced
+        except BaseException as exc:
+            if self.call_log is not None:  # the failed call is logged too, with why
+                self.writer.save_model_call(
+                    self.call_log.row(
+                        step_num=step_num,
+                        request=request,
+                        dumped=None,
+                        response=None,
+                        usage=usage,
+                        latency=time.perf_counter() - t0,
+                        first_token=first_token,
+                        retries=retries,
+                        error=_call_error(exc),
+                        started_at=step_started_at,
+                    )
+                )
+            raise
         finally:
             closer = getattr(stream, "aclose", None)
             if closer is not None:  # release the model connection now, not at GC
@@ -149,13 +183,30 @@ class ModelStep(RunParts):
             "total_tokens": usage.prompt_tokens + usage.completion_tokens,
             "duration": round(duration, 6),
         }
+        dumped = [m.model_dump(mode="json") for m in request.messages]
+        response = assistant.model_dump(mode="json")
+        if self.call_log is not None:
+            self.writer.save_model_call(
+                self.call_log.row(
+                    step_num=step_num,
+                    request=request,
+                    dumped=dumped,
+                    response=response,
+                    usage=usage,
+                    latency=duration,
+                    first_token=first_token,
+                    retries=retries,
+                    error=None,
+                    started_at=step_started_at,
+                )
+            )
         self.writer.save_step(
             Step(
                 run_id=self.run_id,
                 step_num=step_num,
                 type="llm_call",
-                messages=[m.model_dump(mode="json") for m in request.messages],
-                model_response=assistant.model_dump(mode="json"),
+                messages=dumped,
+                model_response=response,
                 tool_calls=[],
                 metrics=step_metrics,
                 started_at=step_started_at,
@@ -205,6 +256,18 @@ class ModelStep(RunParts):
         )
         if produced:
             self.emit(ev.CONTENT_DELTA, {"content": produced})
+
+
+def _call_error(exc: BaseException) -> dict[str, Any]:
+    """Why a model call ended without an answer, for its log: a model's own error as the
+    run reports it (its message holds no key), else only what stopped it."""
+    if isinstance(exc, ModelError):
+        return {"type": exc.type, "message": exc.message}
+    if isinstance(exc, PauseRequested):
+        return {"type": "Paused", "message": "the run was paused during the call"}
+    if isinstance(exc, asyncio.CancelledError):
+        return {"type": "Cancelled", "message": "the call was stopped (cancel, shutdown)"}
+    return {"type": type(exc).__name__, "message": "the call stopped with an error"}
 
 
 def _call_ids(state: RunState) -> set[str]:

@@ -21,3 +21,6 @@ class RuntimeOptions:
     max_tokens_per_run: int | None = None
     approval_timeout_seconds: float = 3600.0
     mcp_connect_timeout: float = 10.0  # starting or reaching an MCP server, listing its tools
+    #: record every model call (SPEC §22), kept this many days after its run ended (0: ever)
+    model_call_log: bool = True
+    model_call_retention_days: float = 30.0

@@ -29,12 +29,14 @@ from agio.domain.errors import (
     ValidationFailed,
 )
 from agio.domain.events import Event
+from agio.domain.model_calls import ModelCall
 from agio.domain.runs import ACTIVE_STATUSES, Checkpoint, Run, RunStatus, Session
 from agio.domain.security import Principal
 from agio.runtime.follow import SharedRunLookup, follow
 from agio.storage.checkpoints import CheckpointRepository
 from agio.storage.components import Page
 from agio.storage.events import EventRepository
+from agio.storage.model_calls import ModelCallRepository
 from agio.storage.runs import RunFilter, RunReadRepository
 from agio.storage.sessions import SessionRepository
 
@@ -78,8 +80,10 @@ class RunService:
         limits: RunLimits,
         *,
         owner_id: str | None = None,
+        model_calls: ModelCallRepository | None = None,
     ) -> None:
         self._runs = runs
+        self._model_calls = model_calls
         self._events = events
         self._checkpoints = checkpoints
         self._sessions = sessions
@@ -139,6 +143,14 @@ class RunService:
         """How many events the run has stored, and a page of them in `seq` order."""
         events = await self._events.events(run_id, offset=offset, limit=limit)
         return await self._events.count_events(run_id), events
+
+    async def model_calls_page(
+        self, run_id: str, *, offset: int, limit: int
+    ) -> tuple[int, list[ModelCall]]:
+        """How many model calls the run has logged, and a page of them in order."""
+        if self._model_calls is None:
+            raise RuntimeError("this RunService was built without the model-call log")
+        return await self._model_calls.page(run_id, offset=offset, limit=limit)
 
     @staticmethod
     def nothing_after(run: Run, after_seq: int) -> bool:

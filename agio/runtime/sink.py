@@ -29,6 +29,9 @@ class RunSink(Protocol):
     def add_session_messages(self, rows: list[NewSessionMessage]) -> None:
         """`session_messages` rows: what a completed run adds to its session."""
 
+    def save_model_call(self, row: dict[str, Any]) -> None:
+        """A row of the model-call log (`agio.runtime.model_call_log.CallLog` builds it)."""
+
     def save_checkpoint(self, row: NewCheckpoint) -> None:
         """A `checkpoints` row, as built by `agio.storage.checkpoints.checkpoint_row`."""
 

@@ -29,6 +29,7 @@ from agio.storage.tables import (
     SessionMessageRow,
     SessionRow,
 )
+from agio.storage.tables_model_calls import ModelCallRow
 from agio.storage.webhook_outbox import store_outbox
 from agio.storage.write_batch import TERMINAL, Batch
 
@@ -46,6 +47,7 @@ _EVENTS = _table(RunEventRow)
 _STEPS = _table(RunStepRow)
 _CHECKPOINTS = _table(CheckpointRow)
 _MESSAGES = _table(SessionMessageRow)
+_MODEL_CALLS = _table(ModelCallRow)
 
 _INSERT_SESSIONS = insert(_SESSIONS)
 _INSERT_RUNS = insert(_RUNS)
@@ -53,6 +55,7 @@ _INSERT_EVENTS = insert(_EVENTS)
 _INSERT_STEPS = insert(_STEPS)
 _INSERT_CHECKPOINTS = insert(_CHECKPOINTS)
 _INSERT_MESSAGES = insert(_MESSAGES)
+_INSERT_MODEL_CALLS = insert(_MODEL_CALLS)
 _TOUCH_SESSION = (
     update(_SESSIONS)
     .where(_SESSIONS.c.id == bindparam("_session_id"))
@@ -117,6 +120,8 @@ async def store(s: AsyncConnection, b: Batch) -> None:
         await s.execute(_INSERT_CHECKPOINTS, b.checkpoints)
     if b.session_messages:
         await s.execute(_INSERT_MESSAGES, b.session_messages)
+    if b.model_calls:
+        await s.execute(_INSERT_MODEL_CALLS, b.model_calls)
     if b.run_updates:
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for run_id, values in b.run_updates.items():

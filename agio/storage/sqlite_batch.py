@@ -34,6 +34,7 @@ from agio.storage.tables import (
     SessionMessageRow,
     SessionRow,
 )
+from agio.storage.tables_model_calls import ModelCallRow
 from agio.storage.types import UTCDateTime, sqlite_utc_text
 from agio.storage.webhook_outbox import OutboxStatements
 from agio.storage.write_batch import TERMINAL, Batch
@@ -238,6 +239,7 @@ class WriterStatements:
         self._steps = TableStatements(RunStepRow, dialect)
         self._checkpoints = TableStatements(CheckpointRow, dialect)
         self._messages = TableStatements(SessionMessageRow, dialect)
+        self._model_calls = TableStatements(ModelCallRow, dialect)
         self._touch_sql = self._sessions.update_sql(("updated_at",), '"id" = ?')
         self._supersede_sql = self._steps.update_sql(
             ("superseded",), '"run_id" = ? AND "step_num" > ?'
@@ -291,6 +293,8 @@ class WriterStatements:
             out += self._checkpoints.insert(b.checkpoints)
         if b.session_messages:
             out += self._messages.insert(b.session_messages)
+        if b.model_calls:
+            out += self._model_calls.insert(b.model_calls)
         bind = self._runs.bind
         for run_id, values in b.run_updates.items():
             # a terminal state is final, whoever writes late

@@ -388,6 +388,9 @@ from agio.storage import tables_idempotency as tables_idempotency  # noqa: E402
 from agio.storage import tables_knowledge_vectors as tables_knowledge_vectors  # noqa: E402
 
 #
+from agio.storage import tables_model_calls as tables_model_calls  # noqa: E402
+
+#
 from agio.storage import tables_schedules as tables_schedules  # noqa: E402
 
 #

@@ -5,7 +5,7 @@ how a failed write is told apart (transient, or refused for its data)."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
@@ -32,6 +32,8 @@ class Batch:
     session_messages: list[dict[str, Any]]
     checkpoints: list[dict[str, Any]]
     supersede: list[tuple[str, int]]
+    #: the model-call log's rows (`tables_model_calls`), built by the runtime
+    model_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 _STEP_FIELDS = tuple(f.name for f in fields(Step))
@@ -73,6 +75,8 @@ def collect(ops: list[Op], *, copy_steps: bool) -> Batch:
             b.supersede.append(payload)
         elif kind == "session_messages":
             b.session_messages.extend(payload)
+        elif kind == "model_call":
+            b.model_calls.append(payload)
     return b
 
 
@@ -85,7 +89,7 @@ def run_of(op: Op) -> str:
         return str(payload[0])
     if kind == "new_run":
         return str(payload["run"]["id"])
-    if kind == "checkpoint":
+    if kind == "checkpoint" or kind == "model_call":
         return str(payload["run_id"])
     return str(payload[0]["run_id"]) if payload else ""  # session messages of one run
 

@@ -132,6 +132,10 @@ class RunWriter:
     def add_session_messages(self, rows: list[NewSessionMessage]) -> None:
         self._push("session_messages", rows)
 
+    def save_model_call(self, row: dict[str, Any]) -> None:
+        """A row of the model-call log (`agio.storage.tables_model_calls`)."""
+        self._push("model_call", row)
+
     async def flush(self, run_id: str | None = None) -> None:
         """Return once everything handed over so far is stored and published. With
         `run_id`: raise `RunWriteFailed` if that run's writes were refused."""
@@ -391,6 +395,7 @@ class RunWriter:
             | {row["run_id"] for row in b.steps}
             | {row["run_id"] for row in b.checkpoints}
             | {row["run_id"] for row in b.session_messages}
+            | {row["run_id"] for row in b.model_calls}
             | {run_id for run_id, _ in b.supersede}
             | set(b.run_updates)
         ) - created
@@ -409,6 +414,7 @@ class RunWriter:
             b.steps = [r for r in b.steps if r["run_id"] not in fenced]
             b.checkpoints = [r for r in b.checkpoints if r["run_id"] not in fenced]
             b.session_messages = [r for r in b.session_messages if r["run_id"] not in fenced]
+            b.model_calls = [r for r in b.model_calls if r["run_id"] not in fenced]
             b.supersede = [(r, n) for r, n in b.supersede if r not in fenced]
             b.run_updates = {r: v for r, v in b.run_updates.items() if r not in fenced}
         return fenced

@@ -156,3 +156,31 @@ def test_a_long_timeline_renders_only_the_rows_in_view(page: Page, server: str) 
     expect(timeline.locator(f"[data-seq='{total}']")).to_be_visible()
     expect(timeline.locator("[data-seq='1']")).to_have_count(0)
     assert timeline.locator(".vrow").count() < 40
+
+
+def test_the_run_page_lists_the_model_calls_with_request_and_response(
+    page: Page, server: str
+) -> None:
+    run = chat(server, "assistant", "What is 12 * 12?")
+    logged = api(server, f"/api/runs/{run['run_id']}/model_calls")
+    assert logged["total"] >= 1
+    page.goto(f"/runs/{run['run_id']}")
+    panel = page.locator("section[aria-labelledby='model-calls-title']")
+    expect(panel.get_by_role("heading", name="Model calls")).to_be_visible()
+    calls = panel.locator("li.model-call")
+    expect(calls).to_have_count(logged["total"])
+    first = calls.first
+    expect(first).to_have_attribute("data-call", "1")
+    expect(first.locator("h3")).to_contain_text(f"Call 1 · step 1 · {logged['items'][0]['model']}")
+    usage = logged["items"][0]["usage"]
+    expect(first.locator(".step-figures")).to_contain_text(
+        f"{usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens"
+    )
+    request = first.locator("summary", has_text="Request:")
+    expect(request).to_contain_text(f"{len(logged['items'][0]['messages'])} messages")
+    request.click()
+    messages = first.get_by_label("Messages of model call 1")
+    expect(messages).to_be_visible()
+    expect(messages).to_contain_text("What is 12 * 12?")
+    first.locator("summary", has_text="Response").click()
+    expect(first.get_by_label("Response of model call 1")).to_contain_text('"role": "assistant"')

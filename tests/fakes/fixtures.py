@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.mcp_http_server import FakeMcpHttpServer
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -24,4 +25,11 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
 def fake_mcp_http() -> Iterator[FakeMcpHttpServer]:
     """An MCP server over streamable HTTP on 127.0.0.1 (`MCPServer`), fresh for each test."""
     with FakeMcpHttpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropicServer]:
+    """A fake Anthropic-compatible Messages API on 127.0.0.1, fresh for each test."""
+    with FakeAnthropicServer() as server:
         yield server

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from agio.api.auth import allow
 from agio.api.deps import ContainerDep, Limit, Offset, RunIdPath, owned_run
 from agio.api.schemas.common import Paginated, error_responses
+from agio.api.schemas.model_calls import ModelCallOut
 from agio.api.schemas.runs import (
     EVENT_STREAM,
     ID_PATTERN,
@@ -137,3 +138,21 @@ async def run_events(
         )
     total, events = await container.run_service.events_page(run_id, offset=offset, limit=limit)
     return RunEvents(run_id=run_id, total=total, events=[EventOut.from_event(e) for e in events])
+
+
+@router.get(
+    "/{run_id}/model_calls",
+    response_model=Paginated[ModelCallOut],
+    summary="A run's model calls: request messages, tools, response, usage, latency, error",
+    responses=error_responses(404),
+)
+async def run_model_calls(
+    run_id: RunIdPath,
+    container: ContainerDep,
+    who: Reader,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> Paginated[ModelCallOut]:
+    await owned_run(container, who, run_id)
+    total, calls = await container.run_service.model_calls_page(run_id, offset=offset, limit=limit)
+    return Paginated[ModelCallOut].of([ModelCallOut.of(c) for c in calls], total, limit, offset)

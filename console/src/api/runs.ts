@@ -70,3 +70,26 @@ export async function childrenOf(run: RunSummary, scan = 500): Promise<RunSummar
   }
   return children;
 }
+
+/** One model call of a run (`GET /api/runs/{id}/model_calls`). */
+export interface ModelCall {
+  number: number;
+  step: number;
+  model: string;
+  messages: Record<string, unknown>[];
+  tools: Record<string, unknown>[];
+  response: Record<string, unknown> | null;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  latency_ms: number;
+  first_token_ms: number | null;
+  retries: number;
+  error: { type: string; message: string } | null;
+  started_at: string;
+}
+
+export const modelCalls = (
+  id: string,
+  offset: number,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<Page<ModelCall>> => get(`/api/runs/${encodeURIComponent(id)}/model_calls`, { offset, limit }, signal);

@@ -1,4 +1,5 @@
-// One run: what was asked and answered, its figures, control, lineage, steps, the event
+// One run: what was asked and answered, its figures, control, lineage, steps, its model
+// calls (request, tools, response, usage, latency, error), the event
 // timeline (live while it runs), checkpoints with restore and fork, and the configuration
 // it started with.
 
@@ -11,6 +12,7 @@ import { StatusBadge } from "../../components/StatusBadge";
 import { count, dateTime, duration } from "../../format";
 import { Checkpoints } from "./Checkpoints";
 import { Lineage } from "./Lineage";
+import { ModelCalls } from "./ModelCalls";
 import { RunApprovals } from "./RunApprovals";
 import { Steps } from "./Steps";
 import { Timeline } from "./Timeline";
@@ -100,6 +102,10 @@ export default function RunPage() {
       <section aria-labelledby="steps-title" class="panel">
         <h2 id="steps-title">Steps</h2>
         <Steps steps={run.steps} superseded={run.superseded_steps} />
+      </section>
+      <section aria-labelledby="model-calls-title" class="panel">
+        <h2 id="model-calls-title">Model calls</h2>
+        <ModelCalls runId={run.id} version={`${run.status}:${run.last_seq}`} />
       </section>
       <section aria-labelledby="timeline-title" class="panel">
         <h2 id="timeline-title">Timeline</h2>
