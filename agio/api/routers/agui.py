@@ -28,7 +28,11 @@ AGUI_EVENT_SCHEMA: dict[str, Any] = {
         "`RUN_FINISHED` or `RUN_ERROR`). Lines starting with `:` are keep-alive comments."
     ),
     "type": "object",
-    "properties": {"data": {"type": "string", "contentMediaType": "application/json"}},
+    "properties": {
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        # no `event:` line is sent: a client reads the SSE default, "message"
+        "event": {"const": "message"},
+    },
     "required": ["data"],
     "additionalProperties": False,
 }
