@@ -340,6 +340,7 @@ def _runtime_options(settings: Settings) -> RuntimeOptions:
         max_steps_ceiling=settings.max_steps_ceiling,
         max_tokens_per_run=settings.max_tokens_per_run,
         approval_timeout_seconds=settings.approval_timeout_seconds,
+        max_run_depth=settings.max_run_depth,
     )
 
 

@@ -33,7 +33,7 @@ from agio.runtime.model_call import ModelStep
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState
-from agio.runtime.steering import ApprovalNeeded, Control, PauseRequested
+from agio.runtime.steering import ApprovalNeeded, ChildCaller, Control, PauseRequested
 from agio.runtime.tool_step import ToolStep
 from agio.storage.checkpoints import checkpoint_row
 from agio.tools.base import Tool
@@ -70,8 +70,10 @@ class AgentRun(ModelStep, ToolStep):
         on_session_messages: Callable[[str, list[dict[str, Any]]], Awaitable[None]] | None = None,
         user_id: str | None = None,
         approval_gate: ApprovalGate | None = None,
+        children: ChildCaller | None = None,
     ) -> None:
         self.run_id = run_id
+        self.children = children
         self.user_id = user_id
         self.approval_gate = approval_gate
         self.tracer = tracer or trace.NoOpTracer()
@@ -107,6 +109,8 @@ class AgentRun(ModelStep, ToolStep):
 
     def _sync_metrics(self) -> dict[str, Any]:
         self.metrics.duration = self._active_duration + time.perf_counter() - self._segment_started
+        if self.state.children:
+            self.metrics.children_tokens = sum(r.tokens for r in self.state.children.values())
         self.state.metrics = self.metrics.as_dict()
         return self.state.metrics
 

@@ -18,3 +18,5 @@ class RuntimeOptions:
     max_steps_ceiling: int | None = None
     max_tokens_per_run: int | None = None
     approval_timeout_seconds: float = 3600.0
+    #: how deep runs may start runs (SPEC §20): a chat's run is depth 0
+    max_run_depth: int = 3

@@ -135,6 +135,10 @@ class AgentSummary(BaseModel):
 class Agent(AgentSummary):
     memory: str | None
     knowledge: str | None
+    agents: list[str] = Field(
+        default_factory=list,
+        description="Agents this agent may ask, each as a tool `ask_<name>` (SPEC §20).",
+    )
     system_prompt: str
     config: AgentRunConfig
     revision: int = Field(description="Increases by one with every change.")
@@ -147,6 +151,7 @@ class Agent(AgentSummary):
             **summary,
             memory=c.get("memory"),
             knowledge=c.get("knowledge"),
+            agents=c.get("agents", []),
             system_prompt=c.get("system_prompt", ""),
             config=AgentRunConfig.model_validate(c.get("config") or {}),
             revision=stored.revision,
