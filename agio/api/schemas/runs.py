@@ -322,6 +322,17 @@ class CheckpointDetail(CheckpointSummary):
         description="Taken in the middle of a model call (a pause): the text that call had "
         "streamed; a run continued from here does not stream it again.",
     )
+    children: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="The runs this run had started (SPEC §20), by the call each answers: "
+        "`run_id`, `agent`, `status`, `relayed_seq` (the child's last event relayed "
+        "into this run's log), `tokens`.",
+    )
+    workflow: dict[str, Any] | None = Field(
+        default=None,
+        description="A workflow's run: its progress (`next` step, steps `executed`, the "
+        "`previous` output, the step in progress).",
+    )
 
     @classmethod
     def from_checkpoint(cls, c: Checkpoint) -> CheckpointDetail:
@@ -337,6 +348,8 @@ class CheckpointDetail(CheckpointSummary):
             agent_config=c.agent_config,
             seq=c.seq,
             partial_content=state.get("partial_content"),
+            children=state.get("children") or {},
+            workflow=state.get("workflow"),
         )
 
 
