@@ -390,6 +390,13 @@ class ComponentService:
             raise AgentNotFound(key)
         return stored
 
+    async def get_runnable(self, key: str) -> StoredComponent:
+        """An agent or a workflow (SPEC §20: both are run by a chat), by id or name."""
+        stored = await self.repo.get(key, "agent") or await self.repo.get(key, "workflow")
+        if stored is None:
+            raise AgentNotFound(key)
+        return stored
+
     async def list_agents(
         self, *, tag: str | None, limit: int, offset: int
     ) -> Page[StoredComponent]:

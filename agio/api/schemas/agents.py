@@ -90,6 +90,7 @@ class AgentPatch(BaseModel):
     tools: list[Slug] | None = Field(default=None, max_length=64)
     memory: Slug | None = None
     knowledge: Slug | None = None
+    agents: list[Slug] | None = Field(default=None, max_length=32)
     system_prompt: str | None = Field(default=None, max_length=100_000)
     config: AgentRunConfigPatch | None = None
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
