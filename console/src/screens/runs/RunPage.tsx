@@ -14,6 +14,7 @@ import { Lineage } from "./Lineage";
 import { RunApprovals } from "./RunApprovals";
 import { Steps } from "./Steps";
 import { Timeline } from "./Timeline";
+import { Tree } from "./Tree";
 import { useRun } from "./useRun";
 
 export default function RunPage() {
@@ -65,6 +66,14 @@ export default function RunPage() {
           <dd>
             {count(m.total_tokens)} <span class="muted">({count(m.prompt_tokens)} prompt, {count(m.completion_tokens)} completion)</span>
           </dd>
+          {m.children_tokens ? (
+            <>
+              <dt>Tree tokens</dt>
+              <dd class="tree-tokens">
+                {count(m.tree_tokens ?? m.total_tokens)} <span class="muted">({count(m.children_tokens)} by the runs it started)</span>
+              </dd>
+            </>
+          ) : null}
           <dt>Steps</dt>
           <dd>{count(m.total_steps)}</dd>
           <dt>Tool calls</dt>
@@ -93,6 +102,12 @@ export default function RunPage() {
         ) : null}
       </section>
       <RunApprovals runId={run.id} version={`${run.status}:${run.last_seq}`} onDecided={refresh} />
+      {run.children?.length || events.some((e) => e.type === "workflow_step_started") ? (
+        <section aria-labelledby="tree-title" class="panel">
+          <h2 id="tree-title">Tree</h2>
+          <Tree run={run} events={events} />
+        </section>
+      ) : null}
       <section aria-labelledby="lineage-title" class="panel">
         <h2 id="lineage-title">Lineage</h2>
         <Lineage run={run} />
