@@ -57,3 +57,21 @@ def test_a_workflow_shows_its_steps_and_their_runs(page: Page, server: str) -> N
     )
     row.get_by_role("link").click()
     expect(page).to_have_url(re.compile(f"/runs/{child['id']}$"))
+
+
+def test_a_workflow_is_chatted_with_like_an_agent(page: Page, server: str) -> None:
+    page.goto("/chat?agent=triage")
+    expect(page.get_by_label("Agent")).to_have_value("triage")
+    page.get_by_role("textbox", name="Message").fill("What is 6*7?")
+    page.get_by_role("button", name="Send").click()
+    turn = page.locator(".turn").last
+    expect(turn.locator(".badge")).to_have_attribute("data-status", "completed", timeout=30_000)
+    expect(turn.locator(".answer-text")).to_contain_text("6*7 = 42")
+    turn.get_by_role("link", name=re.compile("^Run run_")).click()
+    expect(page.get_by_role("table", name="Run tree")).to_be_visible()
+
+
+def test_the_agent_form_keeps_the_agents_it_may_ask(page: Page, server: str) -> None:
+    page.goto("/config/researcher")
+    field = page.get_by_label("Agents it may ask")
+    expect(field).to_have_value("customer_support, assistant")

@@ -51,6 +51,8 @@ export interface ConfigSummary {
   name: string;
   type: string;
   description?: string;
+  enabled?: boolean;
+  tags?: string[];
 }
 
 export interface ConfigList {

@@ -27,4 +27,11 @@ paths: []
 chunk_size: 800
 chunk_overlap: 100
 top_k: 4
-`},t={agent:`Agents`,model:`Models`,tool:`Tools`,memory:`Memory`,knowledge:`Knowledge`};export{t as n,e as t};
+`,workflow:`type: workflow
+name: my_workflow
+description: ""
+steps:
+  - name: first
+    kind: agent
+    agent: assistant
+`},t={agent:`Agents`,model:`Models`,tool:`Tools`,memory:`Memory`,knowledge:`Knowledge`,workflow:`Workflows`};export{t as n,e as t};
