@@ -243,8 +243,16 @@ async def test_cancelling_the_parent_stops_the_child_mid_stream(
     child_id = await first_child(client, run_id, streaming=True)
     response = await client.post(f"/api/runs/{run_id}/cancel")
     assert response.status_code == 200, response.text
-    child = await wait_status(client, child_id, "cancelled")
+    # stopped within a second of the parent's cancel: polled, with that deadline
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.0
+    child = (await client.get(f"/api/runs/{child_id}")).json()
+    while child["status"] != "cancelled" and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+        child = (await client.get(f"/api/runs/{child_id}")).json()
     assert child["status"] == "cancelled"
+    child_log = await events(client, child_id)
+    assert child_log[-1]["type"] == "run_cancelled"  # its log ends there: nothing after
     parent = await wait_status(client, run_id, "cancelled")
     assert parent["children"][0]["status"] == "cancelled"
     # stopped mid-stream: part of the answer was produced, not all of it
