@@ -307,3 +307,29 @@ async def test_fork_from_a_workflow_step_with_one_agents_prompt_changed(
     assert again["status"] == "completed", again
     assert [c["agent_name"] for c in again["children"]] == ["reviewer"]
     assert again["children"][0]["id"] not in {c["id"] for c in source["children"]}
+
+
+async def test_pause_and_resume_a_workflow_mid_step(client: httpx.AsyncClient) -> None:
+    from tests.runtime.test_composition import first_child, start, wait_status
+
+    await put_config(
+        client, "writer_model", scripted({"content": "A slow first draft. " * 6}, delay=0.05)
+    )
+    await put_config(client, "writer", {"type": "agent", "model": "writer_model"})
+    await agent(client, "reviewer", "Reviewed: fine.")
+    await put_workflow(client, "pipeline", **PIPELINE)
+    task, run_id = await start(client, "pipeline")
+    child_id = await first_child(client, run_id, streaming=True)
+    assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
+    await wait_status(client, run_id, "paused")
+    assert (await client.get(f"/api/runs/{child_id}")).json()["status"] == "paused"
+    assert (await client.post(f"/api/runs/{run_id}/resume")).status_code == 200
+    await task
+    done = await wait_status(client, run_id, "completed")
+    assert done["response_content"] == "Reviewed: fine."
+    assert [c["agent_name"] for c in done["children"]] == ["writer", "reviewer"]
+    writer = (await client.get(f"/api/runs/{child_id}")).json()
+    assert writer["response_content"] == "A slow first draft. " * 6
+    log = await events(client, run_id)
+    started = [e["data"]["name"] for e in log if e["type"] == "workflow_step_started"]
+    assert started == ["draft", "review"]  # each step announced once
