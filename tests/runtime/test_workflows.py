@@ -252,7 +252,9 @@ async def test_validation_of_workflows(client: httpx.AsyncClient) -> None:
     # an agent named by a workflow cannot be deleted from under it
     assert (await client.delete("/api/agents/writer")).status_code == 409
     listed = (await client.get("/api/config", params={"type": "workflow"})).json()
-    assert [c["name"] for c in listed["configs"]] == ["loop_flow"]
+    names = {c["name"] for c in listed["configs"]}
+    assert "loop_flow" in names
+    assert "bad_flow" not in names  # every refused PUT changed nothing
 
 
 async def test_fork_from_a_workflow_step_with_one_agents_prompt_changed(
