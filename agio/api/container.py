@@ -366,6 +366,7 @@ def _runtime_options(settings: Settings) -> RuntimeOptions:
         mcp_connect_timeout=settings.mcp_connect_timeout,
         model_call_log=settings.model_call_log,
         model_call_retention_days=settings.model_call_retention_days,
+        max_run_depth=settings.max_run_depth,
     )
 
 

@@ -1,4 +1,5 @@
-"""Component schemas: `model`, `agent`, `tool`, `memory` and `knowledge`.
+"""Component schemas: `model`, `agent`, `tool`, `memory`, `knowledge` and `workflow`
+(agio/config/workflows.py).
 
 A component is a validated Pydantic model; `Component` is the discriminated union on
 `type`. Secret fields use `SecretValue`: they print and serialise as `MASK` unless a
@@ -11,96 +12,30 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    SecretStr,
-    SerializationInfo,
-    TypeAdapter,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, Field, TypeAdapter, field_validator, model_validator
+
+from agio.config.component_base import (
+    MASK,
+    SLUG_PATTERN,
+    ComponentBase,
+    SecretValue,
+    Slug,
+    Strict,
+    is_slug,
 )
+from agio.config.workflows import WorkflowComponent
 
-MASK = "********"
-SLUG_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
-_SLUG = re.compile(SLUG_PATTERN)
+_Strict = Strict
 
-Slug = Annotated[
-    str,
-    Field(
-        pattern=SLUG_PATTERN,
-        description="Lower-case letters, digits, `_` and `-`; starts with a letter; ≤ 64 chars.",
-        examples=["customer_support"],
-    ),
+__all__ = [
+    "MASK",
+    "SLUG_PATTERN",
+    "ComponentBase",
+    "SecretValue",
+    "Slug",
+    "WorkflowComponent",
+    "is_slug",
 ]
-
-
-def is_slug(value: str) -> bool:
-    return bool(_SLUG.fullmatch(value))
-
-
-def _serialise_secret(value: SecretStr, info: SerializationInfo) -> str:
-    if info.context and info.context.get("reveal_secrets"):
-        return value.get_secret_value()
-    return MASK
-
-
-SecretValue = Annotated[
-    SecretStr,
-    PlainSerializer(_serialise_secret, return_type=str),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "format": "password",
-            "description": f"Secret: always returned as `{MASK}`. Send `{MASK}` to keep it.",
-        }
-    ),
-]
-
-
-def _reject_nul(value: Any, depth: int = 0) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
-    elif depth < 32 and isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul(key, depth + 1)
-            _reject_nul(item, depth + 1)
-    elif depth < 32 and isinstance(value, list):
-        for item in value:
-            _reject_nul(item, depth + 1)
-
-
-class _Strict(BaseModel):
-    """Unknown fields are errors (no mass assignment); NUL characters are refused,
-    since PostgreSQL cannot store them."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        _reject_nul(data)
-        return data
-
-
-class ComponentBase(_Strict):
-    """Fields every component has."""
-
-    name: Slug
-    description: str = Field(default="", max_length=2000)
-    enabled: bool = True
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list, max_length=32
-    )
-
-    @field_validator("tags")
-    @classmethod
-    def _unique_tags(cls, tags: list[str]) -> list[str]:
-        return list(dict.fromkeys(tags))
 
 
 # --------------------------------------------------------------------------- model
@@ -441,6 +376,12 @@ class AgentSpec(_Strict):
     tools: list[Slug] = Field(default_factory=list, max_length=64)
     memory: Slug | None = None
     knowledge: Slug | None = None
+    agents: list[Slug] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Other agents this agent may ask (SPEC §20): each is a tool "
+        "`ask_<name>` (input `message`) whose call runs that agent as a child run.",
+    )
     system_prompt: str = Field(default="", max_length=100_000)
     config: AgentRunConfig = Field(default_factory=AgentRunConfig)
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
@@ -448,10 +389,16 @@ class AgentSpec(_Strict):
     )
     enabled: bool = True
 
-    @field_validator("tools", "tags")
+    @field_validator("tools", "tags", "agents")
     @classmethod
     def _unique(cls, values: list[str]) -> list[str]:
         return list(dict.fromkeys(values))
+
+    @model_validator(mode="after")
+    def _not_itself(self) -> AgentSpec:
+        if self.name in self.agents:
+            raise ValueError(f"an agent cannot ask itself: '{self.name}' is in its agents")
+        return self
 
     @model_validator(mode="after")
     def _approval_tools(self) -> AgentSpec:
@@ -476,15 +423,32 @@ class AgentComponent(AgentSpec):
             refs.append(("memory", self.memory))
         if self.knowledge:
             refs.append(("knowledge", self.knowledge))
+        refs += [("agent", a) for a in self.agents]
         return refs
+
+    def reference_fields(self) -> list[tuple[str, str, str]]:
+        """(field, component type, name) of every component the agent names."""
+        out = [("model", "model", self.model)]
+        out += [(f"tools.{i}", "tool", t) for i, t in enumerate(self.tools)]
+        if self.memory:
+            out.append(("memory", "memory", self.memory))
+        if self.knowledge:
+            out.append(("knowledge", "knowledge", self.knowledge))
+        out += [(f"agents.{i}", "agent", a) for i, a in enumerate(self.agents)]
+        return out
 
 
 Component = Annotated[
-    ModelComponent | AgentComponent | ToolComponent | MemoryComponent | KnowledgeComponent,
+    ModelComponent
+    | AgentComponent
+    | ToolComponent
+    | MemoryComponent
+    | KnowledgeComponent
+    | WorkflowComponent,
     Field(discriminator="type"),
 ]
-ComponentType = Literal["model", "agent", "tool", "memory", "knowledge"]
-COMPONENT_TYPES: tuple[str, ...] = ("model", "agent", "tool", "memory", "knowledge")
+ComponentType = Literal["model", "agent", "tool", "memory", "knowledge", "workflow"]
+COMPONENT_TYPES: tuple[str, ...] = ("model", "agent", "tool", "memory", "knowledge", "workflow")
 
 component_adapter: TypeAdapter[Component] = TypeAdapter(Component)
 
@@ -500,7 +464,7 @@ def dump_component(component: BaseModel, *, reveal_secrets: bool = False) -> dic
 
 
 def references(component: BaseModel) -> list[tuple[str, str]]:
-    if isinstance(component, AgentComponent):
+    if isinstance(component, AgentComponent | WorkflowComponent):
         return component.references()
     if isinstance(component, MemoryComponent) and component.summary_model:
         return [("model", component.summary_model)]

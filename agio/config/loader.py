@@ -185,17 +185,17 @@ def load_directory(directory: Path, env: Mapping[str, str] | None = None) -> Loa
 
 
 def reference_problems(component: BaseModel, known: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(field, reason) for each component an agent names that is missing or of another type.
+    """(field, reason) for each component an agent or a workflow names that is missing or
+    of another type.
 
     `known` maps component names to their types.
     """
-    from agio.config.components import AgentComponent
+    from agio.config.components import AgentComponent, WorkflowComponent
 
-    if not isinstance(component, AgentComponent):
+    if not isinstance(component, AgentComponent | WorkflowComponent):
         return []
     out = []
-    for index, (kind, name) in enumerate(component.references()):
-        fld = kind if kind != "tool" else f"tools.{index - 1}"
+    for fld, kind, name in component.reference_fields():
         actual = known.get(name)
         if actual is None:
             out.append((fld, f"{kind} component '{name}' does not exist"))

@@ -236,6 +236,14 @@ class Settings(BaseSettings):
         description="The model calls of a run are deleted this many days after the run "
         "ended (swept hourly by the run maintenance); 0 keeps them.",
     )
+    # --- composition (SPEC §20)
+    max_run_depth: int = Field(
+        default=3,
+        ge=0,
+        le=16,
+        description="How deep runs may start runs (agents as tools, workflow steps): a "
+        "chat's run is depth 0; a call that would start a deeper one fails as a tool error.",
+    )
     # --- approvals and one run per session (issue 16, SPEC §11-12)
     approval_timeout_seconds: float = Field(
         default=3600.0,

@@ -27,12 +27,19 @@ APPROVAL_RESOLVED: Final = "approval_resolved"
 #: the model called a tool the client runs itself (an AG-UI front-end tool): the call is
 #: handed back, and the run completes with it pending (`pending_tool_call_ids`, SPEC §18)
 FRONTEND_TOOL_CALL: Final = "frontend_tool_call"
+#: composition (SPEC §20): an event of a run this run started (`ask_<agent>`, a workflow
+#: step), relayed into this run's own log (`run_id`, `call_id`, `agent`, `event`)
+CHILD_EVENT: Final = "child_event"
+#: a workflow's step began / ended (`step`: its number, `name`, `kind`; at the end its
+#: `output` and, for a route, `route`)
+WORKFLOW_STEP_STARTED: Final = "workflow_step_started"
+WORKFLOW_STEP_COMPLETED: Final = "workflow_step_completed"
 
 EVENT_TYPES: Final = (
     RUN_STARTED, STEP_STARTED, CONTENT_DELTA, TOOL_CALL_STARTED, TOOL_CALL_COMPLETED,
     STEP_COMPLETED, CHECKPOINT_CREATED, RUN_PAUSED, RUN_RESUMED, RUN_CANCELLED,
     RUN_COMPLETED, RUN_FAILED, ERROR, APPROVAL_REQUESTED, APPROVAL_RESOLVED,
-    FRONTEND_TOOL_CALL,
+    FRONTEND_TOOL_CALL, CHILD_EVENT, WORKFLOW_STEP_STARTED, WORKFLOW_STEP_COMPLETED,
 )  # fmt: skip
 #: the events that end a run, each with the status it ends in (`RunStatus.terminal`)
 ENDED_AS: Final = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 
@@ -26,10 +27,19 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_b32(millis, 10)}{_b32(secrets.randbits(80), 16)}"
 
 
+def derived_id(prefix: str, *parts: str) -> str:
+    """`prefix_` and 26 characters derived from `parts` (SHA-256): the same parts always
+    give the same id, so a record made "once" is found again instead of made twice (a
+    child run, from its parent's run and tool call ids)."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return f"{prefix}_{_b32(int.from_bytes(digest[:17]), 26)}"
+
+
 COMPONENT_ID_PREFIXES: dict[str, str] = {
     "agent": "agt",
     "model": "mdl",
     "tool": "tool",
     "memory": "mem",
     "knowledge": "kb",
+    "workflow": "wf",
 }

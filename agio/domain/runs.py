@@ -109,6 +109,9 @@ class RunMetrics:
     tool_calls: int = 0
     tool_errors: int = 0
     duration: float = 0.0
+    #: composition (SPEC §20): the tokens of the runs this run started (their own and
+    #: their children's), beside this run's own `total_tokens`
+    children_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -123,6 +126,8 @@ class RunMetrics:
             "tool_calls": self.tool_calls,
             "tool_errors": self.tool_errors,
             "duration": round(self.duration, 6),
+            "children_tokens": self.children_tokens,
+            "tree_tokens": self.total_tokens + self.children_tokens,
         }
 
     @classmethod
@@ -134,6 +139,7 @@ class RunMetrics:
             tool_calls=int(data.get("tool_calls", 0)),
             tool_errors=int(data.get("tool_errors", 0)),
             duration=float(data.get("duration", 0.0)),
+            children_tokens=int(data.get("children_tokens", 0)),
         )
 
 
@@ -194,6 +200,9 @@ class Run:
     last_seq: int
     steps: list[Step] = field(default_factory=list)
     parent_run_id: str | None = None
+    #: composition (SPEC §20): the parent's tool call (`ask_<agent>`) or workflow step
+    #: that started this run; None for a fork or restore, which set `parent_run_id` alone
+    parent_call_id: str | None = None
     forked_from_checkpoint_id: str | None = None
     recovery_count: int = 0
     control: str | None = None

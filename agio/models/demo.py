@@ -64,14 +64,17 @@ def _string_params(spec: ToolSpec) -> list[str]:
 
 
 def choose_calls(text: str, tools: list[ToolSpec]) -> list[tuple[str, dict[str, Any]]]:
-    """The tool calls that fit `text`, in the order the tools are listed."""
+    """The tool calls that fit `text`, in the order the tools are listed. An agent that
+    asks other agents (`ask_<name>` tools: SPEC §20) asks every one of them, side by side."""
     calls: list[tuple[str, dict[str, Any]]] = []
     message_words = _words(text)
     search: tuple[str, dict[str, Any]] | None = None
     for spec in tools:
         props = spec.parameters.get("properties", {})
         about = f"{spec.name} {spec.description}"
-        if "expression" in props:
+        if spec.name.startswith("ask_") and "message" in props:
+            calls.append((spec.name, {"message": text}))
+        elif "expression" in props:
             expression = extract_arithmetic(text)
             if expression:
                 calls.append((spec.name, {"expression": expression}))
@@ -107,6 +110,8 @@ def _describe(message: Message) -> str:
             best = hits[0]
             return f"from {best['document']}:\n\n{str(best['content'])[:1200]}"
     text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+    if name.startswith("ask_"):  # another agent's answer (SPEC §20)
+        return f"{name.removeprefix('ask_')} answered: {text[:600]}"
     return f"{name} returned: {text[:400]}"
 
 

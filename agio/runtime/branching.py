@@ -45,6 +45,9 @@ class ForkChanges:
     temperature: float | None = None
     max_steps: int | None = None
     messages: tuple[Message, ...] = ()
+    #: system prompts for the agents the run starts from here on (agents as tools,
+    #: workflow steps: SPEC §20), by agent name
+    agent_system_prompts: tuple[tuple[str, str], ...] = ()
 
 
 class Branching:
@@ -205,6 +208,16 @@ class Branching:
     ) -> tuple[AgentSnapshot, RunState]:
         snapshot = AgentSnapshot.from_json(checkpoint.agent_config)
         state = RunState.from_json(checkpoint.state)
+        # calls answered by child runs (SPEC §20) get children of their own from here: a
+        # new salt in their ids, and no record of the children the checkpoint followed
+        state.child_salt = new_id("salt")
+        answered = {r.call_id for r in state.completed_tool_results}
+        state.children = {
+            k: v
+            for k, v in state.children.items()
+            if k in answered or all(c.id != k for c in state.pending_tool_calls)
+        }
+        state.agent_prompts.update(dict(changes.agent_system_prompts))
         if changes.modified_query is not None:
             # the conversation goes back to its last user message, which is replaced: what
             # answered the old question (model calls, tool calls) is not kept

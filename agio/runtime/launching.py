@@ -32,7 +32,9 @@ from agio.runtime.loop import AgentRun, RunOutcome
 from agio.runtime.options import RuntimeOptions
 from agio.runtime.snapshot import AgentSnapshot, ModelCache, SnapshotCache, go_live
 from agio.runtime.state import RunState
+from agio.runtime.steering import ChildCaller
 from agio.runtime.unstarted import cancel_unstarted, fail_unstarted
+from agio.runtime.workflow import WorkflowRun
 from agio.storage.checkpoints import checkpoint_row
 from agio.storage.components import ComponentRepository
 from agio.storage.runs import RunRepository
@@ -64,6 +66,8 @@ class Executions(Creating):
     ) -> None:
         self.components = components
         self.approval_gate = approval_gate
+        #: answers `ask_<agent>` calls with child runs (set by the RunManager)
+        self.children: ChildCaller | None = None
         #: called with a run's id once its task ended with the run waiting for approvals
         self.on_waiting: Callable[[str], Coroutine[Any, Any, Any]] | None = None
         self._after_tasks: set[asyncio.Task[Any]] = set()
@@ -158,6 +162,8 @@ class Executions(Creating):
         # from memory while the repository has them: a run of an unchanged agent reads no
         # component and validates none
         agent = await self.components.get(agent_key, "agent", cached=True)
+        if agent is None:  # a workflow is run like an agent (SPEC §20)
+            agent = await self.components.get(agent_key, "workflow", cached=True)
         if agent is None:
             raise AgentNotFound(agent_key)
         new_session = session_id is None
@@ -369,7 +375,8 @@ class Executions(Creating):
             except Exception as exc:
                 log.warning("run_setup_failed", error_type=type(exc).__name__)
                 return await fail_unstarted(self.writer, launch, exc)
-            agent_run = AgentRun(
+            kind = WorkflowRun if snapshot.workflow is not None else AgentRun
+            agent_run = kind(
                 run_id=run_id,
                 session_id=launch.session_id,
                 snapshot=snapshot,
@@ -385,6 +392,7 @@ class Executions(Creating):
                 user_id=launch.user_id,
                 approval_gate=self.approval_gate,
                 log_model_calls=self.options.model_call_log,
+                children=self.children,
             )
             agent_run._creation_stored = launch.stored
             self.live[run_id] = agent_run

@@ -34,7 +34,7 @@ from agio.runtime.model_call_log import CallLog
 from agio.runtime.sink import RunSink
 from agio.runtime.snapshot import AgentSnapshot
 from agio.runtime.state import RunState
-from agio.runtime.steering import ApprovalNeeded, Control, PauseRequested
+from agio.runtime.steering import ApprovalNeeded, ChildCaller, Control, PauseRequested
 from agio.runtime.tool_step import ToolStep
 from agio.storage.checkpoints import checkpoint_row
 from agio.tools.base import Tool
@@ -72,10 +72,12 @@ class AgentRun(ModelStep, ToolStep):
         user_id: str | None = None,
         approval_gate: ApprovalGate | None = None,
         log_model_calls: bool = False,
+        children: ChildCaller | None = None,
     ) -> None:
         """`log_model_calls`: every model call goes to the model-call log as well
         (`RunSink.save_model_call`)."""
         self.run_id = run_id
+        self.children = children
         self.user_id = user_id
         self.approval_gate = approval_gate
         self.tracer = tracer or trace.NoOpTracer()
@@ -112,6 +114,8 @@ class AgentRun(ModelStep, ToolStep):
 
     def _sync_metrics(self) -> dict[str, Any]:
         self.metrics.duration = self._active_duration + time.perf_counter() - self._segment_started
+        if self.state.children:
+            self.metrics.children_tokens = sum(r.tokens for r in self.state.children.values())
         self.state.metrics = self.metrics.as_dict()
         return self.state.metrics
 

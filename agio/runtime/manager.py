@@ -29,6 +29,7 @@ from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.approvals import Approvals
 from agio.runtime.branching import Branching, ForkChanges
 from agio.runtime.call_retention import CallRetention
+from agio.runtime.children import ChildRuns
 from agio.runtime.client_turn import ClientTurn
 from agio.runtime.control import RunControl
 from agio.runtime.history import SessionHistory
@@ -109,6 +110,8 @@ class RunManager:
             approval_gate=ApprovalGate(approval_repo, options.approval_timeout_seconds),
         )
         self.control = RunControl(runs, bus, self.executions, options)
+        #: agents as tools and workflow steps: runs answering a run's calls (SPEC §20)
+        self.executions.children = ChildRuns(runs, bus, self.executions, self.control, options)
         self.branching = Branching(runs, bus, self.executions)
         self.leases = Leases(runs, bus, self.executions, options)
         self.approvals = Approvals(approval_repo, runs, self.executions)

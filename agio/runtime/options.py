@@ -24,3 +24,5 @@ class RuntimeOptions:
     #: record every model call (SPEC §22), kept this many days after its run ended (0: ever)
     model_call_log: bool = True
     model_call_retention_days: float = 30.0
+    #: how deep runs may start runs (SPEC §20): a chat's run is depth 0
+    max_run_depth: int = 3

@@ -19,7 +19,7 @@ from agio.domain.runs import Checkpoint
 from agio.domain.time import utcnow
 from agio.runtime.launching import Executions
 from agio.runtime.options import RuntimeOptions
-from agio.runtime.state import RunState, ToolResult
+from agio.runtime.state import ChildRecord, RunState, ToolResult
 from agio.storage.runs import RunRepository
 
 log = structlog.get_logger(__name__)
@@ -58,6 +58,7 @@ async def state_after(runs: RunRepository, run_id: str, checkpoint: Checkpoint) 
             elif e.type == ev.ERROR and e.data.get("error", {}).get("type") == ("StreamRestarted"):
                 streamed = ""  # the client was told; the text streams again from here
         state.partial_content = streamed or None
+    _children_after(state, events)
     if state.phase == "tools":
         pending = {c.id: c for c in state.pending_tool_calls}
         known = {r.call_id for r in state.completed_tool_results}
@@ -82,6 +83,27 @@ async def state_after(runs: RunRepository, run_id: str, checkpoint: Checkpoint) 
                 if call_id not in announced:
                     announced.append(call_id)
     return state
+
+
+def _children_after(state: RunState, events: list[Event]) -> None:
+    """What the log says of the child runs after the checkpoint: how far each was
+    relayed (`child_event`), and how the ones that ended ended (not relayed again)."""
+    for event in events:
+        if event.type != ev.CHILD_EVENT:
+            continue
+        data = event.data
+        inner = data.get("event") or {}
+        record = state.children.get(data.get("call_id", ""))
+        if record is None:
+            record = state.children[data.get("call_id", "")] = ChildRecord(
+                run_id=data.get("run_id", ""), agent=data.get("agent", "")
+            )
+        record.relayed_seq = max(record.relayed_seq, int(inner.get("seq", 0)))
+        ended = ev.ENDED_AS.get(inner.get("type", ""))
+        if ended is not None:
+            record.status = ended.value
+            metrics = (inner.get("data") or {}).get("metrics") or {}
+            record.tokens = int(metrics.get("tree_tokens", metrics.get("total_tokens", 0)) or 0)
 
 
 class Leases:

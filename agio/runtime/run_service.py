@@ -106,6 +106,10 @@ class RunService:
             raise RunNotFound(run_id)
         return run
 
+    async def child_runs(self, run_id: str) -> list[Run]:
+        """The runs `run_id` started (SPEC §20), oldest first: the caller's, as it is."""
+        return await self._runs.child_runs(run_id)
+
     async def list_runs(
         self,
         principal: Principal,

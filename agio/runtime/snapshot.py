@@ -21,12 +21,14 @@ from agio.config.components import (
     MemoryComponent,
     ModelComponent,
     ToolComponent,
+    WorkflowComponent,
     dump_component,
 )
 from agio.domain.errors import Conflict
 from agio.models.base import Model
 from agio.models.registry import build_model
 from agio.observability.instrumented import InstrumentedModel, tracing_on
+from agio.runtime.ask_tool import AskTool, ask_tool_name
 from agio.storage.component_cache import freeze, thaw
 from agio.storage.components import ComponentRepository, StoredComponent
 from agio.tools.base import Tool
@@ -47,6 +49,9 @@ class AgentSnapshot:
     tools: list[ToolComponent]
     memory: MemoryComponent | None
     knowledge: KnowledgeComponent | None
+    #: a workflow's run (SPEC §20): the workflow; `agent` is then made of it
+    #: (`workflow_agent`) and `model` is a placeholder never called
+    workflow: WorkflowComponent | None = None
     #: `to_json()` frozen (`SnapshotCache`'s snapshots), forgotten when a field is set
     frozen_json: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -65,7 +70,7 @@ class AgentSnapshot:
 
     def dump(self) -> dict[str, Any]:
         """`to_json()`, made from the components."""
-        return {
+        data = {
             "agent_id": self.agent_id,
             "agent": dump_component(self.agent),
             "model": dump_component(self.model),
@@ -73,6 +78,9 @@ class AgentSnapshot:
             "memory": dump_component(self.memory) if self.memory else None,
             "knowledge": dump_component(self.knowledge) if self.knowledge else None,
         }
+        if self.workflow is not None:
+            data["workflow"] = dump_component(self.workflow)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AgentSnapshot:
@@ -85,7 +93,32 @@ class AgentSnapshot:
             knowledge=KnowledgeComponent.model_validate(data["knowledge"])
             if data["knowledge"]
             else None,
+            workflow=WorkflowComponent.model_validate(data["workflow"])
+            if data.get("workflow")
+            else None,
         )
+
+
+#: the model a workflow's run holds in its snapshot: never called (its steps are planned
+#: by `agio.runtime.workflow`), there because every run has one
+WORKFLOW_MODEL = ModelComponent.model_validate(
+    {"name": "workflow", "provider": "demo", "model": "workflow"}
+)
+
+
+def workflow_agent(workflow: WorkflowComponent) -> AgentComponent:
+    """The agent a workflow's run is executed as: its agents (as `ask_<agent>` tools),
+    as many calls at a time as its widest parallel step."""
+    widest = max(len(s.agent_names()) for s in workflow.steps)
+    return AgentComponent.model_validate(
+        {
+            "name": workflow.name,
+            "description": workflow.description,
+            "model": WORKFLOW_MODEL.name,
+            "agents": workflow.agent_names(),
+            "config": {"max_steps": 100, "max_parallel_tool_calls": max(1, min(64, widest))},
+        }
+    )
 
 
 def _require(stored: StoredComponent | None, kind: str, name: str) -> StoredComponent:
@@ -107,6 +140,17 @@ async def _resolve(
     disabled agent or component is a 409."""
     if not agent.enabled:
         raise Conflict(f"Agent '{agent.name}' is disabled")
+    if agent.type == "workflow":
+        workflow = WorkflowComponent.model_validate(agent.config)
+        return AgentSnapshot(
+            agent_id=agent.id,
+            agent=workflow_agent(workflow),
+            model=WORKFLOW_MODEL,
+            tools=[],
+            memory=None,
+            knowledge=None,
+            workflow=workflow,
+        ), ((agent.name, agent.id, agent.revision),)
     spec = AgentComponent.model_validate(agent.config)
     found = await repo.get_many([name for _, name in spec.references()], cached=True)
     model = _require(found.get(spec.model), "model", spec.model)
@@ -287,6 +331,12 @@ async def go_live(
     if snapshot.knowledge is not None and knowledge_tool is not None:
         search = knowledge_tool(snapshot.knowledge)
         live_tools.setdefault(search.name, search)
+    if snapshot.agent.agents:  # agents as tools (SPEC §20): answered by child runs
+        found = await repo.get_many(list(snapshot.agent.agents), cached=True)
+        for name in snapshot.agent.agents:
+            asked = found.get(name)
+            about = asked.description if asked is not None and asked.name == name else ""
+            live_tools.setdefault(ask_tool_name(name), AskTool(name, about))
     if tracer is not None and tracing_on(tracer):
         model = InstrumentedModel(model, tracer, snapshot.model)
     return LiveAgent(model=model, tools=live_tools)

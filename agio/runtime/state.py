@@ -18,6 +18,20 @@ class ToolResult(BaseModel):
     duration: float = 0.0
 
 
+class ChildRecord(BaseModel):
+    """A run this run started (SPEC §20: a call of `ask_<agent>`, a workflow step), as
+    far as this run knows: its id (derived from this run's id and the call's), how much
+    of its event log is relayed here, and how it ended."""
+
+    run_id: str
+    agent: str
+    status: str = "pending"
+    #: the child's last event relayed into this run's log as `child_event`
+    relayed_seq: int = 0
+    #: the child's tokens, its children's included (once it ended)
+    tokens: int = 0
+
+
 class RunState(BaseModel):
     """Everything needed to continue a run exactly from a step boundary or a pause."""
 
@@ -46,6 +60,19 @@ class RunState(BaseModel):
     #: the calls of the last round handed back to the client (`frontend_tool_call`
     #: emitted): the run then completes with them pending, for the client to answer
     handed_back: list[str] = Field(default_factory=list)
+    #: composition (SPEC §20): the runs this run started, by the call that started each
+    children: dict[str, ChildRecord] = Field(default_factory=dict)
+    #: the agents (or workflow) from the root run down to this one, this one's last: a run
+    #: never starts one of them again (no cycles), and its depth is `len(lineage) - 1`
+    lineage: list[str] = Field(default_factory=list)
+    #: system prompts replacing those of agents this run (and its descendants) starts,
+    #: by agent name (a fork's `agent_system_prompts`)
+    agent_prompts: dict[str, str] = Field(default_factory=dict)
+    #: mixed into the ids of the child runs this run starts: a restore or fork sets a new
+    #: one, so that calls it answers again get new children
+    child_salt: str = ""
+    #: a workflow run's progress (`agio.runtime.workflow`); None for an agent's run
+    workflow: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 
 from agio.domain.events import Event
+from agio.domain.messages import ToolCall
 from agio.domain.runs import RunMetrics
 from agio.runtime.approval_gate import ApprovalGate
 from agio.runtime.sink import RunSink
@@ -27,6 +28,20 @@ class PauseRequested(Exception):
 class ApprovalNeeded(Exception):
     """Raised by a round of tool calls that has calls waiting for a decision (once the
     others have run): the run waits, holding no process."""
+
+
+class ChildPaused(Exception):
+    """A call answered by a child run stopped because its run is pausing: the child is
+    paused too, and the call is taken up again (the child resumed) when the run resumes."""
+
+
+class ChildCaller(Protocol):
+    """Answers calls of `ask_<agent>` with child runs (`agio.runtime.children`)."""
+
+    async def ask(self, run: Any, call: ToolCall, agent: str) -> tuple[Any, str | None]:
+        """(result, error) of the call: the child's final answer, or why there is none.
+        Raises `ChildPaused` when `run` is pausing (the child paused first)."""
+        ...
 
 
 @dataclass
@@ -58,7 +73,10 @@ class RunParts:
     log: Any
     #: asks for and reads decisions on tool calls that need one (None: no approvals)
     approval_gate: ApprovalGate | None
+    #: answers calls of `ask_<agent>` with child runs (None: no composition here)
+    children: ChildCaller | None
     #: the run's next event, numbered and handed to the writer (`AgentRun.emit`)
     emit: Callable[[str, dict[str, Any]], Event]
-    #: a checkpoint of the run's state of this kind; its id (`AgentRun.checkpoint`)
-    checkpoint: Callable[[str], str]
+    #: a checkpoint of the run's state of this kind (and description); its id
+    #: (`AgentRun.checkpoint`)
+    checkpoint: Callable[..., str]

@@ -22,8 +22,9 @@ from agio.domain.runs import Step
 from agio.domain.time import iso_z, utcnow
 from agio.observability.instrumented import ToolCaller, instrument_tool_calls, tracing_on
 from agio.runtime.approval_gate import needs_approval
+from agio.runtime.ask_tool import AskTool
 from agio.runtime.state import ToolResult
-from agio.runtime.steering import ApprovalNeeded, PauseRequested, RunParts
+from agio.runtime.steering import ApprovalNeeded, ChildPaused, PauseRequested, RunParts
 from agio.storage.writer import RunWriteFailed
 from agio.tools.base import ToolError
 
@@ -79,17 +80,22 @@ class ToolStep(RunParts):
                     call = call.model_copy(
                         update={"arguments": approval.arguments, "raw_arguments": None}
                     )
-                self.emit(
-                    ev.TOOL_CALL_STARTED,
-                    {"tool": call.name, "args": call.arguments, "call_id": call.id},
-                )
+                if call.id not in state.children:  # a child run's call resumed: once
+                    self.emit(
+                        ev.TOOL_CALL_STARTED,
+                        {"tool": call.name, "args": call.arguments, "call_id": call.id},
+                    )
                 c0 = time.perf_counter()
                 result: Any
                 error: str | None
                 if approval is not None and approval.decision is Decision.REJECT:
                     result, error = None, approval.rejection()  # never called
                 else:
-                    result, error = await call_tool(call)
+                    try:
+                        result, error = await call_tool(call)
+                    except ChildPaused:  # its child run paused: taken up on resume
+                        skipped.append(call)
+                        return
                 duration = round(time.perf_counter() - c0, 6)
                 data: dict[str, Any] = {
                     "tool": call.name,
@@ -163,7 +169,12 @@ class ToolStep(RunParts):
         state.completed_tool_results = []
         state.approvals_requested = []
         state.approvals_resolved = []
-        self.checkpoint("step")
+        self.checkpoint("step", self._round_done(records))
+
+    def _round_done(self, records: list[ToolResult]) -> str:
+        """Called as a round of tool calls ends, before its checkpoint: the checkpoint's
+        description (a workflow run finishes its step here: `agio.runtime.workflow`)."""
+        return ""
 
     def _hand_back(self) -> list[ToolCall]:
         """The round's calls of tools the client runs itself (AG-UI front-end tools, not
@@ -233,6 +244,10 @@ class ToolStep(RunParts):
         if tool is None:
             available = ", ".join(sorted(self.tools)) or "none"
             return None, f"Unknown tool '{call.name}'; available tools: {available}"
+        if isinstance(tool, AskTool):  # answered by a child run, for as long as it takes
+            if self.children is None:
+                return None, f"'{call.name}' cannot start runs here"
+            return await self.children.ask(self, call, tool.agent)
         timeout = self.snapshot.agent.config.tool_timeout or tool.timeout
         try:
             async with asyncio.timeout(timeout):

@@ -137,11 +137,47 @@ class ComponentService:
         names = [name for _, name in references(component)]
         known = await self.repo.types_of(names)
         problems = reference_problems(component, known)
+        if not problems:
+            problems = await self._cycle_problems(component)
         if problems:
             raise error(
                 "; ".join(msg[:1].upper() + msg[1:] for _, msg in problems),
                 details=_details(problems, prefix),
             )
+
+    async def _cycle_problems(self, component: BaseModel) -> list[tuple[str, str]]:
+        """An agent that could end up asking itself (through the `agents` of the agents it
+        names, as stored) is refused: (field, reason) for the first such path."""
+        if not isinstance(component, AgentComponent) or not component.agents:
+            return []
+        for index, first in enumerate(component.agents):
+            path = await self._path_to(first, component.name, [component.name])
+            if path is not None:
+                return [
+                    (
+                        f"agents.{index}",
+                        "agents form a cycle: " + " → ".join(path),
+                    )
+                ]
+        return []
+
+    async def _path_to(self, start: str, target: str, path: list[str]) -> list[str] | None:
+        """The chain of `agents` from `start` back to `target`, if there is one."""
+        path = [*path, start]
+        if start == target:
+            return path
+        if len(path) > 64:
+            return None
+        stored = await self.repo.get(start, "agent")
+        if stored is None:
+            return None
+        for name in stored.config.get("agents") or []:
+            if name in path[1:]:
+                continue  # a cycle elsewhere (refused when it was made); not through here
+            found = await self._path_to(name, target, path)
+            if found is not None:
+                return found
+        return None
 
     def _check_api_trust(self, component: BaseModel, prefix: Sequence[str]) -> None:
         """Python tools from the API may only import from allowed module prefixes."""
@@ -371,6 +407,13 @@ class ComponentService:
             raise AgentNotFound(key)
         return stored
 
+    async def get_runnable(self, key: str) -> StoredComponent:
+        """An agent or a workflow (SPEC §20: both are run by a chat), by id or name."""
+        stored = await self.repo.get(key, "agent") or await self.repo.get(key, "workflow")
+        if stored is None:
+            raise AgentNotFound(key)
+        return stored
+
     async def list_agents(
         self, *, tag: str | None, limit: int, offset: int
     ) -> Page[StoredComponent]:
@@ -451,7 +494,7 @@ class ComponentService:
         references are checked against everything else.
         """
         problems: list[ConfigProblem] = []
-        ordered = sorted(result.components, key=lambda c: c.component.type == "agent")
+        ordered = _apply_order(result.components)
         for loaded in ordered:
             component = loaded.component
             actor = f"file:{loaded.path}"
@@ -466,7 +509,7 @@ class ComponentService:
                 if current is not None and current.file_digest == loaded.digest:
                     continue
                 known = await self.repo.types_of([n for _, n in references(component)])
-                refs = reference_problems(component, known)
+                refs = reference_problems(component, known) or await self._cycle_problems(component)
                 if refs:
                     problems.extend(ConfigProblem(loaded.path, f, m) for f, m in refs)
                     continue
@@ -491,6 +534,30 @@ class ComponentService:
     async def _same_as_stored(self, component: BaseModel, digest: str) -> bool:
         stored = await self.repo.get(getattr(component, "name", ""))
         return stored is not None and stored.file_digest == digest
+
+
+def _apply_order(loaded: Sequence[Any]) -> list[Any]:
+    """The order files' components are applied in: everything but agents and workflows,
+    then the agents (each after the agents it asks, where they form no cycle), then the
+    workflows, so that references are checked against what they name."""
+    rank = {"agent": 1, "workflow": 2}
+    others = [c for c in loaded if c.component.type not in rank]
+    agents = {c.component.name: c for c in loaded if c.component.type == "agent"}
+    workflows = [c for c in loaded if c.component.type == "workflow"]
+    ordered: list[Any] = []
+    placed: set[str] = set()
+
+    def place(name: str, seen: frozenset[str]) -> None:
+        if name in placed or name in seen or name not in agents:
+            return
+        for asked in agents[name].component.agents:
+            place(asked, seen | {name})
+        placed.add(name)
+        ordered.append(agents[name])
+
+    for name in agents:
+        place(name, frozenset())
+    return [*others, *ordered, *workflows]
 
 
 __all__ = ["ComponentService", "PutResult", "component_digest"]

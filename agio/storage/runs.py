@@ -111,6 +111,17 @@ class RunReadRepository:
             )
             return Page(total=total, items=[to_run(r) for r in rows.scalars()])
 
+    async def child_runs(self, run_id: str) -> list[Run]:
+        """The runs `run_id` started by a tool call or a workflow step (SPEC §20; not its
+        forks and restores), oldest first."""
+        async with self._db.sessions() as s:
+            rows = await s.execute(
+                select(RunRow)
+                .where(RunRow.parent_run_id == run_id, RunRow.parent_call_id.is_not(None))
+                .order_by(RunRow.created_at, RunRow.id)
+            )
+            return [to_run(r) for r in rows.scalars()]
+
     # ------------------------------------------------------------------ quotas
 
     async def active_runs_of(self, user_id: str) -> int:

@@ -172,6 +172,9 @@ class RunRow(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     control: Mapped[str | None] = mapped_column(String(16), nullable=True)
     parent_run_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    #: composition (migration 0016): the parent's tool call or workflow step that started
+    #: this run; NULL for a fork or restore (which set `parent_run_id` alone) and others
+    parent_call_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     forked_from_checkpoint_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     recovery_count: Mapped[int] = mapped_column(Integer, default=0)
     schedule_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
@@ -197,6 +200,7 @@ class RunRow(Base):
         Index("ix_runs_agent_id_created_at", "agent_id", "created_at"),
         Index("ix_runs_user_id_created_at", "user_id", "created_at"),
         Index("ix_runs_status", "status"),
+        Index("ix_runs_parent_run_id", "parent_run_id"),
         # partial: unfinished runs only (see `UNFINISHED_STATUSES`, `unfinished_runs`)
         _unfinished_index("ix_runs_unfinished_user_id_status", "user_id", "status"),
         _unfinished_index("ix_runs_unfinished_owner_id", "owner_id"),

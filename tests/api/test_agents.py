@@ -29,8 +29,8 @@ async def test_bundled_agents_are_listed(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/agents")
     assert response.status_code == 200
     body = response.json()
-    assert {i["name"] for i in body["items"]} == {"assistant", "customer_support"}
-    assert body["total"] == 2
+    assert {i["name"] for i in body["items"]} == {"assistant", "customer_support", "researcher"}
+    assert body["total"] == 3
     assert body["limit"] == 20
     assert body["offset"] == 0
     assert body["has_more"] is False
@@ -161,7 +161,7 @@ async def test_unknown_and_invalid_fields_are_422(client: httpx.AsyncClient) -> 
         error = response.json()["error"]
         assert error["type"] == "ValidationError"
         assert error["details"], body
-    assert (await client.get("/api/agents")).json()["total"] == 2
+    assert (await client.get("/api/agents")).json()["total"] == 3
 
 
 async def test_name_cannot_change_on_replace(client: httpx.AsyncClient) -> None:
@@ -176,15 +176,15 @@ async def test_tag_filter_and_pagination(client: httpx.AsyncClient) -> None:
         body = {**NEW_AGENT, "name": f"agent_{i}", "tags": ["even" if i % 2 == 0 else "odd"]}
         assert (await client.post("/api/agents", json=body)).status_code == 201
     page = (await client.get("/api/agents", params={"limit": 3, "offset": 1})).json()
-    assert page["total"] == 7
+    assert page["total"] == 8
     assert len(page["items"]) == 3
     assert page["has_more"] is True
     last = (await client.get("/api/agents", params={"limit": 3, "offset": 6})).json()
-    assert len(last["items"]) == 1
+    assert len(last["items"]) == 2
     assert last["has_more"] is False
     even = (await client.get("/api/agents", params={"tag": "even"})).json()
     assert [a["name"] for a in even["items"]] == ["agent_0", "agent_2", "agent_4"]
-    assert (await client.get("/api/agents", params={"tag": "demo"})).json()["total"] == 2
+    assert (await client.get("/api/agents", params={"tag": "demo"})).json()["total"] == 3
     assert (await client.get("/api/agents", params={"limit": 101})).status_code == 422
     assert (await client.get("/api/agents", params={"offset": -1})).status_code == 422
 

@@ -36,8 +36,10 @@ async def test_list_and_type_filter(client: httpx.AsyncClient) -> None:
         "product_docs": "knowledge",
         "customer_support": "agent",
         "assistant": "agent",
+        "researcher": "agent",
+        "triage": "workflow",
     }
-    assert body["total"] == 9
+    assert body["total"] == 11
     for entry in body["configs"]:
         assert set(entry) >= {"name", "type", "description", "enabled", "tags"}
         assert entry["source"].startswith("file:")
@@ -162,6 +164,10 @@ async def test_delete_is_409_while_referenced_and_recorded(client: httpx.AsyncCl
     message = response.json()["error"]["message"]
     assert "assistant" in message
     assert "customer_support" in message
+    # the bundled researcher and triage name both agents: they go first
+    assert (await client.delete("/api/agents/assistant")).status_code == 409
+    assert (await client.delete("/api/config/triage")).status_code == 204
+    assert (await client.delete("/api/agents/researcher")).status_code == 204
     await client.delete("/api/agents/assistant")
     await client.delete("/api/agents/customer_support")
     assert (await client.delete("/api/config/calculator")).status_code == 204

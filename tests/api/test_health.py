@@ -155,7 +155,7 @@ async def test_config_problems_degrade_and_are_listed(
     assert problems == [
         {"path": str(configs_dir / "broken.yaml"), "field": "model", "message": "Field required"}
     ]
-    assert agents["total"] == 2
+    assert agents["total"] == 3  # assistant, customer_support, researcher
 
 
 # ---------------------------------------------------------------- who is shown what

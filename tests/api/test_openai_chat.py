@@ -247,3 +247,21 @@ def test_a_failed_response_says_so(live: LiveAgio) -> None:  # noqa: F811
     assert response.error.code == "server_error"
     events = list(live.sdk().responses.retrieve(response.id, stream=True))
     assert events[-1].type == "response.failed"
+
+
+def test_workflows_are_models_too(live: LiveAgio) -> None:  # noqa: F811
+    """SPEC §20: a workflow is listed and run like an agent (the bundled `triage`)."""
+    client = live.sdk()
+    assert "triage" in {model.id for model in client.models.list()}
+    assert client.models.retrieve("triage").id == "triage"
+    raw = client.chat.completions.with_raw_response.create(
+        model="triage", messages=[{"role": "user", "content": "What is 6*7?"}]
+    )
+    completion = raw.parse()
+    assert "6*7 = 42" in (completion.choices[0].message.content or "")
+    run = httpx.get(
+        f"{live.url}/api/runs/{raw.headers['X-Agio-Run-ID']}",
+        headers={"X-API-Key": live.key},
+    ).json()
+    assert run["agent_name"] == "triage"
+    assert [c["agent_name"] for c in run["children"]] == ["assistant"]

@@ -197,6 +197,7 @@ async def _fork(
         temperature=m.temperature,
         max_steps=m.max_steps,
         messages=tuple(Message(role=x.role, content=x.content) for x in m.messages),
+        agent_system_prompts=tuple(sorted(m.agent_system_prompts.items())),
     )
     run = await container.run_manager.fork(checkpoint_id, changes, body.description)
     return ForkResponse(

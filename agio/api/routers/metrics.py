@@ -79,7 +79,7 @@ async def agent_metrics(
             f"the period has {buckets} {granularity} buckets; at most {limit} are served "
             "(AGIO_METRICS_MAX_BUCKETS): choose a coarser granularity or a shorter period",
         )
-    agent = await container.components.get_agent(agent_id)
+    agent = await container.components.get_runnable(agent_id)  # a workflow's too
     report = await container.metrics_repo.agent_report(
         agent.id, start, end, granularity, user_id=None if who.is_admin else who.user_id
     )

@@ -87,16 +87,19 @@ def _model(stored: StoredComponent) -> ModelOut:
     return ModelOut(id=stored.name, created=int(stored.created_at.timestamp()))
 
 
-@router.get("/models", response_model=ModelList, summary="List the agents as models")
+@router.get(
+    "/models", response_model=ModelList, summary="List the agents (and workflows) as models"
+)
 async def list_models(_: Reader, components: ComponentsDep) -> ModelList:
     agents = await components.list_components("agent")
-    return ModelList(data=[_model(s) for s in agents.items if s.enabled])
+    workflows = await components.list_components("workflow")  # run like agents (SPEC §20)
+    return ModelList(data=[_model(s) for s in [*agents.items, *workflows.items] if s.enabled])
 
 
 @router.get(
     "/models/{model}",
     response_model=ModelOut,
-    summary="Get an agent as a model",
+    summary="Get an agent (or a workflow) as a model",
     responses=openai_error_responses(404),
 )
 async def get_model(
@@ -104,7 +107,7 @@ async def get_model(
     _: Reader,
     components: ComponentsDep,
 ) -> ModelOut:
-    return _model(await components.get_agent(model))
+    return _model(await components.get_runnable(model))
 
 
 @router.post(

@@ -69,7 +69,7 @@ async def list_runs(
 )
 async def get_run(run_id: RunIdPath, container: ContainerDep, who: Reader) -> RunDetail:
     run = await container.run_service.owned_run(who, run_id, with_steps=True)
-    return RunDetail.from_run(run)
+    return RunDetail.from_run(run, await container.run_service.child_runs(run.id))
 
 
 EVENTS_DOC = {

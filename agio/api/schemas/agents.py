@@ -90,6 +90,7 @@ class AgentPatch(BaseModel):
     tools: list[Slug] | None = Field(default=None, max_length=64)
     memory: Slug | None = None
     knowledge: Slug | None = None
+    agents: list[Slug] | None = Field(default=None, max_length=32)
     system_prompt: str | None = Field(default=None, max_length=100_000)
     config: AgentRunConfigPatch | None = None
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
@@ -135,6 +136,10 @@ class AgentSummary(BaseModel):
 class Agent(AgentSummary):
     memory: str | None
     knowledge: str | None
+    agents: list[str] = Field(
+        default_factory=list,
+        description="Agents this agent may ask, each as a tool `ask_<name>` (SPEC §20).",
+    )
     system_prompt: str
     config: AgentRunConfig
     revision: int = Field(description="Increases by one with every change.")
@@ -147,6 +152,7 @@ class Agent(AgentSummary):
             **summary,
             memory=c.get("memory"),
             knowledge=c.get("knowledge"),
+            agents=c.get("agents", []),
             system_prompt=c.get("system_prompt", ""),
             config=AgentRunConfig.model_validate(c.get("config") or {}),
             revision=stored.revision,

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from agio.api.schemas.common import JSON_INT, JSON_NUMBER, max_length_from_setting
+from agio.config.components import SLUG_PATTERN
 from agio.domain.events import EVENT_TYPES, Event
 from agio.domain.runs import Checkpoint, MultitaskStrategy, Run, RunStatus, Step
 
@@ -60,6 +61,14 @@ class RunMetricsOut(BaseModel):
     tool_calls: int = 0
     tool_errors: int = 0
     duration: float = 0.0
+    children_tokens: int = Field(
+        default=0,
+        description="Tokens of the runs this run started (agents as tools, workflow steps), "
+        "theirs and their children's; `total_tokens` counts this run's own only.",
+    )
+    tree_tokens: int = Field(
+        default=0, description="`total_tokens` plus `children_tokens`: the whole tree's."
+    )
 
 
 class RunError(BaseModel):
@@ -78,7 +87,15 @@ class ChatResponse(BaseModel):
 
 class RunSummary(BaseModel):
     id: str
-    parent_run_id: str | None = Field(description="The run this one was restored or forked from.")
+    parent_run_id: str | None = Field(
+        description="The run this one was restored or forked from, or (with "
+        "`parent_call_id`) the run whose tool call or workflow step started it."
+    )
+    parent_call_id: str | None = Field(
+        default=None,
+        description="The parent's tool call (`ask_<agent>`) or workflow step call that "
+        "started this run (SPEC §20); null for other runs.",
+    )
     forked_from_checkpoint_id: str | None
     schedule_id: str | None = Field(description="The schedule whose firing started this run.")
     agent_id: str
@@ -128,7 +145,39 @@ class StepOut(BaseModel):
         )
 
 
+class ChildRunOut(BaseModel):
+    """A run this run started (agents as tools, workflow steps: SPEC §20)."""
+
+    id: str
+    call_id: str = Field(description="The parent's call the child answers.")
+    agent_id: str
+    agent_name: str
+    status: RunStatus
+    metrics: RunMetricsOut
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @classmethod
+    def from_run(cls, run: Run) -> ChildRunOut:
+        return cls(
+            id=run.id,
+            call_id=run.parent_call_id or "",
+            agent_id=run.agent_id,
+            agent_name=run.agent_name,
+            status=run.status,
+            metrics=RunMetricsOut.model_validate(run.metrics or {}),
+            created_at=run.created_at,
+            started_at=run.started_at,
+            ended_at=run.ended_at,
+        )
+
+
 class RunDetail(RunSummary):
+    children: list[ChildRunOut] = Field(
+        default_factory=list,
+        description="The runs this run started, oldest first (each has its own page).",
+    )
     steps: list[StepOut]
     superseded_steps: list[StepOut] = Field(
         description="Steps replaced when the run was restored in place or recovered."
@@ -140,9 +189,10 @@ class RunDetail(RunSummary):
     recovery_count: int = Field(description="How often the run was recovered after a crash.")
 
     @classmethod
-    def from_run(cls, run: Run) -> RunDetail:
+    def from_run(cls, run: Run, children: list[Run] | None = None) -> RunDetail:
         return cls(
             **_run_fields(run),
+            children=[ChildRunOut.from_run(c) for c in children or []],
             steps=[StepOut.from_step(s) for s in run.steps if not s.superseded],
             superseded_steps=[StepOut.from_step(s) for s in run.steps if s.superseded],
             agent_config=run.agent_config,
@@ -155,6 +205,7 @@ def _run_fields(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
         "parent_run_id": run.parent_run_id,
+        "parent_call_id": run.parent_call_id,
         "forked_from_checkpoint_id": run.forked_from_checkpoint_id,
         "schedule_id": run.schedule_id,
         "agent_id": run.agent_id,
@@ -271,6 +322,17 @@ class CheckpointDetail(CheckpointSummary):
         description="Taken in the middle of a model call (a pause): the text that call had "
         "streamed; a run continued from here does not stream it again.",
     )
+    children: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="The runs this run had started (SPEC §20), by the call each answers: "
+        "`run_id`, `agent`, `status`, `relayed_seq` (the child's last event relayed "
+        "into this run's log), `tokens`.",
+    )
+    workflow: dict[str, Any] | None = Field(
+        default=None,
+        description="A workflow's run: its progress (`next` step, steps `executed`, the "
+        "`previous` output, the step in progress).",
+    )
 
     @classmethod
     def from_checkpoint(cls, c: Checkpoint) -> CheckpointDetail:
@@ -286,6 +348,8 @@ class CheckpointDetail(CheckpointSummary):
             agent_config=c.agent_config,
             seq=c.seq,
             partial_content=state.get("partial_content"),
+            children=state.get("children") or {},
+            workflow=state.get("workflow"),
         )
 
 
@@ -336,6 +400,15 @@ class ForkModifications(RestoreModifications):
         default_factory=list,
         max_length=100,
         description="Messages added after the checkpoint's conversation.",
+    )
+    agent_system_prompts: dict[
+        Annotated[str, Field(pattern=SLUG_PATTERN)],
+        Annotated[str, Field(max_length=100_000)],
+    ] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="System prompts, by agent name, for the agents the new run starts as "
+        "child runs from the checkpoint on (agents as tools, workflow steps: SPEC §20).",
     )
 
 

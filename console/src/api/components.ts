@@ -5,7 +5,7 @@
 import { get, request } from "./http";
 import type { AgentSummary, Page } from "./types";
 
-export const COMPONENT_TYPES = ["agent", "model", "tool", "memory", "knowledge"] as const;
+export const COMPONENT_TYPES = ["agent", "model", "tool", "memory", "knowledge", "workflow"] as const;
 export type ComponentType = (typeof COMPONENT_TYPES)[number];
 
 /** A component as `GET /api/config/{name}` returns it: its fields plus the metadata. */
@@ -101,6 +101,8 @@ export interface AgentSpec {
   description: string;
   model: string;
   tools: string[];
+  /** Agents it may ask, each as a tool `ask_<name>` (SPEC §20). */
+  agents?: string[];
   memory: string | null;
   knowledge: string | null;
   system_prompt: string;

@@ -51,6 +51,8 @@ export interface ConfigSummary {
   name: string;
   type: string;
   description?: string;
+  enabled?: boolean;
+  tags?: string[];
 }
 
 export interface ConfigList {
@@ -66,6 +68,10 @@ export interface RunMetrics {
   tool_calls: number;
   tool_errors: number;
   duration: number;
+  /** Tokens of the runs this run started (agents as tools, workflow steps). */
+  children_tokens?: number;
+  /** `total_tokens` plus `children_tokens`. */
+  tree_tokens?: number;
 }
 
 export interface RunErrorInfo {
@@ -76,6 +82,8 @@ export interface RunErrorInfo {
 export interface RunSummary {
   id: string;
   parent_run_id: string | null;
+  /** The parent's call this run answers (a child run: SPEC §20); null otherwise. */
+  parent_call_id?: string | null;
   forked_from_checkpoint_id: string | null;
   agent_id: string;
   agent_name: string;
@@ -111,7 +119,21 @@ export interface Step {
   ended_at: string | null;
 }
 
+/** A run this run started (agents as tools, workflow steps). */
+export interface ChildRun {
+  id: string;
+  call_id: string;
+  agent_id: string;
+  agent_name: string;
+  status: RunStatus;
+  metrics: RunMetrics;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
 export interface RunDetail extends RunSummary {
+  children?: ChildRun[];
   steps: Step[];
   superseded_steps: Step[];
   agent_config: Record<string, unknown>;

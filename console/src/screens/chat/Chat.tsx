@@ -4,7 +4,7 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import { listAgents } from "../../api/agents";
+import { listChatTargets } from "../../api/agents";
 import { startChat } from "../../api/chat";
 import { getSession, listSessions } from "../../api/sessions";
 import type { AgentSummary, ChatRequest, SessionSummary } from "../../api/types";
@@ -37,7 +37,7 @@ export default function Chat() {
   const session = query["session"] ?? "";
 
   useEffect(() => {
-    listAgents().then((page) => setAgents(page.items), setError);
+    listChatTargets().then(setAgents, setError);
     return () => stream.current?.abort(); // the run goes on without us
   }, []);
 

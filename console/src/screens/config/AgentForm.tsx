@@ -16,6 +16,7 @@ const FIELDS = [
   "tools",
   "memory",
   "knowledge",
+  "agents",
   "config.max_steps",
   "config.temperature",
   "config.max_tokens",
@@ -35,6 +36,7 @@ interface Draft {
   model: string;
   system_prompt: string;
   tools: string[];
+  agents: string;
   memory: string;
   knowledge: string;
   numbers: Record<NumberName, string>;
@@ -54,6 +56,7 @@ function draftOf(agent: AgentDetail | null): Draft {
     model: agent?.model ?? "",
     system_prompt: agent?.system_prompt ?? "",
     tools: agent?.tools ?? [],
+    agents: (agent?.agents ?? []).join(", "),
     memory: agent?.memory ?? "",
     knowledge: agent?.knowledge ?? "",
     numbers,
@@ -75,6 +78,10 @@ function specOf(draft: Draft): AgentSpec {
     description: draft.description,
     model: draft.model.trim(),
     tools: draft.tools,
+    agents: draft.agents
+      .split(",")
+      .map((t) => t.trim())
+      .filter(Boolean),
     memory: draft.memory || null,
     knowledge: draft.knowledge || null,
     system_prompt: draft.system_prompt,
@@ -103,7 +110,7 @@ export function AgentForm(props: { agent: AgentDetail | null; onSaved: (agent: A
   const names = useComponentNames(["model", "tool", "memory", "knowledge"]);
   const placed = placeErrors(error, ["body"], FIELDS);
   const set = (change: Partial<Draft>): void => setDraft({ ...draft, ...change });
-  const text = (name: "name" | "description" | "model" | "system_prompt" | "tags" | "memory" | "knowledge") => ({
+  const text = (name: "name" | "description" | "model" | "system_prompt" | "tags" | "memory" | "knowledge" | "agents") => ({
     ...controlProps(placed, name),
     name,
     value: draft[name],
@@ -198,6 +205,9 @@ export function AgentForm(props: { agent: AgentDetail | null; onSaved: (agent: A
               </option>
             ))}
           </select>
+        </Field>
+        <Field path="agents" label="Agents it may ask" placed={placed} hint="comma-separated: each is a tool ask_<name>">
+          <input {...text("agents")} placeholder="none" />
         </Field>
       </div>
       <fieldset class="field" data-field="config">

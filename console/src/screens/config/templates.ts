@@ -37,6 +37,14 @@ chunk_size: 800
 chunk_overlap: 100
 top_k: 4
 `,
+  workflow: `type: workflow
+name: my_workflow
+description: ""
+steps:
+  - name: first
+    kind: agent
+    agent: assistant
+`,
 };
 
 export const TYPE_TITLES: Record<ComponentType, string> = {
@@ -45,4 +53,5 @@ export const TYPE_TITLES: Record<ComponentType, string> = {
   tool: "Tools",
   memory: "Memory",
   knowledge: "Knowledge",
+  workflow: "Workflows",
 };

@@ -16,6 +16,7 @@ import { ModelCalls } from "./ModelCalls";
 import { RunApprovals } from "./RunApprovals";
 import { Steps } from "./Steps";
 import { Timeline } from "./Timeline";
+import { Tree } from "./Tree";
 import { useRun } from "./useRun";
 
 export default function RunPage() {
@@ -67,6 +68,14 @@ export default function RunPage() {
           <dd>
             {count(m.total_tokens)} <span class="muted">({count(m.prompt_tokens)} prompt, {count(m.completion_tokens)} completion)</span>
           </dd>
+          {m.children_tokens ? (
+            <>
+              <dt>Tree tokens</dt>
+              <dd class="tree-tokens">
+                {count(m.tree_tokens ?? m.total_tokens)} <span class="muted">({count(m.children_tokens)} by the runs it started)</span>
+              </dd>
+            </>
+          ) : null}
           <dt>Steps</dt>
           <dd>{count(m.total_steps)}</dd>
           <dt>Tool calls</dt>
@@ -95,6 +104,12 @@ export default function RunPage() {
         ) : null}
       </section>
       <RunApprovals runId={run.id} version={`${run.status}:${run.last_seq}`} onDecided={refresh} />
+      {run.children?.length || events.some((e) => e.type === "workflow_step_started") ? (
+        <section aria-labelledby="tree-title" class="panel">
+          <h2 id="tree-title">Tree</h2>
+          <Tree run={run} events={events} />
+        </section>
+      ) : null}
       <section aria-labelledby="lineage-title" class="panel">
         <h2 id="lineage-title">Lineage</h2>
         <Lineage run={run} />

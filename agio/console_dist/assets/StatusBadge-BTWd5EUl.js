@@ -1,0 +1,1 @@
+import{i as e}from"./index-C8a8SxtU.js";function t({status:t}){return e(`span`,{class:`badge status-${t}`,"data-status":t,children:t})}export{t};

@@ -1,1 +1,0 @@
-import{i as e}from"./index-Brd--Q55.js";function t({status:t}){return e(`span`,{class:`badge status-${t}`,"data-status":t,children:t})}export{t};

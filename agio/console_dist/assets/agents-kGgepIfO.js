@@ -1,1 +1,0 @@
-import{c as e}from"./index-Brd--Q55.js";var t=t=>e(`/api/agents`,{limit:100},t);async function n(){return(await e(`/api/config`,{type:`model`,limit:1e3})).configs.map(e=>e.name)}export{n,t};

@@ -1,0 +1,1 @@
+import{c as e}from"./index-C8a8SxtU.js";var t=(t,n)=>e(`/api/sessions`,{agent_id:t,limit:50},n),n=(t,n)=>e(`/api/sessions/${encodeURIComponent(t)}`,{},n);export{t as n,n as t};

@@ -1,0 +1,1 @@
+import{c as e,u as t}from"./index-C8a8SxtU.js";var n=(t,n,r,i)=>e(`/api/sessions`,{agent_id:t,offset:n,limit:r},i),r=e=>t(`DELETE`,`/api/sessions/${encodeURIComponent(e)}`);export{n,r as t};

@@ -1,0 +1,1 @@
+import{m as e,v as t}from"./index-C8a8SxtU.js";function n(n,r,i){let a=e(n);a.current=n,t(()=>{let e=new AbortController,t=0,n=async()=>{if(document.visibilityState===`visible`)try{await a.current(e.signal)}catch{}e.signal.aborted||(t=window.setTimeout(n,r))};return n(),()=>{e.abort(),clearTimeout(t)}},i)}export{n as t};
