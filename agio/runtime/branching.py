@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,8 @@ class Branching:
         self.runs = runs
         self.bus = bus
         self.executions = executions
+        #: cancels a run's unfinished children but those kept (`RunControl.cancel_children`)
+        self.cancel_children: Callable[[str, frozenset[str]], Awaitable[None]] | None = None
 
     async def get_checkpoint(self, checkpoint_id: str) -> Checkpoint:
         checkpoint = await self.runs.get_checkpoint(checkpoint_id)
@@ -142,6 +145,10 @@ class Branching:
             )
         snapshot, state = await self._apply(checkpoint, changes)
         await self._retire_later_calls(source.id, checkpoint, state)
+        if self.cancel_children is not None:
+            # the children of the calls it goes back over are nobody's any more
+            kept = frozenset(record.run_id for record in state.children.values())
+            await self.cancel_children(source.id, kept)
         # the step in progress at the checkpoint starts over: its text is streamed again
         state.step_open = False
         state.partial_content = None
@@ -226,6 +233,9 @@ class Branching:
                 raise ValidationFailed("The checkpoint has no user message to modify")
             state.rewind_to(users[-1])
             state.messages[users[-1]] = Message.user(changes.modified_query)
+            # a workflow starts over on the new question; no child answered it yet
+            state.workflow = None
+            state.children = {}
         agent = snapshot.agent
         updates: dict[str, Any] = {}
         config = agent.config.model_copy()

@@ -94,12 +94,31 @@ class ChildRuns:
         self.executions = executions
         self.control = control
         self.options = options
+        #: runs that asked children here: when one ends (failed, say, with a child still
+        #: running in a parallel step), its unfinished children are cancelled
+        self._parents: set[str] = set()
+        self._stopping: set[asyncio.Task[None]] = set()
+        executions.on_ended.append(self._parent_ended)
+
+    def _parent_ended(self, run_id: str, session_id: str) -> None:
+        if run_id not in self._parents:
+            return
+        self._parents.discard(run_id)
+        task = asyncio.create_task(self.control.cancel_children(run_id))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopped)
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        self._stopping.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("child_runs_not_cancelled", error_type=type(task.exception()).__name__)
 
     async def ask(self, run: AgentRun, call: ToolCall, agent: str) -> tuple[Any, str | None]:
         message = call.arguments.get("message")
         if not isinstance(message, str) or not message.strip():
             return None, f"'{call.name}' needs `message`, a non-empty string"
         state = run.state
+        self._parents.add(run.run_id)
         record = state.children.get(call.id)
         child_id = (
             record.run_id
@@ -176,7 +195,9 @@ class ChildRuns:
         )
         await run.writer.flush()  # the parent's row and events first (the child refers to it)
         try:
-            await executions.create_and_launch(child, snapshot, state, new_session=True)
+            await executions.create_and_launch(
+                child, snapshot, state, new_session=True, launch_early=False
+            )
         except ValidationFailed:
             found = await self.runs.get_run(child_id)  # started by a racing copy: that one
             if found is None:

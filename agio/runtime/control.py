@@ -61,15 +61,19 @@ class RunControl:
         message and what the run had answered join its session's history. A run that
         was continued between being read and being cancelled (its approvals decided
         meanwhile, say) is cancelled as the running run it became."""
-        status = await _again(lambda: self._cancel(run_id, keep_partial))
-        await self._cancel_children(run_id)
+        try:
+            status = await _again(lambda: self._cancel(run_id, keep_partial))
+        except InvalidStateTransition:
+            await self.cancel_children(run_id)  # it ended: its children stop all the same
+            raise
+        await self.cancel_children(run_id)
         return status
 
-    async def _cancel_children(self, run_id: str) -> None:
-        """A cancelled run's unfinished child runs (SPEC §20) are cancelled too (theirs in
-        turn): a child nobody waits for any more stops."""
+    async def cancel_children(self, run_id: str, keep: frozenset[str] = frozenset()) -> None:
+        """A run's unfinished child runs (SPEC §20), but those in `keep`, are cancelled
+        (theirs in turn): a child nobody waits for any more stops."""
         for child in await self.runs.child_runs(run_id):
-            if child.status.terminal:
+            if child.status.terminal or child.id in keep:
                 continue
             with contextlib.suppress(InvalidStateTransition, Conflict):
                 await self.cancel(child.id)

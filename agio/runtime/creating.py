@@ -81,11 +81,15 @@ class Creating:
         description: str = "",
         before_launch: Callable[[Run], None] | None = None,
         may_be_taken: bool = False,
+        launch_early: bool = True,
     ) -> None:
         """Store a new run with its `start` checkpoint and launch it; return once it is
-        stored. The run holds its session from this insert on (SPEC §12): a session held
-        by another run refuses it, and the caller gets 409 `SessionBusy` (so does one whose
-        new session, a thread's, a concurrent chat created first: `may_be_taken`).
+        stored. Without `launch_early`, a new session's run too starts only once stored
+        (a child run, whose id a stale copy of its parent may be creating as well: the
+        one refused never runs). The run holds its session from this insert on (SPEC
+        §12): a session held by another run refuses it, and the caller gets 409
+        `SessionBusy` (so does one whose new session, a thread's, a concurrent chat
+        created first: `may_be_taken`).
 
         On a new session (nothing else can hold it), the task starts while the creation
         commits: its model call overlaps the commit, and its first writes queue behind
@@ -114,16 +118,15 @@ class Creating:
             )
             if before_launch is not None:
                 before_launch(run)
-            launch = Launch(
-                run.id, run.session_id, run.user_id, snapshot, state, stored=not new_session
-            )
-            if new_session:
+            early = new_session and launch_early
+            launch = Launch(run.id, run.session_id, run.user_id, snapshot, state, stored=not early)
+            if early:
                 self.launch(launch)
             # stored (group commit) before anyone is told its id; still `starting` until
             # then, so the heartbeat leaves the run alone while it has no row to renew
             stored = asyncio.ensure_future(self.writer.flush(run.id))
             # a caller gone meanwhile leaves no stored run without its task
-            stored.add_done_callback(lambda done: self._stored(launch, done, new_session))
+            stored.add_done_callback(lambda done: self._stored(launch, done, early))
             try:
                 await asyncio.shield(stored)
             except RunWriteFailed as exc:

@@ -113,6 +113,7 @@ class RunManager:
         #: agents as tools and workflow steps: runs answering a run's calls (SPEC §20)
         self.executions.children = ChildRuns(runs, bus, self.executions, self.control, options)
         self.branching = Branching(runs, bus, self.executions)
+        self.branching.cancel_children = self.control.cancel_children
         self.leases = Leases(runs, bus, self.executions, options)
         self.approvals = Approvals(approval_repo, runs, self.executions)
         # a run that stopped to wait continues at once if it was decided meanwhile; the

@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from agio.storage.tables import RunRow
 from tests.runtime import sample_tools
 from tests.runtime.test_control import events, put_config, wait_status
 
@@ -316,3 +318,70 @@ async def test_pause_at_a_childs_safe_point_then_resume(
     assert inner_seqs == list(range(1, len(await events(client, child_id)) + 1))
     assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
     assert len(done["children"]) == 1
+
+
+async def test_a_parent_that_fails_stops_its_children(client: httpx.AsyncClient, app: Any) -> None:
+    """The parent ends `failed` while its child streams (here: the writer could not store
+    the parent's writes, and stops it): nobody waits for the child any more, and it is
+    cancelled rather than left running on its own."""
+    await family(client)
+    await put_config(client, "helper_model", scripted({"content": "slow words " * 40}, delay=0.2))
+    task, run_id = await start(client, "boss")
+    child_id = await first_child(client, run_id, streaming=True)
+    manager = app.state.agio.run_manager
+    manager.stop_failed({run_id: {"type": "StorageFailed", "message": "not stored"}})
+    child = await wait_status(client, child_id, "cancelled", "completed")
+    assert child["status"] == "cancelled"
+    assert len(child["response_content"] or "") < len("slow words " * 40)
+    await task
+
+
+async def test_cancelling_an_ended_parent_still_stops_its_children(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """A parent that ended with a child left over: its cancel is refused (409, it ended),
+    and the child is cancelled all the same."""
+    await family(client)
+    await put_config(client, "helper_model", scripted({"content": "slow words " * 40}, delay=0.2))
+    task, run_id = await start(client, "boss")
+    child_id = await first_child(client, run_id, streaming=True)
+    manager = app.state.agio.run_manager
+    manager.executions.children._parents.discard(run_id)  # as if it ended elsewhere
+    manager.stop_failed({run_id: {"type": "StorageFailed", "message": "not stored"}})
+    await task
+    assert (await client.get(f"/api/runs/{child_id}")).json()["status"] == "running"
+    async with app.state.agio.db.write_sessions() as s, s.begin():  # as the writer ends it
+        await s.execute(update(RunRow).where(RunRow.id == run_id).values(status="failed"))
+    response = await client.post(f"/api/runs/{run_id}/cancel")
+    assert response.status_code == 409, response.text
+    assert (await wait_status(client, child_id, "cancelled", "completed"))["status"] == "cancelled"
+
+
+async def test_a_restore_in_place_cancels_the_children_it_goes_back_over(
+    client: httpx.AsyncClient,
+) -> None:
+    """Paused with its child (paused too), the parent is restored in place to its start:
+    the call that child answered is undone, so the child is cancelled, not left paused
+    for ever; the call made again gets a child of its own."""
+    await family(client)
+    await put_config(client, "helper_model", scripted({"content": "slow words " * 40}, delay=0.1))
+    task, run_id = await start(client, "boss")
+    child_id = await first_child(client, run_id, streaming=True)
+    assert (await client.post(f"/api/runs/{run_id}/pause")).status_code == 200
+    await task
+    assert (await client.get(f"/api/runs/{child_id}")).json()["status"] == "paused"
+    checkpoints = (await client.get(f"/api/runs/{run_id}/checkpoints")).json()["checkpoints"]
+    start_id = next(c["id"] for c in checkpoints if c["kind"] == "start")
+    restored = await client.post(
+        f"/api/checkpoints/{start_id}/restore", json={"create_new_run": False}
+    )
+    assert restored.status_code == 200, restored.text
+    assert (await wait_status(client, child_id, "cancelled"))["status"] == "cancelled"
+    parent = (await client.get(f"/api/runs/{run_id}")).json()
+    for _ in range(400):
+        parent = (await client.get(f"/api/runs/{run_id}")).json()
+        if any(c["id"] != child_id for c in parent["children"]):
+            break
+        await asyncio.sleep(0.025)
+    assert any(c["id"] != child_id for c in parent["children"])
+    await client.post(f"/api/runs/{run_id}/cancel")

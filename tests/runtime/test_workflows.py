@@ -335,3 +335,35 @@ async def test_pause_and_resume_a_workflow_mid_step(client: httpx.AsyncClient) -
     log = await events(client, run_id)
     started = [e["data"]["name"] for e in log if e["type"] == "workflow_step_started"]
     assert started == ["draft", "review"]  # each step announced once
+
+
+async def test_a_fork_with_a_modified_query_runs_the_workflow_on_the_new_question(
+    client: httpx.AsyncClient,
+) -> None:
+    """From a step of the workflow with another question: the workflow starts over on
+    that question (its first step gets it), not where the old question had got to."""
+    import asyncio
+
+    await agent(client, "writer", "A first draft.")
+    await agent(client, "reviewer", "Reviewed: fine.")
+    await put_workflow(client, "pipeline", **PIPELINE)
+    answer = await chat(client, "pipeline", "write about cats")
+    checkpoints = (await client.get(f"/api/runs/{answer['run_id']}/checkpoints")).json()[
+        "checkpoints"
+    ]
+    planned = next(c for c in checkpoints if c["description"] == "workflow step 2: review started")
+    forked = await client.post(
+        f"/api/checkpoints/{planned['id']}/fork",
+        json={"modifications": {"modified_query": "write about dogs"}},
+    )
+    assert forked.status_code == 200, forked.text
+    new_id = forked.json()["new_run_id"]
+    for _ in range(400):
+        new = (await client.get(f"/api/runs/{new_id}")).json()
+        if new["status"] not in ("pending", "running"):
+            break
+        await asyncio.sleep(0.025)
+    assert new["status"] == "completed", new
+    assert [c["agent_name"] for c in new["children"]] == ["writer", "reviewer"]
+    draft = (await client.get(f"/api/runs/{new['children'][0]['id']}")).json()
+    assert draft["input_query"] == "write about dogs"
