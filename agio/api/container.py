@@ -202,6 +202,8 @@ class Container:
             stack.push_async_callback(scheduler.close)  # before the run manager closes
 
         run_service = _run_service(db, bus, settings, owner_id)
+        # a child run counts against its user's quota like a chat's (SPEC §20)
+        run_manager.children.check_quota = run_service.check_run_quota
         # --- MCP: /mcp's server, stopped before the run manager
         mcp = AgentsMcpServer(components, run_manager, run_service, rate_limits)
         await mcp.start()

@@ -25,13 +25,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from agio.bus.base import EventBus
 from agio.domain import events as ev
-from agio.domain.errors import Conflict, InvalidStateTransition, NotFound, ValidationFailed
+from agio.domain.errors import (
+    Conflict,
+    InvalidStateTransition,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from agio.domain.events import Event
 from agio.domain.ids import derived_id, new_id
 from agio.domain.messages import ToolCall
@@ -97,6 +104,9 @@ class ChildRuns:
         #: runs that asked children here: when one ends (failed, say, with a child still
         #: running in a parallel step), its unfinished children are cancelled
         self._parents: set[str] = set()
+        #: the user's quota (`RunService.check_run_quota`), checked before a child starts:
+        #: a tree of runs spends its user's active runs and daily tokens like chats do
+        self.check_quota: Callable[[str], Awaitable[None]] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
         executions.on_ended.append(self._parent_ended)
 
@@ -133,14 +143,17 @@ class ChildRuns:
             if run.control.pause.is_set():
                 raise ChildPaused
             try:
+                if self.check_quota is not None and run.user_id is not None:
+                    await self.check_quota(run.user_id)
                 child = await self._start(run, call, agent, message, child_id)
-            except (NotFound, Conflict, ValidationFailed) as exc:
+            except (NotFound, Conflict, ValidationFailed, RateLimited) as exc:
                 return None, f"'{call.name}' could not start agent '{agent}': {exc}"
         if record is None:
             record = state.children[call.id] = ChildRecord(run_id=child_id, agent=agent)
         record.status = child.status.value
         if child.status is RunStatus.PAUSED and not run.control.pause.is_set():
             # paused with its parent: the parent goes on, so does the child
+            record.paused_by_parent = False
             with contextlib.suppress(InvalidStateTransition, Conflict):
                 await self.control.resume(child_id)
         await self._relay(run, call.id, record)
@@ -233,6 +246,16 @@ class ChildRuns:
                     step = None
                     if self._emit(run, call_id, record, batch):
                         return
+                    if (
+                        batch[-1].type == ev.RUN_PAUSED
+                        and record.paused_by_parent
+                        and not run.control.pause.is_set()
+                    ):
+                        # the parent's own pause, arrived after the parent resumed (the
+                        # child is in another process): the parent goes on, so does it
+                        record.paused_by_parent = False
+                        with contextlib.suppress(InvalidStateTransition, Conflict):
+                            await self.control.resume(record.run_id)
                     continue
                 await self._pause_child(run, call_id, record)
                 return
@@ -259,6 +282,7 @@ class ChildRuns:
     async def _pause_child(self, run: AgentRun, call_id: str, record: ChildRecord) -> None:
         """The parent is pausing: pause the child at its safe point, relay what it wrote
         until then; `ChildPaused` unless it ended first (then the call has its answer)."""
+        record.paused_by_parent = True
         with contextlib.suppress(InvalidStateTransition, Conflict):
             await self.control.pause(record.run_id)
         rest = await self.runs.events_after(record.run_id, record.relayed_seq, limit=100_000)

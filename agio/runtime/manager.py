@@ -111,7 +111,8 @@ class RunManager:
         )
         self.control = RunControl(runs, bus, self.executions, options)
         #: agents as tools and workflow steps: runs answering a run's calls (SPEC §20)
-        self.executions.children = ChildRuns(runs, bus, self.executions, self.control, options)
+        self.children = ChildRuns(runs, bus, self.executions, self.control, options)
+        self.executions.children = self.children
         self.branching = Branching(runs, bus, self.executions)
         self.branching.cancel_children = self.control.cancel_children
         self.leases = Leases(runs, bus, self.executions, options)

@@ -58,7 +58,9 @@ async def state_after(runs: RunRepository, run_id: str, checkpoint: Checkpoint) 
             elif e.type == ev.ERROR and e.data.get("error", {}).get("type") == ("StreamRestarted"):
                 streamed = ""  # the client was told; the text streams again from here
         state.partial_content = streamed or None
-    _children_after(state, events)
+    for record in _children_after(state, events):
+        child = await runs.get_run(record.run_id)
+        record.tokens = _tree_tokens(child.metrics or {}) if child is not None else 0
     if state.phase == "tools":
         pending = {c.id: c for c in state.pending_tool_calls}
         known = {r.call_id for r in state.completed_tool_results}
@@ -85,9 +87,11 @@ async def state_after(runs: RunRepository, run_id: str, checkpoint: Checkpoint) 
     return state
 
 
-def _children_after(state: RunState, events: list[Event]) -> None:
+def _children_after(state: RunState, events: list[Event]) -> list[ChildRecord]:
     """What the log says of the child runs after the checkpoint: how far each was
-    relayed (`child_event`), and how the ones that ended ended (not relayed again)."""
+    relayed (`child_event`), and how the ones that ended ended (not relayed again).
+    Returns those that ended without their tokens in the log."""
+    unread: list[ChildRecord] = []
     for event in events:
         if event.type != ev.CHILD_EVENT:
             continue
@@ -102,8 +106,16 @@ def _children_after(state: RunState, events: list[Event]) -> None:
         ended = ev.ENDED_AS.get(inner.get("type", ""))
         if ended is not None:
             record.status = ended.value
-            metrics = (inner.get("data") or {}).get("metrics") or {}
-            record.tokens = int(metrics.get("tree_tokens", metrics.get("total_tokens", 0)) or 0)
+            metrics = (inner.get("data") or {}).get("metrics")
+            if metrics:
+                record.tokens = _tree_tokens(metrics)
+            else:  # a failed or cancelled child's terminal event has none: its row has
+                unread.append(record)
+    return unread
+
+
+def _tree_tokens(metrics: dict[str, Any]) -> int:
+    return int(metrics.get("tree_tokens", metrics.get("total_tokens", 0)) or 0)
 
 
 class Leases:

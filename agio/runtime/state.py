@@ -30,6 +30,9 @@ class ChildRecord(BaseModel):
     relayed_seq: int = 0
     #: the child's tokens, its children's included (once it ended)
     tokens: int = 0
+    #: this run asked the child to pause (its own pause): a pause that lands after this
+    #: run resumed is undone by this run, a pause by anyone else is not
+    paused_by_parent: bool = False
 
 
 class RunState(BaseModel):

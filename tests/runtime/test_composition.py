@@ -385,3 +385,56 @@ async def test_a_restore_in_place_cancels_the_children_it_goes_back_over(
         await asyncio.sleep(0.025)
     assert any(c["id"] != child_id for c in parent["children"])
     await client.post(f"/api/runs/{run_id}/cancel")
+
+
+async def test_a_child_counts_against_its_users_active_runs(settings: Any) -> None:
+    """With one active run allowed per user, the parent is that one: its child is refused
+    (a tool error naming the limit), the parent goes on and completes."""
+    from agio.api.app import create_app
+    from tests.conftest import start_client
+
+    app = create_app(settings.model_copy(update={"max_active_runs_per_user": 1}))
+    client, lifespan = await start_client(app)
+    try:
+        await family(client)
+        response = await client.post(
+            "/api/chat", json={"agent_id": "boss", "message": "go", "stream": False}
+        )
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["status"] == "completed", answer
+        run = (await client.get(f"/api/runs/{answer['run_id']}")).json()
+        assert run["children"] == []
+        done = [
+            e for e in await events(client, answer["run_id"]) if e["type"] == "tool_call_completed"
+        ]
+        assert "AGIO_MAX_ACTIVE_RUNS_PER_USER" in done[0]["data"]["error"]
+        assert sample_tools.LEDGER == []
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_late_pause_of_the_parents_is_undone_and_anyone_elses_is_not(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    """The parent's own pause of its child can land after the parent resumed (the child
+    in another process, its flag seen late): the parent resumes the child and goes on. A
+    pause of the child by anyone else stands: the parent waits for it."""
+    await family(client)
+    await put_config(client, "helper_model", scripted({"content": "slow words " * 15}, delay=0.1))
+    task, run_id = await start(client, "boss")
+    child_id = await first_child(client, run_id, streaming=True)
+    assert (await client.post(f"/api/runs/{child_id}/pause")).status_code == 200  # someone's
+    await asyncio.sleep(0.5)
+    assert (await client.get(f"/api/runs/{child_id}")).json()["status"] == "paused"
+    assert (await client.get(f"/api/runs/{run_id}")).json()["status"] == "running"
+    assert (await client.post(f"/api/runs/{child_id}/resume")).status_code == 200
+    live = app.state.agio.run_manager.executions.live[run_id]
+    record = next(iter(live.state.children.values()))
+    record.paused_by_parent = True  # as if the parent's pause had been sent, and arrives now
+    assert (await client.post(f"/api/runs/{child_id}/pause")).status_code == 200
+    parent = await wait_status(client, run_id, "completed")
+    assert (await client.get(f"/api/runs/{child_id}")).json()["status"] == "completed"
+    assert parent["response_content"] == "The helper says 42."
+    await task
