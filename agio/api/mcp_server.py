@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from contextlib import aclosing
 from typing import Any
 
 import mcp_types
@@ -25,7 +24,8 @@ from starlette.types import Receive, Scope, Send
 
 from agio import __version__
 from agio.api.ratelimit import RateLimits
-from agio.domain.errors import AgioError, Unauthorized
+from agio.api.run_outcome import outcome_of
+from agio.domain.errors import AgioError, RunNotFound, Unauthorized
 from agio.domain.runs import RunStatus
 from agio.domain.security import Permission, Principal
 from agio.runtime.loop import RunOutcome
@@ -224,17 +224,7 @@ class AgentsMcpServer:
     async def _outcome(self, run_id: str) -> RunOutcome:
         """How the run ended: from its task here, else from the log (queued, or executing
         in another process)."""
-        outcome = await self.run_manager.wait(run_id)
-        if outcome is not None:
-            return outcome
-        runs = self.run_service
-        done = await runs.get_run(run_id)
-        if done is not None and not done.status.terminal:
-            async with aclosing(runs.follow(run_id, done.last_seq)) as events:
-                async for batch in events:
-                    if any(event.terminal for event in batch):
-                        break
-            done = await runs.get_run(run_id)
-        if done is None:
+        try:
+            return await outcome_of(self.run_manager, self.run_service, run_id)
+        except RunNotFound:
             return RunOutcome(RunStatus.FAILED, None, {}, {"message": "the run is gone"})
-        return RunOutcome(done.status, done.response_content, done.metrics, done.error)

@@ -12,6 +12,7 @@ answer is ever delivered twice.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import random
 import urllib.request
@@ -73,7 +74,7 @@ class _StatusError(Exception):
         self.response = response
 
 
-class StreamingHTTPModel:
+class StreamingHTTPModel(abc.ABC):
     """A `Model` that streams one HTTP request per attempt. Subclasses set `_url` and
     `_headers` in their `__init__` and implement `request_bytes` and `parser`.
 
@@ -111,14 +112,14 @@ class StreamingHTTPModel:
 
     # ------------------------------------------------------------------ the provider's part
 
+    @abc.abstractmethod
     def request_bytes(self, request: ModelRequest) -> bytes:
         """The request body (built once per call, reused by its retries); raises
         `TypeError` for a value JSON cannot hold."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def parser(self) -> StreamParser:
         """A fresh reader of one attempt's stream."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ the call
 

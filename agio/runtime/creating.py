@@ -4,6 +4,7 @@ A mixin of `agio.runtime.launching.Executions`."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from collections.abc import Callable
@@ -23,8 +24,8 @@ from agio.storage.writer import RunWriteFailed, RunWriter
 QUEUED_CHECKPOINT = "queued"
 
 
-class Creating:
-    """`create_queued` and `create_and_launch`, for `Executions`."""
+class Creating(abc.ABC):
+    """`create_queued` and `create_and_launch`, for `Executions` (which has the rest)."""
 
     runs: RunRepository
     writer: RunWriter
@@ -35,11 +36,13 @@ class Creating:
     #: runs stored while the process was closing, never launched: handed over at close
     unlaunched: set[str]
 
+    @abc.abstractmethod
     def starting_here(self, run_id: str) -> contextlib.AbstractContextManager[None]:
-        raise NotImplementedError
+        """While the run is created here and its task not yet running."""
 
+    @abc.abstractmethod
     def launch(self, launch: Launch) -> None:
-        raise NotImplementedError
+        """Start the run's task."""
 
     async def create_queued(
         self,

@@ -24,6 +24,7 @@ from agio.config.components import (
     WorkflowComponent,
     dump_component,
 )
+from agio.config.masked import restore_masked
 from agio.domain.errors import Conflict
 from agio.models.base import Model
 from agio.models.registry import build_model
@@ -232,12 +233,12 @@ async def with_secrets(repo: ComponentRepository, component: Any, kind: str) -> 
     stored = await repo.get(component.name, kind, cached=True)
     if stored is None:
         raise RuntimeError(f"{kind} component '{component.name}' was deleted; its secret is gone")
-    if data.get("api_key") == MASK:
-        data["api_key"] = stored.config.get("api_key")
-    for secrets in TOOL_SECRET_MAPS:
-        for key, value in list((data.get(secrets) or {}).items()):
-            if value == MASK:
-                data[secrets][key] = (stored.config.get(secrets) or {}).get(key)
+    for path in restore_masked(data, stored.config):  # removed since: none, not the mask
+        field, _, key = path.partition(".")
+        if key:
+            data[field][key] = None
+        else:
+            data[field] = None
     return type(component).model_validate(data)
 
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ValidationError
 
 from agio.config.components import (
     MASK,
-    TOOL_SECRET_MAPS,
     AgentComponent,
     AgentSpec,
     Component,
@@ -32,6 +31,7 @@ from agio.config.loader import (
     reference_problems,
     validation_problems,
 )
+from agio.config.masked import restore_masked
 from agio.domain.errors import (
     AgentNotFound,
     ComponentNotFound,
@@ -41,6 +41,7 @@ from agio.domain.errors import (
     ValidationFailed,
 )
 from agio.domain.ids import COMPONENT_ID_PREFIXES, new_id
+from agio.services.agent_graph import apply_order, cycle_problems
 from agio.services.config_diff import FieldChange, config_changes
 from agio.services.merge_patch import merge_patch
 from agio.storage.components import (
@@ -66,33 +67,6 @@ def _details(problems: Sequence[tuple[str, str]], prefix: Sequence[str]) -> list
         {"loc": [*prefix, *(p for p in fld.split(".") if p)], "msg": msg, "type": "invalid_config"}
         for fld, msg in problems
     ]
-
-
-def _restore_masked_secrets(raw: dict[str, Any], current: StoredComponent | None) -> list[str]:
-    """Put the stored secret back wherever the client sent the mask; returns bad paths.
-
-    A client that reads a component (secrets masked) and sends it back unchanged keeps
-    the secrets instead of overwriting them with the mask.
-    """
-    bad: list[str] = []
-    stored = current.config if current else {}
-    if raw.get("api_key") == MASK:
-        if stored.get("api_key"):
-            raw["api_key"] = stored["api_key"]
-        else:
-            bad.append("api_key")
-    for field in TOOL_SECRET_MAPS:  # headers (http, mcp), env (mcp over stdio)
-        values = raw.get(field)
-        if not isinstance(values, dict):
-            continue
-        old_values = stored.get(field) or {}
-        for key, value in values.items():
-            if value == MASK:
-                if key in old_values:
-                    values[key] = old_values[key]
-                else:
-                    bad.append(f"{field}.{key}")
-    return bad
 
 
 class ComponentService:
@@ -138,46 +112,12 @@ class ComponentService:
         known = await self.repo.types_of(names)
         problems = reference_problems(component, known)
         if not problems:
-            problems = await self._cycle_problems(component)
+            problems = await cycle_problems(self.repo, component)
         if problems:
             raise error(
                 "; ".join(msg[:1].upper() + msg[1:] for _, msg in problems),
                 details=_details(problems, prefix),
             )
-
-    async def _cycle_problems(self, component: BaseModel) -> list[tuple[str, str]]:
-        """An agent that could end up asking itself (through the `agents` of the agents it
-        names, as stored) is refused: (field, reason) for the first such path."""
-        if not isinstance(component, AgentComponent) or not component.agents:
-            return []
-        for index, first in enumerate(component.agents):
-            path = await self._path_to(first, component.name, [component.name])
-            if path is not None:
-                return [
-                    (
-                        f"agents.{index}",
-                        "agents form a cycle: " + " → ".join(path),
-                    )
-                ]
-        return []
-
-    async def _path_to(self, start: str, target: str, path: list[str]) -> list[str] | None:
-        """The chain of `agents` from `start` back to `target`, if there is one."""
-        path = [*path, start]
-        if start == target:
-            return path
-        if len(path) > 64:
-            return None
-        stored = await self.repo.get(start, "agent")
-        if stored is None:
-            return None
-        for name in stored.config.get("agents") or []:
-            if name in path[1:]:
-                continue  # a cycle elsewhere (refused when it was made); not through here
-            found = await self._path_to(name, target, path)
-            if found is not None:
-                return found
-        return None
 
     def _check_api_trust(self, component: BaseModel, prefix: Sequence[str]) -> None:
         """Python tools from the API may only import from allowed module prefixes."""
@@ -276,7 +216,7 @@ class ComponentService:
         current = await self.repo.get(name)
         if current is not None and current.name != name:  # matched an id, not a name
             current = None
-        bad = _restore_masked_secrets(raw, current)
+        bad = restore_masked(raw, current.config if current else {})
         if bad:
             problems = [(p, f"is the mask '{MASK}'; send the real secret") for p in bad]
             raise InvalidConfig(
@@ -372,7 +312,7 @@ class ComponentService:
             raise InvalidConfig(message, details=_details([("", message)], prefix))
         raw = copy.deepcopy(entry.new_config)
         raw["name"] = name
-        bad = _restore_masked_secrets(raw, current)
+        bad = restore_masked(raw, current.config if current else {})
         if bad:
             problems = [
                 (p, f"revision {number} had a secret here that '{name}' no longer has") for p in bad
@@ -494,7 +434,7 @@ class ComponentService:
         references are checked against everything else.
         """
         problems: list[ConfigProblem] = []
-        ordered = _apply_order(result.components)
+        ordered = apply_order(result.components)
         for loaded in ordered:
             component = loaded.component
             actor = f"file:{loaded.path}"
@@ -509,7 +449,9 @@ class ComponentService:
                 if current is not None and current.file_digest == loaded.digest:
                     continue
                 known = await self.repo.types_of([n for _, n in references(component)])
-                refs = reference_problems(component, known) or await self._cycle_problems(component)
+                refs = reference_problems(component, known) or await cycle_problems(
+                    self.repo, component
+                )
                 if refs:
                     problems.extend(ConfigProblem(loaded.path, f, m) for f, m in refs)
                     continue
@@ -534,30 +476,6 @@ class ComponentService:
     async def _same_as_stored(self, component: BaseModel, digest: str) -> bool:
         stored = await self.repo.get(getattr(component, "name", ""))
         return stored is not None and stored.file_digest == digest
-
-
-def _apply_order(loaded: Sequence[Any]) -> list[Any]:
-    """The order files' components are applied in: everything but agents and workflows,
-    then the agents (each after the agents it asks, where they form no cycle), then the
-    workflows, so that references are checked against what they name."""
-    rank = {"agent": 1, "workflow": 2}
-    others = [c for c in loaded if c.component.type not in rank]
-    agents = {c.component.name: c for c in loaded if c.component.type == "agent"}
-    workflows = [c for c in loaded if c.component.type == "workflow"]
-    ordered: list[Any] = []
-    placed: set[str] = set()
-
-    def place(name: str, seen: frozenset[str]) -> None:
-        if name in placed or name in seen or name not in agents:
-            return
-        for asked in agents[name].component.agents:
-            place(asked, seen | {name})
-        placed.add(name)
-        ordered.append(agents[name])
-
-    for name in agents:
-        place(name, frozenset())
-    return [*others, *ordered, *workflows]
 
 
 __all__ = ["ComponentService", "PutResult", "component_digest"]

@@ -11,7 +11,7 @@ from agio.api.auth import allow
 from agio.api.container import Container
 from agio.api.deps import ContainerDep
 from agio.api.idempotency import REPLAYED, IdempotencyDep, replay_documented
-from agio.api.run_outcome import wait_for_outcome
+from agio.api.run_outcome import outcome_of
 from agio.api.schemas.common import error_responses
 from agio.api.schemas.runs import (
     EVENT_STREAM,
@@ -113,7 +113,7 @@ async def chat(
         )
     # executing here: its task's outcome; else (ended already, queued, or started
     # elsewhere) its log followed to its end, wherever it executes
-    return _answer(run, await wait_for_outcome(container, run.id))
+    return _answer(run, await outcome_of(container.run_manager, container.run_service, run.id))
 
 
 def _answer(run: Run, outcome: RunOutcome) -> ChatResponse:
@@ -144,5 +144,5 @@ async def _replay(container: Container, body: ChatRequest, replay: IdempotencyRe
             retry_ms=container.settings.sse_retry_ms,
             headers=headers,
         )
-    answer = _answer(run, await wait_for_outcome(container, run.id))
+    answer = _answer(run, await outcome_of(container.run_manager, container.run_service, run.id))
     return JSONResponse(answer.model_dump(mode="json"), headers=headers)

@@ -28,7 +28,7 @@ from agio.api.openai_compat.response_schemas import (
 )
 from agio.api.openai_compat.responses import ResponseLog, response_id, run_id_of
 from agio.api.openai_compat.starting import start_run
-from agio.api.run_outcome import wait_for_end
+from agio.api.run_outcome import end_of
 from agio.api.sse import SSE_HEADERS
 from agio.domain.errors import Conflict, NotFound, RunNotFound, ValidationFailed
 from agio.domain.events import Event
@@ -211,7 +211,7 @@ async def create_response(body: ResponseCreate, container: ContainerDep, who: Ex
         return _respond_stream(container, run, -1, subscription)
     if body.background:
         return ResponseLog(run).current()
-    await wait_for_end(container, run.id)
+    await end_of(container.run_manager, container.run_service, run.id)
     done = await container.run_service.get_run(run.id)
     log = await _replayed(container, done or run)
     return log.current()

@@ -27,7 +27,7 @@ from agio.api.openai_compat.schemas import (
     ModelOut,
 )
 from agio.api.openai_compat.starting import start_run
-from agio.api.run_outcome import wait_for_end
+from agio.api.run_outcome import end_of
 from agio.api.sse import SSE_HEADERS
 from agio.domain.components import StoredComponent
 from agio.domain.errors import AgioError
@@ -142,7 +142,7 @@ async def chat_completions(
             ping=container.settings.sse_ping_seconds,
             headers={**SSE_HEADERS, **headers},
         )
-    outcome = await wait_for_end(container, run.id)
+    outcome = await end_of(container.run_manager, container.run_service, run.id)
     if outcome.status is not RunStatus.COMPLETED:
         error = outcome.error or {}
         raise RunDidNotComplete(

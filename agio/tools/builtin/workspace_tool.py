@@ -8,6 +8,7 @@ for how paths are kept inside it.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import codecs
 from pathlib import Path
@@ -72,7 +73,7 @@ def decode_text(data: bytes, name: str, *, complete: bool = True) -> str:
         raise ToolError(f"{name!r} is not UTF-8 text; only text files can be read") from None
 
 
-class WorkspaceTool(Generic[A, Opts]):
+class WorkspaceTool(abc.ABC, Generic[A, Opts]):
     """A tool over a `Workspace`: arguments validated by `arguments`, then `call` run
     in a worker thread (file system calls block)."""
 
@@ -100,8 +101,9 @@ class WorkspaceTool(Generic[A, Opts]):
         parsed: A = parse_arguments(self.arguments, arguments, tool=self.name)  # type: ignore[assignment]
         return await asyncio.to_thread(self.call, parsed)
 
+    @abc.abstractmethod
     def call(self, arguments: A) -> dict[str, Any]:
-        raise NotImplementedError
+        """The tool's work on the workspace, in a worker thread; its result for the model."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, root={self.options.root!r})"

@@ -8,6 +8,7 @@ Revises: 0014
 Create Date: 2026-12-02
 """
 
+import contextlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -52,11 +53,8 @@ def upgrade() -> None:
         ).first()
         if available is not None:
             # a role that may not create it leaves the exact scan in SQL
-            try:
-                with bind.begin_nested():
-                    bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
-            except sa.exc.DBAPIError:
-                pass
+            with contextlib.suppress(sa.exc.DBAPIError), bind.begin_nested():
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
 
 
 def downgrade() -> None:
