@@ -225,6 +225,7 @@ def test_a_failed_run_is_an_error_the_sdk_does_not_retry(live: LiveAgio) -> None
             model="fake_agent", messages=[{"role": "user", "content": "hi"}]
         )
     assert caught.value.body["type"] == "server_error"  # type: ignore[index]
+    assert caught.value.status_code == 502  # the model failed: the server upstream
     assert caught.value.response.headers["x-should-retry"] == "false"
     run_id = caught.value.response.headers["X-Agio-Run-ID"]
     assert len(live.fake.completions) == 1  # one run, one model call: no retry

@@ -37,7 +37,7 @@ from agio.domain.security import Permission, Principal
 router = APIRouter(
     prefix="/v1",
     tags=["openai"],
-    responses=openai_error_responses(401, 403, 422, 429, 500),
+    responses=openai_error_responses(401, 403, 422, 429, 500, 502),
 )
 
 Reader = Annotated[Principal, allow(Permission.READ_AGENT)]
@@ -67,11 +67,14 @@ CHAT_DOC = {
 
 class RunDidNotComplete(AgioError):
     """A completion whose run failed or was cancelled (the SDK must not retry it: the
-    run happened; `X-Agio-Run-ID` names it)."""
+    run happened; `X-Agio-Run-ID` names it): a 502 when the agent's model failed (the
+    server upstream), a 500 otherwise."""
 
     status_code = 500
 
     def __init__(self, type_: str, message: str, run: Run) -> None:
+        if type_.startswith("Model"):  # ModelError, ModelUnavailable, ModelAuthError, …
+            self.status_code = 502  # type: ignore[misc]
         super().__init__(
             message,
             headers={
